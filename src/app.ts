@@ -1,0 +1,177 @@
+import { randomUUID } from 'node:crypto';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, LogController } from 'fastify';
+import {
+  jsonSchemaTransform,
+  jsonSchemaTransformObject,
+  serializerCompiler,
+  validatorCompiler,
+} from 'fastify-type-provider-zod';
+import type { Logger } from 'pino';
+import pkg from '../package.json' with { type: 'json' };
+import { healthRoutes } from '../routes/health.js';
+import { metricsRoutes } from '../routes/metrics.js';
+import { episodeRoutes } from '../routes/v1/episodes.js';
+import { stepRoutes } from '../routes/v1/steps.js';
+import type { Config } from './config.js';
+import { createDatabase } from './db/create-database.js';
+import type { Database } from './db/database.js';
+import type { SqlDriver } from './db/types.js';
+import { InvalidRequest } from './domain/errors.js';
+import { registerProblemHandlers } from './http/problem.js';
+import { createLogger } from './observability/logger.js';
+import { createMetrics, type Metrics } from './observability/metrics.js';
+import { EpisodeService } from './services/episode-service.js';
+import { HealthService } from './services/health-service.js';
+import { LibsqlEpisodeRepository } from './storage/libsql/episode-repository.js';
+import { LibsqlIdempotencyRepository } from './storage/libsql/idempotency-repository.js';
+import { migrate } from './storage/migrations.js';
+
+export const VERSION: string = pkg.version;
+const MAX_JSON_DEPTH = 32;
+const SANE_REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
+
+export interface AppOverrides {
+  /** Replaces the libSQL driver (tests inject failures through it). */
+  driver?: SqlDriver;
+  logger?: Logger;
+}
+
+export interface Engram {
+  db: Database;
+  health: HealthService;
+  metrics: Metrics;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    engram: Engram;
+  }
+}
+
+/** Composition root: config → db (+ policy) → migrations → repositories → services → routes. */
+export async function buildApp(config: Config, overrides: AppOverrides = {}): Promise<FastifyInstance> {
+  const logger = overrides.logger ?? createLogger(config);
+  const metrics = createMetrics({ version: VERSION });
+  const db = createDatabase(config, {
+    driver: overrides.driver,
+    events: {
+      onRetry: () => metrics.dbRetries.inc(),
+      onBreak: () => metrics.circuitBreaks.inc(),
+      onError: (err) => metrics.dbErrors.inc({ kind: err.kind }),
+    },
+    observer: { operation: (operation, outcome, s) => metrics.dbOperation.observe({ operation, outcome }, s) },
+  });
+  let syncTimer: NodeJS.Timeout | undefined;
+  try {
+    if (db.mode === 'embedded_replica') {
+      await db.sync();
+      syncTimer = setInterval(() => {
+        db.sync().catch((err: unknown) => logger.warn({ err }, 'embedded replica sync failed'));
+      }, config.LIBSQL_SYNC_INTERVAL_S * 1000);
+      syncTimer.unref();
+    }
+    const applied = await migrate(db);
+    if (applied.length > 0) logger.info({ applied }, 'migrations applied');
+  } catch (err) {
+    clearInterval(syncTimer);
+    await db.close().catch(() => undefined);
+    throw err;
+  }
+
+  const health = new HealthService(db, VERSION);
+  const idempotency = new LibsqlIdempotencyRepository(db);
+  const episodes = new EpisodeService(new LibsqlEpisodeRepository(db), idempotency);
+
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: true }),
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    bodyLimit: config.HTTP_BODY_LIMIT_BYTES,
+    requestTimeout: 120_000,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+  app.decorate('engram', { db, health, metrics });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  registerProblemHandlers(app, { retryAfterSeconds: () => db.policy.retryAfterSeconds() });
+  registerJsonParser(app);
+
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    const seconds = reply.elapsedTime / 1000;
+    metrics.httpDuration.observe({ method: request.method, route, status_code: reply.statusCode }, seconds);
+    logResponse(request, route, reply.statusCode, reply.elapsedTime);
+  });
+  app.addHook('preClose', async () => health.beginShutdown());
+  app.addHook('onClose', async () => {
+    clearInterval(syncTimer);
+    await db.close();
+  });
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Engram',
+        version: VERSION,
+        description: 'Storage service for the episodic memory of AI agents: episodes, steps, patterns, embeddings.',
+      },
+      tags: [{ name: 'episodes' }, { name: 'steps' }],
+    },
+    transform: jsonSchemaTransform,
+    transformObject: jsonSchemaTransformObject,
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  await app.register(healthRoutes, { health });
+  await app.register(metricsRoutes, { metrics, db });
+  await app.register(
+    async (v1) => {
+      await v1.register(episodeRoutes, { episodes });
+      await v1.register(stepRoutes, { episodes });
+    },
+    { prefix: '/v1' },
+  );
+  return app;
+}
+
+function logResponse(request: FastifyRequest, route: string, status: number, ms: number): void {
+  const line = { method: request.method, route, status, duration_ms: Math.round(ms * 100) / 100 };
+  if (status >= 500) request.log.error(line, 'request failed');
+  else request.log.info(line, 'request completed');
+}
+
+/** The default JSON parser (prototype-poisoning safe) plus a nesting limit (SPEC §6). */
+function registerJsonParser(app: FastifyInstance): void {
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    parseJson(request, body as string, (err: Error | null, value?: unknown) => {
+      if (err) return done(err, undefined);
+      if (depthExceeds(value, MAX_JSON_DEPTH)) {
+        const message = `JSON nesting is deeper than ${MAX_JSON_DEPTH} levels`;
+        return done(new InvalidRequest(400, [{ in: 'body', path: '/', message }]), undefined);
+      }
+      done(null, value);
+    });
+  });
+}
+
+function depthExceeds(value: unknown, limit: number): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  if (limit === 0) return true;
+  for (const child of Array.isArray(value) ? value : Object.values(value)) {
+    if (depthExceeds(child, limit - 1)) return true;
+  }
+  return false;
+}

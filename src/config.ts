@@ -1,0 +1,121 @@
+import { z } from 'zod';
+
+// The only reader of process.env. Every variable has a default or a clear error naming it.
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const bool = z.stringbool();
+
+export const ConfigSchema = z.object({
+  HTTP_HOST: z.string().min(1).default('127.0.0.1').describe('listen address'),
+  HTTP_PORT: int(0, 65_535).default(8080).describe('listen port'),
+  LOG_LEVEL: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+    .default('info')
+    .describe('pino log level'),
+  HTTP_BODY_LIMIT_BYTES: int(1024, 1024 * 1024 * 1024)
+    .default(11 * 1024 * 1024)
+    .describe('largest accepted request body'),
+  SHUTDOWN_GRACE_MS: int(0, 600_000).default(10_000).describe('hard deadline for a graceful shutdown'),
+  SHUTDOWN_DRAIN_MS: int(0, 600_000)
+    .default(0)
+    .describe('on SIGTERM, time between readiness turning 503 and the listener closing'),
+
+  LIBSQL_URL: z.string().min(1).default('file:./data/engram.db').describe('database URL (file:, libsql:, https:, wss:)'),
+  LIBSQL_AUTH_TOKEN: z.string().min(1).optional().describe('token for a remote database (never logged)'),
+  LIBSQL_SYNC_URL: z.string().min(1).optional().describe('primary to replicate from: makes LIBSQL_URL an embedded replica'),
+  LIBSQL_SYNC_INTERVAL_S: int(1, 86_400).default(60).describe('embedded replica: seconds between syncs'),
+  LIBSQL_ALLOW_INSECURE: bool.default(false).describe('allow plain http:/ws: and no token to a non-loopback server'),
+  LIBSQL_BUSY_TIMEOUT_MS: int(0, 60_000)
+    .default(50)
+    .describe('embedded file: SQLite busy timeout (blocks the event loop; keep small, BUSY is retried)'),
+
+  DB_POOL_SIZE: int(1, 1_000).default(10).describe('concurrent database operations'),
+  DB_POOL_QUEUE: int(0, 100_000).default(1_000).describe('operations waiting for the pool before 503'),
+  DB_TIMEOUT_MS: int(1, 600_000).default(5_000).describe('deadline of one database operation'),
+  DB_RETRY_MAX_ATTEMPTS: int(1, 20).default(3).describe('calls per operation, first one included'),
+  DB_RETRY_INITIAL_BACKOFF_MS: int(0, 60_000).default(100).describe('first retry delay'),
+  DB_RETRY_MAX_BACKOFF_MS: int(0, 600_000).default(5_000).describe('largest retry delay'),
+  DB_RETRY_MULTIPLIER: z.coerce.number().min(1).max(10).default(2).describe('backoff growth factor'),
+  DB_BREAKER_FAILURE_THRESHOLD: int(1, 1_000).default(5).describe('consecutive failures that open the breaker'),
+  DB_BREAKER_SUCCESS_THRESHOLD: int(1, 1_000).default(2).describe('half-open successes that close the breaker'),
+  DB_BREAKER_TIMEOUT_MS: int(1, 3_600_000).default(60_000).describe('time open before half-open'),
+  DB_BREAKER_HALF_OPEN_MAX_CALLS: int(1, 1_000).default(3).describe('concurrent calls let through half-open'),
+  DB_WRITE_BATCH_MAX: int(1, 10_000)
+    .default(256)
+    .describe('embedded file: most write requests coalesced into one transaction (group commit)'),
+});
+
+export type Config = z.infer<typeof ConfigSchema>;
+export type DatabaseMode = 'embedded' | 'remote' | 'embedded_replica';
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '::1', '[::1]']);
+const isLoopback = (host: string) => LOOPBACK.has(host) || host.startsWith('127.');
+
+/** Parses the environment; throws a ConfigError naming every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const present = Object.fromEntries(
+    Object.keys(ConfigSchema.shape).flatMap((k) => (env[k] === undefined || env[k] === '' ? [] : [[k, env[k]]])),
+  );
+  const parsed = ConfigSchema.safeParse(present);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
+  }
+  const config = parsed.data;
+  checkDatabaseUrls(config);
+  return config;
+}
+
+export function databaseMode(config: Config): DatabaseMode {
+  if (config.LIBSQL_SYNC_URL) return 'embedded_replica';
+  return config.LIBSQL_URL.startsWith('file:') || config.LIBSQL_URL === ':memory:' ? 'embedded' : 'remote';
+}
+
+// SPEC §5: remote URLs use TLS and a token, unless the server is on loopback or the operator opted out.
+function checkDatabaseUrls(config: Config): void {
+  const mode = databaseMode(config);
+  if (mode === 'embedded_replica' && !config.LIBSQL_URL.startsWith('file:')) {
+    throw new ConfigError('LIBSQL_URL: an embedded replica (LIBSQL_SYNC_URL set) needs a file: URL');
+  }
+  if (mode === 'embedded') return;
+  const name = mode === 'remote' ? 'LIBSQL_URL' : 'LIBSQL_SYNC_URL';
+  const raw = mode === 'remote' ? config.LIBSQL_URL : (config.LIBSQL_SYNC_URL as string);
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name}: not a valid URL`);
+  }
+  const scheme = url.protocol.slice(0, -1);
+  if (!['libsql', 'https', 'wss', 'http', 'ws'].includes(scheme)) {
+    throw new ConfigError(`${name}: unsupported scheme "${scheme}:" (use file:, libsql:, https: or wss:)`);
+  }
+  const plain = scheme === 'http' || scheme === 'ws' || url.searchParams.get('tls') === '0';
+  const trusted = isLoopback(url.hostname) || config.LIBSQL_ALLOW_INSECURE;
+  if (plain && !trusted) {
+    throw new ConfigError(
+      `${name}: plain ${scheme}:// to ${url.hostname} is refused; use TLS (libsql:, https:, wss:) or set LIBSQL_ALLOW_INSECURE=true on a private network`,
+    );
+  }
+  if (!config.LIBSQL_AUTH_TOKEN && !trusted) {
+    throw new ConfigError(`LIBSQL_AUTH_TOKEN: required for the remote database ${url.hostname}`);
+  }
+}
+
+/** Seconds since expiry of a JWT token, or null when it has no readable `exp` or has not expired. */
+export function tokenExpiredFor(token: string | undefined, now = Date.now()): number | null {
+  const payload = token?.split('.')[1];
+  if (!payload) return null;
+  try {
+    const { exp } = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { exp?: unknown };
+    if (typeof exp !== 'number') return null;
+    const overdue = Math.floor(now / 1000 - exp);
+    return overdue >= 0 ? overdue : null;
+  } catch {
+    return null;
+  }
+}

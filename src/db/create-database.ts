@@ -1,0 +1,54 @@
+import { type Config, databaseMode } from '../config.js';
+import { ClientDriver } from './client-driver.js';
+import { Database, type DatabaseObserver } from './database.js';
+import { EmbeddedDriver, filePathOf } from './embedded-driver.js';
+import { type ResilienceEvents, ResiliencePolicy } from './resilience.js';
+import type { SqlDriver } from './types.js';
+
+export function createDriver(config: Config): SqlDriver {
+  const mode = databaseMode(config);
+  if (mode === 'embedded') {
+    const path = config.LIBSQL_URL === ':memory:' ? ':memory:' : filePathOf(config.LIBSQL_URL);
+    return new EmbeddedDriver({ path, busyTimeoutMs: config.LIBSQL_BUSY_TIMEOUT_MS });
+  }
+  return new ClientDriver({
+    url: config.LIBSQL_URL,
+    authToken: config.LIBSQL_AUTH_TOKEN,
+    syncUrl: config.LIBSQL_SYNC_URL,
+    timeoutMs: config.DB_TIMEOUT_MS,
+  });
+}
+
+export function createResiliencePolicy(config: Config, events?: ResilienceEvents): ResiliencePolicy {
+  return new ResiliencePolicy(
+    {
+      poolSize: config.DB_POOL_SIZE,
+      queueSize: config.DB_POOL_QUEUE,
+      timeoutMs: config.DB_TIMEOUT_MS,
+      retry: {
+        maxAttempts: config.DB_RETRY_MAX_ATTEMPTS,
+        initialBackoffMs: config.DB_RETRY_INITIAL_BACKOFF_MS,
+        maxBackoffMs: config.DB_RETRY_MAX_BACKOFF_MS,
+        multiplier: config.DB_RETRY_MULTIPLIER,
+      },
+      breaker: {
+        failureThreshold: config.DB_BREAKER_FAILURE_THRESHOLD,
+        successThreshold: config.DB_BREAKER_SUCCESS_THRESHOLD,
+        openMs: config.DB_BREAKER_TIMEOUT_MS,
+        halfOpenMaxCalls: config.DB_BREAKER_HALF_OPEN_MAX_CALLS,
+      },
+    },
+    events,
+  );
+}
+
+export function createDatabase(
+  config: Config,
+  hooks: { events?: ResilienceEvents; observer?: DatabaseObserver; driver?: SqlDriver } = {},
+): Database {
+  return new Database(hooks.driver ?? createDriver(config), createResiliencePolicy(config, hooks.events), {
+    writeBatchMax: config.DB_WRITE_BATCH_MAX,
+    writeQueueMax: config.DB_POOL_QUEUE,
+    observer: hooks.observer,
+  });
+}

@@ -1,0 +1,242 @@
+import {
+  BrokenCircuitError,
+  type BulkheadPolicy,
+  bulkhead,
+  CircuitState,
+  ConsecutiveBreaker,
+  circuitBreaker,
+  ExponentialBackoff,
+  handleWhen,
+  type RetryPolicy,
+  retry,
+  TimeoutStrategy,
+  timeout,
+} from 'cockatiel';
+import { classifyDbError, countsAgainstBreaker, type DbError, isTransient } from './errors.js';
+
+export interface ResilienceOptions {
+  poolSize: number;
+  queueSize: number;
+  timeoutMs: number;
+  retry: { maxAttempts: number; initialBackoffMs: number; maxBackoffMs: number; multiplier: number };
+  breaker: { failureThreshold: number; successThreshold: number; openMs: number; halfOpenMaxCalls: number };
+}
+
+export type BreakerState = 'closed' | 'open' | 'half_open';
+
+export interface ResilienceEvents {
+  onRetry?(err: DbError): void;
+  onBreak?(): void;
+  onError?(err: DbError): void;
+}
+
+export interface BreakerSnapshot {
+  state: BreakerState;
+  failure_count: number;
+  last_failure_at: string | null;
+}
+
+export interface PoolSnapshot {
+  size: number;
+  in_use: number;
+  queued: number;
+  total_acquired: number;
+}
+
+/**
+ * The one policy every database call goes through (SPEC §5):
+ * retry(transient only) → circuit breaker → bulkhead (the pool) → timeout → call.
+ * The retry is outermost so that backoff waits hold no pool slot and an open circuit is never retried.
+ */
+export class ResiliencePolicy {
+  private readonly retry: RetryPolicy;
+  private readonly breaker: HalfOpenLimitedBreaker;
+  private readonly pool: BulkheadPolicy;
+  private readonly deadline;
+  private acquired = 0;
+
+  constructor(
+    private readonly options: ResilienceOptions,
+    private readonly events: ResilienceEvents = {},
+  ) {
+    const r = options.retry;
+    this.retry = retry(
+      handleWhen((e) => isTransient(classifyDbError(e))),
+      {
+        // cockatiel counts retries, the configuration counts calls (SPEC: max_attempts 3 = 3 calls).
+        maxAttempts: r.maxAttempts - 1,
+        backoff: new ExponentialBackoff({
+          initialDelay: r.initialBackoffMs,
+          maxDelay: r.maxBackoffMs,
+          exponent: r.multiplier,
+        }),
+      },
+    );
+    this.retry.onRetry((e) => {
+      if ('error' in e) events.onRetry?.(classifyDbError(e.error));
+    });
+    this.breaker = new HalfOpenLimitedBreaker(options.breaker, () => events.onBreak?.());
+    this.pool = bulkhead(options.poolSize, options.queueSize);
+    this.deadline = timeout(options.timeoutMs, TimeoutStrategy.Aggressive);
+  }
+
+  /** Runs `fn` under the policy; rejects with a classified DbError. */
+  async execute<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    try {
+      return await this.retry.execute(() =>
+        this.breaker.execute(() =>
+          this.pool.execute(() => {
+            this.acquired++;
+            return this.deadline.execute(async ({ signal }) => {
+              try {
+                return await fn(signal);
+              } catch (err) {
+                throw classifyDbError(err);
+              }
+            });
+          }),
+        ),
+      );
+    } catch (err) {
+      const dbErr = classifyDbError(err);
+      this.events.onError?.(dbErr);
+      throw dbErr;
+    }
+  }
+
+  get breakerSnapshot(): BreakerSnapshot {
+    return this.breaker.snapshot();
+  }
+
+  get poolSnapshot(): PoolSnapshot {
+    const { poolSize, queueSize } = this.options;
+    return {
+      size: poolSize,
+      in_use: poolSize - this.pool.executionSlots,
+      queued: queueSize - this.pool.queueSlots,
+      total_acquired: this.acquired,
+    };
+  }
+
+  /** Seconds a client should wait before retrying after a 503. */
+  retryAfterSeconds(): number {
+    return this.breaker.secondsUntilHalfOpen() ?? 1;
+  }
+
+  dispose(): void {
+    this.breaker.dispose();
+  }
+}
+
+/**
+ * cockatiel's breaker opens after N consecutive failures and half-opens after a delay, but it closes after
+ * ONE successful test call and makes other half-open calls wait for that test. The original's semantics
+ * (SPEC §5) are added here: up to `halfOpenMaxCalls` concurrent probes (the rest fail fast), and
+ * `successThreshold` successes in a row before the circuit counts as closed; a failure while recovering
+ * reopens it (held open with cockatiel's `isolate()` for `openMs`).
+ */
+class HalfOpenLimitedBreaker {
+  private readonly inner;
+  private recovering = false;
+  private successes = 0;
+  private probes = 0;
+  private consecutiveFailures = 0;
+  private lastFailureAt: number | null = null;
+  private openedAt = 0;
+  private isolation: { dispose(): void } | undefined;
+  private reopenTimer: NodeJS.Timeout | undefined;
+  private endingIsolation = false;
+
+  constructor(
+    private readonly options: ResilienceOptions['breaker'],
+    private readonly onBreak: () => void,
+  ) {
+    this.inner = circuitBreaker(
+      handleWhen((e) => countsAgainstBreaker(classifyDbError(e))),
+      { halfOpenAfter: options.openMs, breaker: new ConsecutiveBreaker(options.failureThreshold) },
+    );
+    this.inner.onBreak(() => this.opened());
+    this.inner.onReset(() => {
+      // Reset after a successful cockatiel test call (one success so far), or at the end of our isolation.
+      this.recovering = true;
+      this.successes = this.endingIsolation ? 0 : 1;
+      this.settle();
+    });
+  }
+
+  state(): BreakerState {
+    const s = this.inner.state;
+    if (s === CircuitState.Open || s === CircuitState.Isolated) return 'open';
+    if (s === CircuitState.HalfOpen || this.recovering) return 'half_open';
+    return 'closed';
+  }
+
+  snapshot(): BreakerSnapshot {
+    return {
+      state: this.state(),
+      failure_count: this.consecutiveFailures,
+      last_failure_at: this.lastFailureAt === null ? null : new Date(this.lastFailureAt).toISOString(),
+    };
+  }
+
+  secondsUntilHalfOpen(): number | null {
+    if (this.state() !== 'open') return null;
+    const left = this.openedAt + this.options.openMs - Date.now();
+    return Math.max(1, Math.ceil(left / 1000));
+  }
+
+  async execute<T>(fn: () => Promise<T>): Promise<T> {
+    const limited = this.state() === 'half_open' || this.halfOpenDue();
+    if (limited && this.probes >= this.options.halfOpenMaxCalls) throw new BrokenCircuitError();
+    if (limited) this.probes++;
+    try {
+      const result = await this.inner.execute(fn);
+      this.consecutiveFailures = 0;
+      if (this.recovering) {
+        this.successes++;
+        this.settle();
+      }
+      return result;
+    } catch (err) {
+      const dbErr = classifyDbError(err);
+      if (countsAgainstBreaker(dbErr)) {
+        this.consecutiveFailures++;
+        this.lastFailureAt = Date.now();
+        if (this.recovering) this.reopen();
+      }
+      throw err;
+    } finally {
+      if (limited) this.probes--;
+    }
+  }
+
+  dispose(): void {
+    clearTimeout(this.reopenTimer);
+  }
+
+  private halfOpenDue(): boolean {
+    return this.inner.state === CircuitState.Open && Date.now() - this.openedAt >= this.options.openMs;
+  }
+
+  private settle(): void {
+    if (this.successes >= this.options.successThreshold) this.recovering = false;
+  }
+
+  private opened(): void {
+    this.recovering = false;
+    this.openedAt = Date.now();
+    this.onBreak();
+  }
+
+  private reopen(): void {
+    if (this.isolation) return;
+    this.isolation = this.inner.isolate(); // emits onBreak → opened()
+    this.reopenTimer = setTimeout(() => {
+      this.endingIsolation = true;
+      this.isolation?.dispose();
+      this.isolation = undefined;
+      this.endingIsolation = false;
+    }, this.options.openMs);
+    this.reopenTimer.unref();
+  }
+}

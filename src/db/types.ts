@@ -1,0 +1,34 @@
+import type { DatabaseMode } from '../config.js';
+
+/** Values bound to `?` placeholders. Always an array: named args on `?` abort the process (libsql-js#114). */
+export type SqlValue = null | string | number | bigint | Uint8Array;
+export type Row = Record<string, SqlValue>;
+
+export interface Statement {
+  readonly sql: string;
+  readonly args: readonly SqlValue[];
+}
+
+export interface StatementResult {
+  readonly rows: Row[];
+  readonly changes: number;
+}
+
+/** A driver runs SQL on one kind of libSQL connection; the Database adds the resilience policy. */
+export interface SqlDriver {
+  readonly mode: DatabaseMode;
+  query(stmt: Statement): Promise<Row[]>;
+  /** Runs the statements in one write transaction: all or nothing. */
+  transaction(stmts: readonly Statement[]): Promise<StatementResult[]>;
+  /**
+   * Group commit: runs independent jobs in ONE write transaction, each job all-or-nothing on its own
+   * (a savepoint), so a failing job does not fail its neighbours. Returns a result or an error per job.
+   * Drivers without it commit one transaction per job.
+   */
+  group?(jobs: readonly (readonly Statement[])[]): Promise<(StatementResult[] | Error)[]>;
+  /** Embedded replica: pulls the primary's changes. */
+  sync?(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export const sql = (text: string, ...args: SqlValue[]): Statement => ({ sql: text, args });

@@ -1,0 +1,72 @@
+import createError from '@fastify/error';
+
+// Errors the services raise; each has a stable `code` that clients can rely on (SPEC §2).
+
+export const EpisodeNotFound = createError<[string]>('EPISODE_NOT_FOUND', 'Episode %s was not found', 404);
+export const StepNotFound = createError<[number, string]>('STEP_NOT_FOUND', 'Step %s of episode %s was not found', 404);
+export const EpisodeIdConflict = createError<[string]>(
+  'EPISODE_ID_CONFLICT',
+  'Episode %s already exists with a different body',
+  409,
+);
+export const EpisodeAlreadyCompleted = createError<[string]>(
+  'EPISODE_ALREADY_COMPLETED',
+  'Episode %s is already completed',
+  409,
+);
+export const EpisodeCompleted = createError<[string]>(
+  'EPISODE_COMPLETED',
+  'Episode %s is completed and strict=true forbids appending steps',
+  409,
+);
+export const StepNumberConflict = createError<[string]>(
+  'STEP_NUMBER_CONFLICT',
+  'A step with one of these numbers already exists in episode %s',
+  409,
+);
+export const StepLimitExceeded = createError<[string, number]>(
+  'STEP_LIMIT_EXCEEDED',
+  'Episode %s would exceed %s steps',
+  413,
+);
+export const PreconditionFailed = createError<[string]>(
+  'PRECONDITION_FAILED',
+  'If-Match does not match the current version %s',
+  412,
+);
+export const IdempotencyKeyReused = createError(
+  'IDEMPOTENCY_KEY_REUSED',
+  'This Idempotency-Key was used with a different request',
+  422,
+);
+export const IdempotencyKeyInFlight = createError(
+  'IDEMPOTENCY_KEY_IN_FLIGHT',
+  'A request with this Idempotency-Key is still being processed; retry shortly',
+  409,
+);
+export const EmbeddingDimensionMismatch = createError<[string]>(
+  'EMBEDDING_DIMENSION_MISMATCH',
+  'The vector length does not match the dimension of model %s',
+  422,
+);
+export const InvalidCursor = createError('INVALID_CURSOR', 'The cursor is malformed or belongs to another query', 400);
+
+export interface FieldError {
+  in: 'body' | 'query' | 'params' | 'headers';
+  path: string;
+  message: string;
+}
+
+/** A request rejected by a rule that the schema cannot express; names the offending fields. */
+export class InvalidRequest extends Error {
+  override name = 'InvalidRequest';
+  readonly code: string;
+  constructor(
+    readonly statusCode: 400 | 413 | 422,
+    readonly errors: FieldError[],
+    code?: string,
+  ) {
+    super(errors.map((e) => `${e.path}: ${e.message}`).join('; '));
+    this.code = code ?? (statusCode === 413 ? 'PAYLOAD_TOO_LARGE' : 'VALIDATION_FAILED');
+  }
+}

@@ -1,0 +1,42 @@
+import { z } from 'zod';
+
+export const FieldErrorSchema = z.object({
+  in: z.enum(['body', 'query', 'params', 'headers']),
+  path: z.string().describe('JSON Pointer to the offending field'),
+  message: z.string(),
+});
+
+/** RFC 9457 problem details, as every error response carries them (SPEC §2). */
+export const ProblemSchema = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    instance: z.string(),
+    code: z.string().describe('Stable machine-readable error code, e.g. EPISODE_NOT_FOUND'),
+    request_id: z.string(),
+    errors: z.array(FieldErrorSchema).optional().describe('For 400: every invalid field'),
+  })
+  .meta({ id: 'Problem' });
+
+const DESCRIPTIONS: Record<number, string> = {
+  400: 'Invalid request: the `errors` array names each field',
+  404: 'Not found (also for ids of other tenants)',
+  409: 'Conflict with the current state',
+  412: 'If-Match does not match the current version',
+  413: 'Too large: a body, field or collection exceeds its limit',
+  415: 'Unsupported media type: send application/json',
+  422: 'Idempotency-Key reused with a different request, or a semantic mismatch',
+  503: 'Database unavailable or overloaded; see Retry-After',
+};
+
+/** Documents the problem responses a route can give. */
+export function problems(...statuses: number[]): Record<number, { description: string; content: Record<string, { schema: typeof ProblemSchema }> }> {
+  return Object.fromEntries(
+    [...new Set([400, 503, ...statuses])].map((status) => [
+      status,
+      { description: DESCRIPTIONS[status] ?? 'Error', content: { 'application/problem+json': { schema: ProblemSchema } } },
+    ]),
+  );
+}

@@ -1,0 +1,21 @@
+import { pino, type Logger } from 'pino';
+import type { Config } from '../config.js';
+
+/** JSON logs; secrets are redacted wherever they might appear (SPEC §7). */
+export function createLogger(config: Pick<Config, 'LOG_LEVEL'>): Logger {
+  return pino({
+    level: config.LOG_LEVEL,
+    base: { service: 'engram' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    redact: {
+      paths: [
+        'req.headers.authorization',
+        'req.headers.cookie',
+        'config.LIBSQL_AUTH_TOKEN',
+        '*.authToken',
+        '*.LIBSQL_AUTH_TOKEN',
+      ],
+      censor: '[redacted]',
+    },
+  });
+}
