@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # Engram: multi-stage build (deps → build → runtime). Only production dependencies and the
 # compiled JavaScript reach the runtime image; it runs as the non-root user `node` under tini.
 

@@ -3,11 +3,27 @@
 # SQLD_DURABILITY_MODE is set (the primary), applies that durability mode to the default namespace.
 # sqld has no command-line flag for it: the mode lives in the namespace config, set through the
 # admin API (bound to loopback inside this container only) and kept in sqld's meta store.
-# /tmp/engram-sqld-ready marks "configured"; the compose healthcheck requires it.
+#
+#   engram-sqld-entrypoint.sh [sqld arguments...]
+#   engram-sqld-entrypoint.sh --healthcheck   # 0 once configured and a `SELECT 1` succeeds
+#
 # Only bash built-ins and coreutils/sed are used: the image has no curl.
 set -euo pipefail
 
 READY=/tmp/engram-sqld-ready
+
+if [[ ${1:-} == --healthcheck ]]; then
+  # A query, not GET /health: a replica answers /health before it can serve its database.
+  [[ -f $READY ]] || exit 1
+  body='{"requests":[{"type":"execute","stmt":{"sql":"SELECT 1"}},{"type":"close"}]}'
+  exec 3<>/dev/tcp/127.0.0.1/8080
+  printf 'POST /v2/pipeline HTTP/1.0\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s' \
+    "${#body}" "$body" >&3
+  IFS= read -r -t 2 status_line <&3
+  [[ $status_line =~ ^HTTP/1\.[01]\ 200 ]]
+  exit
+fi
+
 ADMIN_PORT=${SQLD_ADMIN_PORT:-9090}
 MODE=${SQLD_DURABILITY_MODE:-}
 rm -f "$READY"

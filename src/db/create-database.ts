@@ -19,12 +19,18 @@ export function createDriver(config: Config): SqlDriver {
   });
 }
 
-export function createResiliencePolicy(config: Config, events?: ResilienceEvents): ResiliencePolicy {
+export function createResiliencePolicy(
+  config: Config,
+  events?: ResilienceEvents,
+  synchronous = databaseMode(config) === 'embedded',
+): ResiliencePolicy {
   return new ResiliencePolicy(
     {
       poolSize: config.DB_POOL_SIZE,
       queueSize: config.DB_POOL_QUEUE,
-      timeoutMs: config.DB_TIMEOUT_MS,
+      // The embedded file runs every statement synchronously on the event loop: no timer can fire before the
+      // call returns, so a deadline there would only cost ≈10 µs per call. Remote calls get the deadline.
+      timeoutMs: synchronous ? null : config.DB_TIMEOUT_MS,
       retry: {
         maxAttempts: config.DB_RETRY_MAX_ATTEMPTS,
         initialBackoffMs: config.DB_RETRY_INITIAL_BACKOFF_MS,
@@ -46,7 +52,8 @@ export function createDatabase(
   config: Config,
   hooks: { events?: ResilienceEvents; observer?: DatabaseObserver; driver?: SqlDriver } = {},
 ): Database {
-  return new Database(hooks.driver ?? createDriver(config), createResiliencePolicy(config, hooks.events), {
+  const driver = hooks.driver ?? createDriver(config);
+  return new Database(driver, createResiliencePolicy(config, hooks.events, driver.mode === 'embedded'), {
     writeBatchMax: config.DB_WRITE_BATCH_MAX,
     writeQueueMax: config.DB_POOL_QUEUE,
     observer: hooks.observer,

@@ -9,6 +9,7 @@ import {
   handleWhen,
   type RetryPolicy,
   retry,
+  type TimeoutPolicy,
   TimeoutStrategy,
   timeout,
 } from 'cockatiel';
@@ -17,10 +18,13 @@ import { classifyDbError, countsAgainstBreaker, type DbError, isTransient } from
 export interface ResilienceOptions {
   poolSize: number;
   queueSize: number;
-  timeoutMs: number;
+  /** Deadline of one call; null where calls are synchronous and no timer could ever interrupt them. */
+  timeoutMs: number | null;
   retry: { maxAttempts: number; initialBackoffMs: number; maxBackoffMs: number; multiplier: number };
   breaker: { failureThreshold: number; successThreshold: number; openMs: number; halfOpenMaxCalls: number };
 }
+
+const NEVER_ABORTED = new AbortController().signal;
 
 export type BreakerState = 'closed' | 'open' | 'half_open';
 
@@ -52,7 +56,7 @@ export class ResiliencePolicy {
   private readonly retry: RetryPolicy;
   private readonly breaker: HalfOpenLimitedBreaker;
   private readonly pool: BulkheadPolicy;
-  private readonly deadline;
+  private readonly deadline: TimeoutPolicy | null;
   private acquired = 0;
 
   constructor(
@@ -77,7 +81,11 @@ export class ResiliencePolicy {
     });
     this.breaker = new HalfOpenLimitedBreaker(options.breaker, () => events.onBreak?.());
     this.pool = bulkhead(options.poolSize, options.queueSize);
-    this.deadline = timeout(options.timeoutMs, TimeoutStrategy.Aggressive);
+    // abortOnReturn: false — aborting on every success would build a DOMException (with a stack) per call.
+    this.deadline =
+      options.timeoutMs === null
+        ? null
+        : timeout(options.timeoutMs, { strategy: TimeoutStrategy.Aggressive, abortOnReturn: false });
   }
 
   /** Runs `fn` under the policy; rejects with a classified DbError. */
@@ -87,13 +95,14 @@ export class ResiliencePolicy {
         this.breaker.execute(() =>
           this.pool.execute(() => {
             this.acquired++;
-            return this.deadline.execute(async ({ signal }) => {
+            const call = async (signal: AbortSignal) => {
               try {
                 return await fn(signal);
               } catch (err) {
                 throw classifyDbError(err);
               }
-            });
+            };
+            return this.deadline ? this.deadline.execute(({ signal }) => call(signal)) : call(NEVER_ABORTED);
           }),
         ),
       );

@@ -33,7 +33,10 @@ const UNPAIRED_SURROGATE = /[\uD800-\uDFFF]/u;
 function textChecks(schema: z.ZodString, maxBytes?: number) {
   return schema.superRefine((s, ctx) => {
     if (UNPAIRED_SURROGATE.test(s)) {
-      ctx.addIssue({ code: 'custom', message: 'must be well-formed Unicode: it contains an unpaired surrogate' });
+      ctx.addIssue({
+        code: 'custom',
+        message: 'must be well-formed Unicode: it contains an unpaired surrogate',
+      });
     }
     if (maxBytes === undefined) return;
     const bytes = utf8Bytes(s);
@@ -53,7 +56,9 @@ const atLeast = (min: number) => (min === 1 ? 'must not be empty' : `must be at 
 
 /** A string of `min`..`maxChars` characters (UTF-16 code units, as JSON Schema tools count them). */
 export function boundedString(min: number, maxChars: number) {
-  return textChecks(z.string().min(min, atLeast(min)).max(maxChars, `must be at most ${maxChars} characters`));
+  return textChecks(
+    z.string().min(min, atLeast(min)).max(maxChars, `must be at most ${maxChars} characters`),
+  );
 }
 
 /** A string of at least `min` characters and at most `maxBytes` bytes of UTF-8. */
@@ -85,10 +90,14 @@ const LATEST_MS = Date.parse('9999-12-31T23:59:59.999Z');
 /** Milliseconds since the epoch, or why `s` is not an accepted timestamp. */
 function parseTimestamp(s: string): number | string {
   const m = RFC3339.exec(s);
-  if (!m) return 'must be an RFC 3339 date-time with seconds and Z or a ±hh:mm offset, e.g. 2026-11-25T17:37:08.123Z';
+  if (!m) {
+    return 'must be an RFC 3339 date-time with seconds and Z or a ±hh:mm offset, e.g. 2026-11-25T17:37:08.123Z';
+  }
   const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, ...number[]];
   const fraction = m[7] ?? '';
-  if (fraction.length > 3) return 'must have at most 3 fractional digits: timestamps are stored to the millisecond';
+  if (fraction.length > 3) {
+    return 'must have at most 3 fractional digits: timestamps are stored to the millisecond';
+  }
   const [offsetHours, offsetMinutes] = [Number(m[9] ?? 0), Number(m[10] ?? 0)];
   const date = new Date(0);
   date.setUTCFullYear(year, month! - 1, day);
@@ -124,9 +133,10 @@ export const Timestamp = z
 export type Timestamp = z.infer<typeof Timestamp>;
 
 /** A timestamp in a response: always UTC with milliseconds, `YYYY-MM-DDTHH:mm:ss.sssZ`. */
-export const TimestampOut = z
-  .iso.datetime({ precision: 3 })
-  .meta({ description: 'UTC with milliseconds: YYYY-MM-DDTHH:mm:ss.sssZ', examples: ['2026-11-25T17:37:08.123Z'] });
+export const TimestampOut = z.iso.datetime({ precision: 3 }).meta({
+  description: 'UTC with milliseconds: YYYY-MM-DDTHH:mm:ss.sssZ',
+  examples: ['2026-11-25T17:37:08.123Z'],
+});
 export type TimestampOut = z.infer<typeof TimestampOut>;
 
 /** Milliseconds since the epoch of a valid request timestamp; throws a RangeError for anything else. */
@@ -262,7 +272,10 @@ export type Tags = z.infer<typeof Tags>;
 
 /** A number in a query string. An empty value is an error, not the 0 that `Number('')` gives. */
 export function queryNumber(schema: z.ZodNumber) {
-  return z.preprocess((v) => (typeof v === 'string' ? (v.trim() === '' ? Number.NaN : Number(v)) : v), schema);
+  return z.preprocess(
+    (v) => (typeof v === 'string' ? (v.trim() === '' ? Number.NaN : Number(v)) : v),
+    schema,
+  );
 }
 
 /** A query parameter that may be repeated (`?tag=a&tag=b`); a single value becomes a one-item list. */

@@ -133,7 +133,7 @@ export const Reward = z
 export type Reward = z.infer<typeof Reward>;
 
 // The request accepts any offset; the record always carries the canonical UTC form.
-function reflectionWith(time: z.ZodType<string>) {
+function reflectionWith<T extends z.ZodType<string, string>>(time: T) {
   return z.strictObject({
     successes: listOf(Prose),
     improvements: listOf(Prose),
@@ -153,7 +153,9 @@ export const AppliedPattern = z.strictObject({
 });
 export type AppliedPattern = z.infer<typeof AppliedPattern>;
 
-const AppliedPatterns = z.array(AppliedPattern).max(MAX_LIST_ITEMS, `must have at most ${MAX_LIST_ITEMS} items`);
+const AppliedPatterns = z
+  .array(AppliedPattern)
+  .max(MAX_LIST_ITEMS, `must have at most ${MAX_LIST_ITEMS} items`);
 
 export const SalientFeatures = z.strictObject({
   critical_decisions: listOf(Prose),
@@ -181,7 +183,9 @@ const Embedding = z
 
 /** True when both are valid timestamps and `a` is earlier; invalid ones are reported on their own. */
 function isBefore(a: string, b: string): boolean {
-  return Timestamp.safeParse(a).success && Timestamp.safeParse(b).success && timestampToMs(a) < timestampToMs(b);
+  return (
+    Timestamp.safeParse(a).success && Timestamp.safeParse(b).success && timestampToMs(a) < timestampToMs(b)
+  );
 }
 
 /** Body of `POST /v1/episodes`. Defaults fill the collections, so a parsed body is complete. */
@@ -334,9 +338,14 @@ const listQueryShape = {
   tag: repeatable(TagInput, MAX_FILTER_VALUES)
     .optional()
     .describe('Repeatable; normalised like stored tags. Combined by tags_match'),
-  tags_match: z.enum(['any', 'all']).default('any').describe('Whether an episode needs any or all of the tags'),
+  tags_match: z
+    .enum(['any', 'all'])
+    .default('any')
+    .describe('Whether an episode needs any or all of the tags'),
   status: EpisodeStatus.optional(),
-  outcome: repeatable(OutcomeType, MAX_FILTER_VALUES).optional().describe('Repeatable outcome type; any of these'),
+  outcome: repeatable(OutcomeType, MAX_FILTER_VALUES)
+    .optional()
+    .describe('Repeatable outcome type; any of these'),
   min_reward: queryNumber(z.number({ error: 'must be a finite number' }))
     .optional()
     .describe('reward.total ≥ this'),
@@ -371,7 +380,8 @@ export const EpisodeListQuery = z
       if (!param.startsWith(METADATA_PARAM)) {
         message = `unknown query parameter ${JSON.stringify(param)}; known: ${KNOWN_PARAMS}`;
       } else {
-        const keyProblem = MetadataKey.safeParse(param.slice(METADATA_PARAM.length)).error?.issues[0]?.message;
+        const keyProblem = MetadataKey.safeParse(param.slice(METADATA_PARAM.length)).error?.issues[0]
+          ?.message;
         if (keyProblem) message = `metadata key ${keyProblem}`;
         else if (typeof value !== 'string') message = 'a metadata filter may be given only once';
       }

@@ -113,9 +113,11 @@ function stepAppendError(issue: z.core.$ZodRawIssue): string | undefined {
  * Body of `POST /v1/episodes/{id}/steps`: one step, or `{ "steps": [...] }`. Both forms are strict
  * and a step has no `steps` field, so the `steps` key alone tells them apart and exactly one can match.
  */
-export const StepAppend = z.union([StepCreate, StepBatch], { error: stepAppendError }).describe(
-  `One step, or {"steps": [...]} with 1..${MAX_STEPS_PER_EPISODE} steps stored atomically. The presence of the "steps" key selects the form.`,
-);
+export const StepAppend = z
+  .union([StepCreate, StepBatch], { error: stepAppendError })
+  .describe(
+    `One step, or {"steps": [...]} with 1..${MAX_STEPS_PER_EPISODE} steps stored atomically. The presence of the "steps" key selects the form.`,
+  );
 export type StepAppend = z.infer<typeof StepAppend>;
 
 /** The steps of an append request, whichever form it took. */

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
-import { normaliseTags, toCanonicalTimestamp, utf8Bytes } from '../domain/common.js';
+import { normaliseTags, toCanonicalTimestamp } from '../domain/common.js';
 import type { EpisodeComplete, EpisodeCreate, EpisodeListQuery, EpisodePatch, EpisodeRecord } from '../domain/episode.js';
 import {
   EpisodeAlreadyCompleted,
@@ -12,7 +12,6 @@ import {
   PreconditionFailed,
   StepNotFound,
 } from '../domain/errors.js';
-import { MAX_EPISODE_BYTES } from '../domain/limits.js';
 import type { GlobalStepListQuery, StepCreate, StepRecord } from '../domain/step.js';
 import {
   type DeletionReport,
@@ -259,12 +258,6 @@ export class EpisodeService {
 
   /** Builds the stored form of a create request; `path` locates it in a batch for error messages. */
   private newEpisode(tenant: string, input: EpisodeCreate, path: string): NewEpisode {
-    const bytes = utf8Bytes(JSON.stringify(input));
-    if (bytes > MAX_EPISODE_BYTES) {
-      throw new InvalidRequest(413, [
-        { in: 'body', path: path || '/', message: `episode is ${bytes} bytes; the limit is ${MAX_EPISODE_BYTES}` },
-      ]);
-    }
     const { steps: stepInputs = [], embedding, id: givenId, ...fields } = input;
     const id = givenId ?? uuidv7();
     const at = now();

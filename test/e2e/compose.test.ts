@@ -1,0 +1,247 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ComposeProject, runId } from './helpers/compose.js';
+import {
+  type EpisodeDraft,
+  freePort,
+  http,
+  newEpisode,
+  postEpisode,
+  waitFor,
+  waitForReady,
+  writeAll,
+} from './helpers/http.js';
+import { type BuiltImage, buildEngramImage, removeImage } from './helpers/image.js';
+import {
+  type ContainerRuntime,
+  logRuntime,
+  probeContainerRuntime,
+  requireRuntime,
+  shouldRun,
+} from './helpers/runtime.js';
+
+// docker-compose.yml for real: the default stack (engram + sqld + prometheus), data across
+// down/up, then the `scale` profile (second replica on a sqld read replica, HAProxy in front).
+// The tests share one compose project and run in order.
+
+const probe = await probeContainerRuntime();
+logRuntime(probe);
+
+interface Target {
+  labels: Record<string, string>;
+  health: string;
+  lastError: string;
+}
+
+describe.runIf(shouldRun(probe))('docker compose stack', () => {
+  const name = runId('engrame2e');
+  let runtime: ContainerRuntime;
+  let image: BuiltImage;
+  let project: ComposeProject;
+  let engramUrl: string;
+  let engram2Url: string;
+  let lbUrl: string;
+  let prometheusUrl: string;
+  let failed = false;
+  const firstEpisode = newEpisode('compose');
+
+  beforeAll(async () => {
+    runtime = requireRuntime(probe);
+    image = await buildEngramImage(runtime, `engram:${name}`);
+    const [engram, engram2, lb, prometheus, sqld] = await Promise.all([1, 2, 3, 4, 5].map(() => freePort()));
+    engramUrl = `http://127.0.0.1:${engram}`;
+    engram2Url = `http://127.0.0.1:${engram2}`;
+    lbUrl = `http://127.0.0.1:${lb}`;
+    prometheusUrl = `http://127.0.0.1:${prometheus}`;
+    project = new ComposeProject(runtime, name, {
+      ENGRAM_IMAGE: image.tag,
+      LB_IMAGE: `engram-lb:${name}`,
+      PUBLISH_ADDR: '127.0.0.1',
+      ENGRAM_PORT: String(engram),
+      ENGRAM_2_PORT: String(engram2),
+      LB_PORT: String(lb),
+      PROMETHEUS_PORT: String(prometheus),
+      SQLD_PORT: String(sqld),
+    });
+  });
+
+  afterEach((ctx) => {
+    if (ctx.task.result?.state === 'fail') failed = true;
+  });
+
+  afterAll(async () => {
+    if (!project) return;
+    if (failed) console.log(`e2e: logs of ${name}:\n${await project.logs()}`);
+    await project.destroy();
+    if (image?.owned) await removeImage(runtime, image.tag);
+    await removeImage(runtime, `engram-lb:${name}`);
+  });
+
+  it('defaultStack_up_createsAndReadsAnEpisodeThroughSqld', async () => {
+    const started = Date.now();
+    await project.up();
+    await waitForReady(engramUrl);
+    console.log(`e2e: default stack up and ready in ${Date.now() - started} ms`);
+
+    const health = (await http(`${engramUrl}/health`)).json<{ database: { mode: string } }>();
+    expect(health.database.mode).toBe('remote');
+
+    const created = await postEpisode(engramUrl, firstEpisode);
+    expect(created.status).toBe(201);
+    expect(created.json().id).toBe(firstEpisode.id);
+    const read = await http(`${engramUrl}/v1/episodes/${firstEpisode.id}`);
+    expect(read.status).toBe(200);
+    expect(read.json()).toMatchObject({
+      id: firstEpisode.id,
+      task_description: firstEpisode.task_description,
+    });
+  });
+
+  it('prometheus_targets_reportEngramUp', async () => {
+    const target = await waitFor(
+      'Prometheus target engram up',
+      async () => {
+        const body = (await http(`${prometheusUrl}/api/v1/targets`)).json<{
+          data: { activeTargets: Target[] };
+        }>();
+        return body.data.activeTargets.find(
+          (t) => t.labels.job === 'engram' && t.labels.service === 'engram' && t.health === 'up',
+        );
+      },
+      { timeoutMs: 60_000, intervalMs: 1_000 },
+    );
+    expect(target.lastError).toBe('');
+    // The scrape really reached Engram: its own series are stored.
+    const query = await http(
+      `${prometheusUrl}/api/v1/query?query=${encodeURIComponent('up{job="engram",service="engram"}')}`,
+    );
+    expect(query.json<{ data: { result: { value: [number, string] }[] } }>().data.result[0]?.value[1]).toBe(
+      '1',
+    );
+  });
+
+  it('defaultStack_downThenUp_keepsTheEpisode', async () => {
+    await project.down({ volumes: false });
+    await project.up();
+    await waitForReady(engramUrl);
+    const read = await http(`${engramUrl}/v1/episodes/${firstEpisode.id}`);
+    expect(read.status).toBe(200);
+    expect(read.json()).toMatchObject({
+      id: firstEpisode.id,
+      task_description: firstEpisode.task_description,
+    });
+  });
+
+  it('scaleProfile_200WritesThroughTheLoadBalancer_areReadableThroughEachReplica', async () => {
+    await project.compose(['--profile', 'scale', 'build', 'lb'], 600_000);
+    await project.up(['scale']);
+    await Promise.all([waitForReady(engramUrl), waitForReady(engram2Url)]);
+    await waitForBackends(2);
+
+    const episodes = Array.from({ length: 200 }, (_, i) => newEpisode(`scale-${i}`));
+    const started = Date.now();
+    const results = await writeAll(lbUrl, episodes, 8);
+    const perBackend = countBy(results.map((r) => r.backend ?? '?'));
+    console.log(
+      `e2e: 200 writes through the load balancer in ${Date.now() - started} ms, per replica ${JSON.stringify(perBackend)}`,
+    );
+    expect(results.filter((r) => r.status !== 201)).toEqual([]);
+    expect(perBackend.engram).toBeGreaterThan(0);
+    expect(perBackend['engram-2']).toBeGreaterThan(0);
+
+    // engram-2 reads from the sqld read replica: eventually consistent, so poll (bounded).
+    for (const url of [engramUrl, engram2Url]) {
+      const missing = await waitFor(
+        `all 200 episodes readable through ${url}`,
+        async () => {
+          const absent = await findMissing(url, episodes);
+          return absent.length === 0 ? absent : undefined;
+        },
+        { timeoutMs: 30_000, intervalMs: 500 },
+      );
+      expect(missing).toEqual([]);
+    }
+  });
+
+  it('scaleProfile_replicaStoppedMidLoad_loadBalancerKeepsServingWithoutFailedWrites', async () => {
+    await waitForBackends(2);
+    // Writes go on until 2 s after engram-2 has stopped (at most 3,000 of them, at most 90 s).
+    let stop: Promise<number> | undefined;
+    let stoppedAt = 0;
+    const deadline = Date.now() + 90_000;
+    function* episodes() {
+      for (
+        let i = 0;
+        i < 3_000 && Date.now() < deadline && !(stoppedAt && Date.now() > stoppedAt + 2_000);
+        i++
+      ) {
+        yield newEpisode(`failover-${i}`);
+      }
+    }
+    const outcome = await writeAll(lbUrl, episodes(), 8, (acked) => {
+      if (acked !== 60) return;
+      const t0 = Date.now();
+      stop = project.compose(['--profile', 'scale', 'stop', '-t', '30', 'engram-2'], 60_000).then(() => {
+        stoppedAt = Date.now();
+        return stoppedAt - t0;
+      });
+    });
+    const stopMs = await stop;
+
+    const failedWrites = outcome.filter((r) => r.status !== 201 && r.status !== 200);
+    const perBackend = countBy(outcome.map((r) => r.backend ?? '?'));
+    const lbLog = (await project.compose(['--profile', 'scale', 'logs', '--no-color', 'lb'], 60_000)).stdout;
+    // httplog: ".../<srv_conn>/<retries> ..."; a "+" marks a redispatch to the other replica.
+    const replayed = lbLog
+      .split('\n')
+      .filter((l) => l.includes('"POST /v1/episodes') && /\d+\/\d+\/\d+\/\d+\/\+?[1-9]\d* /.test(l)).length;
+    console.log(
+      `e2e: engram-2 stopped after 60 acknowledged writes (compose stop took ${stopMs} ms); ${outcome.length} writes, ` +
+        `${failedWrites.length} failed, per replica ${JSON.stringify(perBackend)}, replayed by the load balancer: ${replayed}`,
+    );
+    expect(stopMs).toBeDefined();
+    expect(failedWrites).toEqual([]);
+    expect(outcome.length).toBeGreaterThan(60);
+    expect(await project.exitCode('engram-2')).toBe(0);
+    // Every acknowledged write, including any the load balancer replayed, reads back.
+    expect(
+      await findMissing(
+        engramUrl,
+        outcome.map((r) => r.episode),
+      ),
+    ).toEqual([]);
+  });
+
+  async function waitForBackends(count: number): Promise<void> {
+    await waitFor(
+      `${count} load-balanced replicas in rotation`,
+      async () => {
+        const metrics = (await http(`${lbUrl}/lb/metrics`)).text;
+        const active = /^haproxy_backend_active_servers\{proxy="engram"\} (\d+)/m.exec(metrics)?.[1];
+        return Number(active) === count ? true : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
+  }
+});
+
+async function findMissing(baseUrl: string, episodes: readonly EpisodeDraft[]): Promise<string[]> {
+  const missing: string[] = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      while (next < episodes.length) {
+        const episode = episodes[next++] as EpisodeDraft;
+        const res = await http(`${baseUrl}/v1/episodes/${episode.id}`);
+        if (res.status !== 200 || res.json().task_description !== episode.task_description)
+          missing.push(episode.id);
+      }
+    }),
+  );
+  return missing;
+}
+
+function countBy(values: readonly string[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const v of values) counts[v] = (counts[v] ?? 0) + 1;
+  return counts;
+}

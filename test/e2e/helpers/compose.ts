@@ -1,0 +1,91 @@
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type RunResult, run } from './process.js';
+import { type ContainerRuntime, startHealthPump } from './runtime.js';
+
+export const REPO_ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+
+/** A name unique to this run, usable as a compose project name and an image tag. */
+export function runId(prefix: string): string {
+  return `${prefix}${process.pid}${randomBytes(3).toString('hex')}`;
+}
+
+/**
+ * One `docker-compose.yml` project with a unique name, its own host ports (all given in `env`)
+ * and no `.env` from the developer's checkout (an empty --env-file), so runs never clash.
+ */
+export class ComposeProject {
+  private readonly envFile: string;
+  private stopPump: () => void = () => {};
+
+  constructor(
+    readonly runtime: ContainerRuntime,
+    readonly name: string,
+    readonly env: Record<string, string>,
+  ) {
+    this.envFile = join(tmpdir(), `${name}.env`);
+    writeFileSync(this.envFile, '');
+  }
+
+  compose(args: readonly string[], timeoutMs = 180_000, check = true): Promise<RunResult> {
+    const [cmd, ...sub] = this.runtime.compose as [string, ...string[]];
+    const global = ['-f', join(REPO_ROOT, 'docker-compose.yml'), '-p', this.name, '--env-file', this.envFile];
+    return run(cmd, [...sub, ...global, ...args], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...this.env },
+      timeoutMs,
+      check,
+    });
+  }
+
+  /** `up -d` of the given profiles; images must exist (built by the test). */
+  async up(profiles: readonly string[] = []): Promise<number> {
+    this.stopPump();
+    this.stopPump = startHealthPump(this.runtime, { label: `com.docker.compose.project=${this.name}` });
+    const started = Date.now();
+    await this.compose([...profiles.flatMap((p) => ['--profile', p]), 'up', '-d', '--no-build'], 300_000);
+    return Date.now() - started;
+  }
+
+  async down({ volumes }: { volumes: boolean }): Promise<void> {
+    await this.compose(
+      ['--profile', 'scale', 'down', '--remove-orphans', ...(volumes ? ['-v'] : [])],
+      180_000,
+    );
+  }
+
+  async containerId(service: string): Promise<string> {
+    const { stdout } = await this.compose(['--profile', 'scale', 'ps', '-q', service], 30_000);
+    const id = stdout.trim().split('\n')[0];
+    if (!id) throw new Error(`no container for service ${service}`);
+    return id;
+  }
+
+  async exitCode(service: string): Promise<number> {
+    const id = await this.containerId(service);
+    const { stdout } = await run(this.runtime.docker, ['inspect', '--format', '{{.State.ExitCode}}', id]);
+    return Number(stdout.trim());
+  }
+
+  async logs(tailLines = 60): Promise<string> {
+    const res = await this.compose(
+      ['--profile', 'scale', 'logs', '--no-color', '--tail', String(tailLines)],
+      60_000,
+      false,
+    );
+    return res.stdout + res.stderr;
+  }
+
+  /** Removes containers, networks and volumes; never throws (used in afterAll). */
+  async destroy(): Promise<void> {
+    this.stopPump();
+    try {
+      await this.down({ volumes: true });
+    } catch (err) {
+      console.error(`e2e: cleanup of ${this.name} failed: ${err instanceof Error ? err.message : err}`);
+    }
+  }
+}

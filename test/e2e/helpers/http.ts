@@ -1,0 +1,173 @@
+import { randomUUID } from 'node:crypto';
+import { request } from 'node:http';
+import { createServer } from 'node:net';
+
+// HTTP from the test to published container ports. node:http with a fresh connection per request
+// (no keep-alive), so that a failure is attributable to exactly one request.
+
+export interface HttpResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+  json: <T = Record<string, unknown>>() => T;
+}
+
+export interface HttpOptions {
+  method?: string;
+  body?: unknown;
+  headers?: Record<string, string>;
+  timeoutMs?: number;
+}
+
+/** Rejects with an Error whose `code` is the socket error (ECONNREFUSED, ECONNRESET, ...) or 'ETIMEDOUT'. */
+export function http(url: string, options: HttpOptions = {}): Promise<HttpResponse> {
+  const { method = 'GET', body, headers = {}, timeoutMs = 10_000 } = options;
+  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      {
+        method,
+        agent: false,
+        timeout: timeoutMs,
+        headers: {
+          connection: 'close',
+          ...(payload
+            ? { 'content-type': 'application/json', 'content-length': String(payload.length) }
+            : {}),
+          ...headers,
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (d: Buffer) => chunks.push(d));
+        res.on('error', reject);
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json: () => JSON.parse(text) });
+        });
+      },
+    );
+    req.on('timeout', () =>
+      req.destroy(Object.assign(new Error(`timeout after ${timeoutMs} ms`), { code: 'ETIMEDOUT' })),
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+export function errorCode(err: unknown): string {
+  return (err as { code?: string })?.code ?? String(err);
+}
+
+/** Polls `probe` until it returns a value other than undefined; bounded by `timeoutMs`. */
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  { timeoutMs = 60_000, intervalMs = 500 }: { timeoutMs?: number; intervalMs?: number } = {},
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown = 'no attempt';
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+      last = 'not yet';
+    } catch (err) {
+      last = err instanceof Error ? err.message : err;
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${String(last)})`);
+}
+
+export async function waitForReady(baseUrl: string, timeoutMs = 90_000): Promise<void> {
+  await waitFor(
+    `${baseUrl}/health/ready`,
+    async () => ((await http(`${baseUrl}/health/ready`)).status === 200 ? true : undefined),
+    {
+      timeoutMs,
+    },
+  );
+}
+
+/** A free TCP port on loopback (the OS picks it; tiny race until the container binds it). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
+    });
+  });
+}
+
+export interface EpisodeDraft {
+  id: string;
+  task_type: string;
+  task_description: string;
+  context: { domain: string };
+}
+
+/** A valid episode with a client-supplied id, so that any retry of its POST is idempotent. */
+export function newEpisode(label: string): EpisodeDraft {
+  const id = randomUUID();
+  return { id, task_type: 'debugging', task_description: `e2e ${label} ${id}`, context: { domain: 'e2e' } };
+}
+
+/** POST /v1/episodes with the episode's id as Idempotency-Key. */
+export function postEpisode(
+  baseUrl: string,
+  episode: EpisodeDraft,
+  timeoutMs = 15_000,
+): Promise<HttpResponse> {
+  return http(`${baseUrl}/v1/episodes`, {
+    method: 'POST',
+    body: episode,
+    headers: { 'idempotency-key': episode.id },
+    timeoutMs,
+  });
+}
+
+export interface WriteOutcome {
+  episode: EpisodeDraft;
+  status: number;
+  /** Replica that answered, from the load balancer's X-Engram-Backend header. */
+  backend?: string;
+  error?: string;
+}
+
+/** Writes the episodes `source` yields with `concurrency` workers; one outcome per episode. */
+export async function writeAll(
+  baseUrl: string,
+  source: Iterable<EpisodeDraft>,
+  concurrency: number,
+  onAck?: (acked: number) => void,
+): Promise<WriteOutcome[]> {
+  const results: WriteOutcome[] = [];
+  const iterator = source[Symbol.iterator]();
+  let acked = 0;
+  const worker = async () => {
+    for (let item = iterator.next(); !item.done; item = iterator.next()) {
+      const episode = item.value;
+      try {
+        const res = await postEpisode(baseUrl, episode);
+        const backend = res.headers['x-engram-backend'];
+        results.push({
+          episode,
+          status: res.status,
+          backend: typeof backend === 'string' ? backend : undefined,
+        });
+        if (res.status === 200 || res.status === 201) onAck?.(++acked);
+      } catch (err) {
+        results.push({ episode, status: 0, error: errorCode(err) });
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return results;
+}
