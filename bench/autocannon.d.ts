@@ -54,7 +54,10 @@ declare module 'autocannon' {
 
   export interface Instance extends EventEmitter {
     stop(): void;
-    on(event: 'response', listener: (client: unknown, statusCode: number, resBytes: number, ms: number) => void): this;
+    on(
+      event: 'response',
+      listener: (client: unknown, statusCode: number, resBytes: number, ms: number) => void,
+    ): this;
     on(event: 'reqError', listener: (err: Error) => void): this;
     on(event: 'done', listener: (result: AutocannonResult) => void): this;
   }

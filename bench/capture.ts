@@ -69,14 +69,17 @@ function template(stmts: readonly Statement[]): StatementTemplate {
  * The statements `POST /v1/episodes` writes for `body` (one transaction), with the server-generated
  * id. Instances: `instance({ exact: [id, newId], sentinel: '123' })` for a new id and task number.
  */
-export async function episodeCreateStatements(body: string): Promise<{ id: string; write: StatementTemplate }> {
+export async function episodeCreateStatements(
+  body: string,
+): Promise<{ id: string; write: StatementTemplate }> {
   const input = EpisodeCreate.parse(JSON.parse(body));
   let id = '';
   const driver = await recording(async (episodes) => {
     id = (await episodes.create('default', input)).body.id;
   });
   const stmts = driver.writes[0];
-  if (driver.writes.length !== 1 || !stmts) throw new Error(`expected one write, got ${driver.writes.length}`);
+  if (driver.writes.length !== 1 || !stmts)
+    throw new Error(`expected one write, got ${driver.writes.length}`);
   return { id, write: template(stmts) };
 }
 

@@ -59,7 +59,8 @@ function processTicks(pid: number): number {
 /** Busy CPU time of the whole machine in clock ticks (everything but idle and iowait), from /proc/stat. */
 function machineBusyTicks(): number {
   try {
-    const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]?.trim().split(/\s+/).slice(1).map(Number) ?? [];
+    const cpu =
+      readFileSync('/proc/stat', 'utf8').split('\n')[0]?.trim().split(/\s+/).slice(1).map(Number) ?? [];
     const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = cpu;
     return user + nice + system + irq + softirq + steal;
   } catch {
@@ -142,7 +143,8 @@ export async function startProcess(options: {
   };
   const deadline = Date.now() + (options.timeoutMs ?? 30_000);
   for (;;) {
-    if (exited !== undefined) throw new Error(`process exited with ${exited} before it was ready:\n${tail()}`);
+    if (exited !== undefined)
+      throw new Error(`process exited with ${exited} before it was ready:\n${tail()}`);
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
       throw new Error(`process not ready within ${options.timeoutMs ?? 30_000} ms:\n${tail()}`);

@@ -28,8 +28,11 @@ function cpuModel(): string {
 
 function installedVersion(root: string, name: string): string {
   try {
-    return (JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')) as { version: string })
-      .version;
+    return (
+      JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')) as {
+        version: string;
+      }
+    ).version;
   } catch {
     return '?';
   }
@@ -86,7 +89,8 @@ const num = (n: number | null | undefined, digits = 0) =>
   n === null || n === undefined || Number.isNaN(n)
     ? '—'
     : n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
-const ms = (n: number | undefined) => (n === undefined || Number.isNaN(n) ? '—' : n < 10 ? num(n, 2) : num(n, 1));
+const ms = (n: number | undefined) =>
+  n === undefined || Number.isNaN(n) ? '—' : n < 10 ? num(n, 2) : num(n, 1);
 
 function verdict(c: Check): string {
   if (!c.target) return '';
@@ -100,7 +104,8 @@ function checkText(c: Check): string {
   return c.label === 'p99' ? `p99 ${ms(c.value)} ms` : `${num(c.value, 2)}× ${c.label}`;
 }
 
-const targetText = (t: Target | undefined) => (t ? `${t.op === '>=' ? '≥' : '≤'} ${t.value}${t.unit === 'ms' ? ' ms' : '×'}` : '');
+const targetText = (t: Target | undefined) =>
+  t ? `${t.op === '>=' ? '≥' : '≤'} ${t.value}${t.unit === 'ms' ? ' ms' : '×'}` : '';
 
 export const HEADER = [
   'scenario',

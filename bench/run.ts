@@ -40,13 +40,15 @@ const JSON_HEADERS = { 'content-type': 'application/json' };
 // ---- Options -------------------------------------------------------------------------------------------
 
 const USAGE = `usage: npm run bench -- [--only ${SCENARIOS.join(',')}] [--duration S] [--warmup S]
-                        [--connections N] [--population N] [--keep]
+                        [--connections N] [--population N] [--keep] [--cpu-prof]
   --only         scenarios to run (default: all); their baselines run with them
   --duration     seconds of each measured load phase (default 10; in-process baselines run half as long)
   --warmup       seconds of warm-up before each load phase (default 3)
   --connections  concurrent connections of every load phase (default 64)
   --population   episodes pre-populated for get / list / steps (default 100000)
-  --keep         keep the temporary directory (databases, server log)`;
+  --keep         keep the temporary directory (databases, server log)
+  --cpu-prof     run the server under node --cpu-prof; the profile goes to bench/results/profiles/
+                 (summarise it with: node --import tsx bench/profile-summary.ts <file>)`;
 
 function options() {
   const { values } = parseArgs({
@@ -57,6 +59,7 @@ function options() {
       connections: { type: 'string', default: '64' },
       population: { type: 'string', default: '100000' },
       keep: { type: 'boolean', default: false },
+      'cpu-prof': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -66,7 +69,8 @@ function options() {
   }
   const positive = (name: string, raw: string, min: number) => {
     const n = Number(raw);
-    if (!Number.isFinite(n) || n < min) throw new Error(`--${name} must be a number ≥ ${min}, got ${JSON.stringify(raw)}`);
+    if (!Number.isFinite(n) || n < min)
+      throw new Error(`--${name} must be a number ≥ ${min}, got ${JSON.stringify(raw)}`);
     return n;
   };
   const only = (values.only ?? SCENARIOS.join(','))
@@ -75,7 +79,9 @@ function options() {
     .filter(Boolean);
   const unknown = only.filter((s) => !(SCENARIOS as readonly string[]).includes(s));
   if (unknown.length > 0 || only.length === 0) {
-    throw new Error(`--only takes a comma-separated list of ${SCENARIOS.join(', ')}; got ${JSON.stringify(values.only)}`);
+    throw new Error(
+      `--only takes a comma-separated list of ${SCENARIOS.join(', ')}; got ${JSON.stringify(values.only)}`,
+    );
   }
   return {
     only: new Set(only as Scenario[]),
@@ -84,6 +90,7 @@ function options() {
     connections: Math.trunc(positive('connections', values.connections, 1)),
     population: Math.trunc(positive('population', values.population, POPULATION_BATCH)),
     keep: values.keep,
+    cpuProf: values['cpu-prof'],
   };
 }
 
@@ -148,7 +155,11 @@ async function checkCreate(url: string, body: string): Promise<void> {
   const res = await request(`${url}/v1/episodes`, { method: 'POST', headers: JSON_HEADERS, body });
   const record = res.body as { id?: string; step_count?: number; tags?: string[]; location?: unknown };
   expect(res.status === 201, 'POST /v1/episodes should answer 201', res);
-  expect(record.step_count === 5 && record.location && record.tags?.length === 4, 'created episode is incomplete', record);
+  expect(
+    record.step_count === 5 && record.location && record.tags?.length === 4,
+    'created episode is incomplete',
+    record,
+  );
 }
 
 /** Pre-populates `count` episodes through `POST /v1/episodes/batch`, two requests in flight; returns the ids. */
@@ -169,7 +180,11 @@ async function populate(url: string, count: number): Promise<{ ids: string[]; se
         body: JSON.stringify({ episodes }),
       });
       const got = (res.body as { ids?: string[] }).ids;
-      expect(res.status === 201 && got?.length === size, `POST /v1/episodes/batch #${b} should answer 201`, res);
+      expect(
+        res.status === 201 && got?.length === size,
+        `POST /v1/episodes/batch #${b} should answer 201`,
+        res,
+      );
       ids[b] = got;
     }
   };
@@ -180,9 +195,16 @@ async function populate(url: string, count: number): Promise<{ ids: string[]; se
 async function checkList(url: string): Promise<void> {
   const domain = domainOf(3);
   const res = await request(`${url}/v1/episodes?domain=${domain}&status=completed&limit=20`);
-  const page = res.body as { items?: { context: { domain: string }; status: string }[]; next_cursor?: string | null };
+  const page = res.body as {
+    items?: { context: { domain: string }; status: string }[];
+    next_cursor?: string | null;
+  };
   expect(res.status === 200, 'GET /v1/episodes should answer 200', res);
-  expect(page.items?.length === 20 && page.next_cursor, 'filtered list should return a full page and a cursor', page);
+  expect(
+    page.items?.length === 20 && page.next_cursor,
+    'filtered list should return a full page and a cursor',
+    page,
+  );
   expect(
     page.items.every((e) => e.context.domain === domain && e.status === 'completed'),
     'filtered list returned episodes outside the filter',
@@ -205,9 +227,12 @@ async function main(): Promise<number> {
   const overrides = serverEnvOverrides();
   if (overrides.length > 0) log(`server environment overrides: ${overrides.join(' ')}`);
   if (machine.loadAvg[0] > 0.5) {
-    log(`note: the machine is busy before the run starts (load ${machine.loadAvg[0].toFixed(2)}); numbers will be noisy`);
+    log(
+      `note: the machine is busy before the run starts (load ${machine.loadAvg[0].toFixed(2)}); numbers will be noisy`,
+    );
   }
-  if (!existsSync(SERVER_ENTRY)) throw new Error(`${SERVER_ENTRY} is missing: run \`npm run build\` (npm run bench does)`);
+  if (!existsSync(SERVER_ENTRY))
+    throw new Error(`${SERVER_ENTRY} is missing: run \`npm run build\` (npm run bench does)`);
 
   const tmp = mkdtempSync(join(tmpdir(), 'engram-bench-'));
   const dbPath = join(tmp, 'bench.db');
@@ -230,7 +255,8 @@ async function main(): Promise<number> {
       pid: server.pid,
     });
     describeFailures(name, result);
-    if (server.exitCode() !== undefined) throw new Error(`the server exited (code ${server.exitCode()}) during ${name}`);
+    if (server.exitCode() !== undefined)
+      throw new Error(`the server exited (code ${server.exitCode()}) during ${name}`);
     return result;
   };
 
@@ -276,9 +302,12 @@ async function main(): Promise<number> {
       HTTP_HOST: '127.0.0.1',
       HTTP_PORT: String(port),
     };
-    for (const k of ['LIBSQL_SYNC_URL', 'LIBSQL_AUTH_TOKEN', 'ENGRAM_API_KEYS', 'ENGRAM_API_KEYS_FILE']) delete env[k];
+    for (const k of ['LIBSQL_SYNC_URL', 'LIBSQL_AUTH_TOKEN', 'ENGRAM_API_KEYS', 'ENGRAM_API_KEYS_FILE'])
+      delete env[k];
+    const profileDir = join(RESULTS_DIR, 'profiles');
+    if (opts.cpuProf) mkdirSync(profileDir, { recursive: true });
     const server = await startProcess({
-      args: [SERVER_ENTRY],
+      args: [...(opts.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), SERVER_ENTRY],
       env,
       cwd: ROOT,
       port,
@@ -312,7 +341,9 @@ async function main(): Promise<number> {
 
       if (needsPopulation) {
         await attempt('populate', async () => {
-          log(`  populating ${opts.population.toLocaleString('en-US')} episodes through POST /v1/episodes/batch…`);
+          log(
+            `  populating ${opts.population.toLocaleString('en-US')} episodes through POST /v1/episodes/batch…`,
+          );
           const { ids, seconds } = await populate(server.url, opts.population);
           populationIds = ids;
           const line =
@@ -329,9 +360,17 @@ async function main(): Promise<number> {
         await attempt('get by id', async () => {
           const id = randomId();
           const res = await request(`${server.url}/v1/episodes/${id}`);
-          expect(res.status === 200 && (res.body as { id?: string }).id === id, 'GET /v1/episodes/{id} should answer 200', res);
+          expect(
+            res.status === 200 && (res.body as { id?: string }).id === id,
+            'GET /v1/episodes/{id} should answer 200',
+            res,
+          );
           m.get = await ctx.load('get by id', [
-            { method: 'GET', path: '/', setupRequest: (req) => ({ ...req, path: `/v1/episodes/${randomId()}` }) },
+            {
+              method: 'GET',
+              path: '/',
+              setupRequest: (req) => ({ ...req, path: `/v1/episodes/${randomId()}` }),
+            },
           ]);
         });
       }
@@ -356,8 +395,16 @@ async function main(): Promise<number> {
         await attempt('step append', async () => {
           const body = stepBody();
           const id = randomId();
-          const res = await request(`${server.url}/v1/episodes/${id}/steps`, { method: 'POST', headers: JSON_HEADERS, body });
-          expect(res.status === 201 && typeof (res.body as { step_number?: unknown }).step_number === 'number', 'step append should answer 201', res);
+          const res = await request(`${server.url}/v1/episodes/${id}/steps`, {
+            method: 'POST',
+            headers: JSON_HEADERS,
+            body,
+          });
+          expect(
+            res.status === 201 && typeof (res.body as { step_number?: unknown }).step_number === 'number',
+            'step append should answer 201',
+            res,
+          );
           m.steps = await ctx.load('step append', [
             {
               method: 'POST',
@@ -371,12 +418,15 @@ async function main(): Promise<number> {
       }
     } finally {
       const code = await server.stop();
+      if (opts.cpuProf) log(`  server CPU profile written to ${profileDir}`);
       if (code !== 0) problems.push(`the server exited with code ${code} on SIGTERM (expected 0)`);
       const serverErrors = readFileSync(server.logFile, 'utf8')
         .split('\n')
         .filter((l) => /"level":(50|60)/.test(l));
       if (serverErrors.length > 0) {
-        problems.push(`the server logged ${serverErrors.length} errors, first: ${serverErrors[0]?.slice(0, 300)}`);
+        problems.push(
+          `the server logged ${serverErrors.length} errors, first: ${serverErrors[0]?.slice(0, 300)}`,
+        );
       }
     }
 
@@ -392,7 +442,13 @@ async function main(): Promise<number> {
       });
       await attempt('raw create', async () => {
         log(`  libsql raw: ${RAW_PER_TRANSACTION} episodes per transaction…`);
-        m.rawCreate = await rawGroupedCreate(join(tmp, 'raw-create.db'), schema, episode, RAW_PER_TRANSACTION, timing);
+        m.rawCreate = await rawGroupedCreate(
+          join(tmp, 'raw-create.db'),
+          schema,
+          episode,
+          RAW_PER_TRANSACTION,
+          timing,
+        );
       });
     }
     const readPick = random(7);
@@ -429,13 +485,25 @@ async function main(): Promise<number> {
   const ratio = (a: Measurement | undefined, b: Measurement | undefined) => (a && b ? a.rate / b.rate : null);
   const conns = `${opts.connections} conns`;
   const rows: TableRow[] = [];
-  const add = (on: boolean, scenario: string, load: string, measured: Measurement | undefined, checks: Check[] = []) => {
+  const add = (
+    on: boolean,
+    scenario: string,
+    load: string,
+    measured: Measurement | undefined,
+    checks: Check[] = [],
+  ) => {
     if (on) rows.push({ scenario, load, m: measured ?? null, checks });
   };
   add(needsHello, 'hello-world (own process)', conns, m.hello);
-  add(want('health'), 'health: GET /health/live', conns, m.health, [{ label: 'hello-world', value: ratio(m.health, m.hello) }]);
+  add(want('health'), 'health: GET /health/live', conns, m.health, [
+    { label: 'hello-world', value: ratio(m.health, m.hello) },
+  ]);
   add(want('create'), 'episode create: POST /v1/episodes', conns, m.create, [
-    { label: 'direct batch/episode', value: ratio(m.create, m.directCreate), target: { op: '>=', value: 2.5, unit: '×' } },
+    {
+      label: 'direct batch/episode',
+      value: ratio(m.create, m.directCreate),
+      target: { op: '>=', value: 2.5, unit: '×' },
+    },
     {
       label: `raw ${RAW_PER_TRANSACTION}/txn`,
       value: ratio(m.create, m.rawCreate),
@@ -444,7 +512,12 @@ async function main(): Promise<number> {
     { label: 'p99', value: m.create?.p99 ?? null, target: { op: '<=', value: 50, unit: 'ms' } },
   ]);
   add(want('create'), '  baseline: @libsql/client batch per episode', 'sequential', m.directCreate);
-  add(want('create'), `  baseline: libsql raw, ${RAW_PER_TRANSACTION} episodes/txn`, 'sequential', m.rawCreate);
+  add(
+    want('create'),
+    `  baseline: libsql raw, ${RAW_PER_TRANSACTION} episodes/txn`,
+    'sequential',
+    m.rawCreate,
+  );
   add(want('get'), 'get by id: GET /v1/episodes/{id}', conns, m.get, [
     { label: 'hello-world', value: ratio(m.get, m.hello), target: { op: '>=', value: 0.4, unit: '×' } },
     { label: 'direct client execute', value: ratio(m.get, m.directGet) },

@@ -5,11 +5,21 @@ export const domainOf = (i: number) => `domain-${String(i % DOMAIN_COUNT).padSta
 /** Episodes created by the `episode create` scenario live in their own domain, outside the list filter. */
 export const CREATE_DOMAIN = 'bench-create';
 
-const TASK_TYPES = ['code_generation', 'debugging', 'refactoring', 'testing', 'analysis', 'documentation'] as const;
+const TASK_TYPES = [
+  'code_generation',
+  'debugging',
+  'refactoring',
+  'testing',
+  'analysis',
+  'documentation',
+] as const;
 const TOOLS = ['read_file', 'edit_file', 'bash', 'grep', 'run_tests'] as const;
 
 const filler = (words: number, seed: number) =>
-  Array.from({ length: words }, (_, i) => ['alpha', 'parser', 'retry', 'cache', 'schema', 'index', 'router'][(i * 3 + seed) % 7])
+  Array.from(
+    { length: words },
+    (_, i) => ['alpha', 'parser', 'retry', 'cache', 'schema', 'index', 'router'][(i * 3 + seed) % 7],
+  )
     .join(' ')
     .slice(0, words * 7);
 
@@ -60,12 +70,13 @@ export function createBody(n: number): string {
 const DAY_MS = 86_400_000;
 
 /**
- * Episode `i` of the pre-populated set (no steps, ≈1 KB): domain i mod 20, every other one completed
- * (with outcome, reward and reflection), start times one minute apart going back from `nowMs`.
+ * Episode `i` of the pre-populated set (no steps, ≈1 KB): domain i mod 20, half of each domain completed
+ * (with outcome, reward and reflection), start times one minute apart from a year before `nowMs`.
  */
 export function populationEpisode(i: number, nowMs: number) {
   const start = nowMs - 365 * DAY_MS + i * 60_000;
-  const completed = i % 2 === 0;
+  // Every other round of the 20 domains: each domain gets completed and in-progress episodes alike.
+  const completed = Math.floor(i / DOMAIN_COUNT) % 2 === 0;
   const success = i % 3 !== 0;
   return {
     agent_id: `agent-${i % 50}`,
@@ -107,7 +118,7 @@ export function populationEpisode(i: number, nowMs: number) {
   };
 }
 
-/** The `POST /v1/episodes/{id}/steps` body: one step, numbered by the server (≈330 B). */
+/** The `POST /v1/episodes/{id}/steps` body: one step, numbered by the server (≈300 B). */
 export function stepBody(): string {
   return JSON.stringify(step(2, 5));
 }

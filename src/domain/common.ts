@@ -66,8 +66,11 @@ export function boundedText(min: number, maxBytes: number) {
   return textChecks(z.string().min(min, atLeast(min)), maxBytes);
 }
 
-/** Names and identifiers (agent, session, domain, tool, model, ...). */
-export const Name = boundedString(1, MAX_NAME_CHARS);
+/**
+ * Names and identifiers (agent, session, domain, tool, model, ...). They are also indexed columns, and
+ * SQLite reads TEXT only up to a NUL, so U+0000 is refused here rather than silently cut on the way back.
+ */
+export const Name = boundedString(1, MAX_NAME_CHARS).refine((s) => !s.includes('\u0000'), 'must not contain U+0000');
 
 // Lower-case only: an id is compared as text everywhere, so one UUID must have one spelling.
 export const Uuid = z

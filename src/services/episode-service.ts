@@ -65,6 +65,11 @@ function mergePatch<T>(target: T, patch: unknown): T {
   return base as T;
 }
 
+/** Timestamps are stored and returned in canonical UTC (SPEC §2), wherever they sit. */
+function canonicalReflection<T extends { generated_at: string } | null | undefined>(reflection: T): T {
+  return reflection ? { ...reflection, generated_at: toCanonicalTimestamp(reflection.generated_at) } : reflection;
+}
+
 function stepRecord(episodeId: string, s: StepCreate, stepNumber: number): StepRecord {
   return {
     episode_id: episodeId,
@@ -168,6 +173,9 @@ export class EpisodeService {
           case 'context':
             next.context = mergePatch(current.context, value);
             break;
+          case 'reflection':
+            next.reflection = canonicalReflection(value as EpisodeRecord['reflection']);
+            break;
           case 'end_time':
             next.end_time = value === null ? null : toCanonicalTimestamp(value as string);
             break;
@@ -194,7 +202,7 @@ export class EpisodeService {
           ...current,
           outcome: input.outcome,
           reward: input.reward ?? current.reward,
-          reflection: input.reflection ?? current.reflection,
+          reflection: canonicalReflection(input.reflection) ?? current.reflection,
           end_time: input.end_time ? toCanonicalTimestamp(input.end_time) : now(),
         }),
         { mustBeInProgress: true, idem },
@@ -286,7 +294,7 @@ export class EpisodeService {
       tags: normaliseTags(fields.tags ?? []),
       outcome: fields.outcome ?? null,
       reward: fields.reward ?? null,
-      reflection: fields.reflection ?? null,
+      reflection: canonicalReflection(fields.reflection) ?? null,
       patterns: fields.patterns ?? [],
       heuristics: fields.heuristics ?? [],
       applied_patterns: fields.applied_patterns ?? [],

@@ -19,7 +19,8 @@ const noNegativeZero = (x: number) => x + 0;
 /** Any Unicode text (astral planes included, never an unpaired surrogate). Up to 2 UTF-16 units per char. */
 const text = (minLength = 0, maxLength = 40) => fc.string({ unit: 'binary', minLength, maxLength });
 /** Within the 200-character limit of names, even when every character is astral. */
-const name = () => text(1, 60);
+// Names are indexed columns and refuse U+0000 (SQLite reads TEXT up to a NUL); free text may hold it.
+const name = () => text(1, 60).filter((s) => !s.includes('\u0000'));
 const finite = () => fc.double({ noNaN: true, noDefaultInfinity: true }).map(noNegativeZero);
 const uuid = () => fc.uuid({ version: [4, 7] });
 

@@ -1,0 +1,77 @@
+import { readFileSync } from 'node:fs';
+
+// Summarises a V8 .cpuprofile (from `npm run bench -- --cpu-prof`): where the server's CPU time went,
+// by function (self time) and by package or source directory.
+// usage: node --import tsx bench/profile-summary.ts <file.cpuprofile> [top=25]
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  hitCount?: number;
+  children?: number[];
+}
+
+interface Profile {
+  nodes: ProfileNode[];
+  startTime: number;
+  endTime: number;
+  samples: number[];
+  timeDeltas: number[];
+}
+
+/** `node_modules/@scope/name/…` → `@scope/name`; `…/dist/src/db/x.js` → `src/db`; node internals → `node:`. */
+function area(url: string): string {
+  if (url === '') return '(native / VM)';
+  if (url.startsWith('node:')) return 'node: internals';
+  const modules = url.lastIndexOf('node_modules/');
+  if (modules >= 0) {
+    const parts = url.slice(modules + 'node_modules/'.length).split('/');
+    return parts[0]?.startsWith('@') ? `${parts[0]}/${parts[1]}` : (parts[0] ?? url);
+  }
+  const dist = /\/dist\/(.*)\/[^/]+$/.exec(url);
+  return dist?.[1] ?? url;
+}
+
+function main(): void {
+  const [file, topArg] = process.argv.slice(2);
+  if (!file) {
+    console.error('usage: node --import tsx bench/profile-summary.ts <file.cpuprofile> [top]');
+    process.exit(2);
+  }
+  const top = Number(topArg ?? 25);
+  const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  // Self time per node from the sample timeline (µs).
+  const self = new Map<number, number>();
+  profile.samples.forEach((id, i) => {
+    self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
+  });
+  const total = [...self.values()].reduce((a, b) => a + b, 0);
+  const idle = [...self.entries()]
+    .filter(([id]) => byId.get(id)?.callFrame.functionName === '(idle)')
+    .reduce((a, [, t]) => a + t, 0);
+  const busy = total - idle;
+
+  const functions = new Map<string, number>();
+  const areas = new Map<string, number>();
+  for (const [id, t] of self) {
+    const node = byId.get(id);
+    if (!node || node.callFrame.functionName === '(idle)') continue;
+    const { functionName, url, lineNumber } = node.callFrame;
+    const short = url.replace(/^.*\/(node_modules|dist)\//, '$1/');
+    const key = `${functionName || '(anonymous)'}  ${short}${url ? `:${lineNumber + 1}` : ''}`;
+    functions.set(key, (functions.get(key) ?? 0) + t);
+    const a = area(url);
+    areas.set(a, (areas.get(a) ?? 0) + t);
+  }
+  const pct = (t: number) => `${((100 * t) / busy).toFixed(1).padStart(5)} %`;
+  console.log(
+    `${file}: ${(total / 1e6).toFixed(1)} s sampled, ${(busy / 1e6).toFixed(1)} s busy (${((100 * busy) / total).toFixed(0)} %)`,
+  );
+  console.log('\nself time by package / source directory (share of busy time):');
+  for (const [a, t] of [...areas].sort((x, y) => y[1] - x[1]).slice(0, top)) console.log(`${pct(t)}  ${a}`);
+  console.log('\nself time by function:');
+  for (const [f, t] of [...functions].sort((x, y) => y[1] - x[1]).slice(0, top)) console.log(`${pct(t)}  ${f}`);
+}
+
+main();
