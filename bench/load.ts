@@ -1,5 +1,5 @@
 import autocannon, { type AutocannonRequest, type AutocannonResult } from 'autocannon';
-import { cpuMeter, rssMb, sampleRss } from './processes.js';
+import { cpuMeter, sampleRss } from './processes.js';
 
 /** Latencies (ms) kept whole, so that any percentile is exact (autocannon reports no p95). */
 export class Samples {
@@ -37,7 +37,7 @@ export interface Measurement {
   p95: number;
   p99: number;
   count: number;
-  /** Largest server RSS seen during the measured phase, MB. */
+  /** Largest server RSS seen during the measured phase, MB (null for in-process loops). */
   rssMb: number | null;
   /** Responses that were not 2xx, plus connection errors and timeouts (measured phase). */
   failures: number;
@@ -135,11 +135,7 @@ export async function measureLoop(
   const warmupEnd = performance.now() + options.warmupS * 1000;
   while (performance.now() < warmupEnd) await op();
   const latencies = new Samples();
-  // Sampled inline: a synchronous `op` (the raw driver) never lets a timer run.
-  const pid = process.pid;
-  let maxRss = rssMb(pid);
-  let lastSample = performance.now();
-  const started = lastSample;
+  const started = performance.now();
   const cpu = cpuMeter(null);
   const end = started + options.durationS * 1000;
   let calls = 0;
@@ -149,11 +145,6 @@ export async function measureLoop(
     latencies.add(after - now);
     now = after;
     calls++;
-    if (after - lastSample >= 200) {
-      lastSample = after;
-      const rss = rssMb(pid);
-      if (rss !== null && (maxRss === null || rss > maxRss)) maxRss = rss;
-    }
   }
   const seconds = (performance.now() - started) / 1000;
   return {
@@ -162,7 +153,8 @@ export async function measureLoop(
     p95: latencies.percentile(95),
     p99: latencies.percentile(99),
     count: calls * units,
-    rssMb: maxRss,
+    // The benchmark process's own RSS would say more about autocannon's leftovers than about the baseline.
+    rssMb: null,
     failures: 0,
     statuses: {},
     errors: 0,

@@ -71,7 +71,8 @@ function main(): void {
   console.log('\nself time by package / source directory (share of busy time):');
   for (const [a, t] of [...areas].sort((x, y) => y[1] - x[1]).slice(0, top)) console.log(`${pct(t)}  ${a}`);
   console.log('\nself time by function:');
-  for (const [f, t] of [...functions].sort((x, y) => y[1] - x[1]).slice(0, top)) console.log(`${pct(t)}  ${f}`);
+  for (const [f, t] of [...functions].sort((x, y) => y[1] - x[1]).slice(0, top))
+    console.log(`${pct(t)}  ${f}`);
 }
 
 main();

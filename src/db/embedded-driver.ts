@@ -59,14 +59,14 @@ export class EmbeddedDriver implements SqlDriver {
     this.db.exec('BEGIN IMMEDIATE');
     try {
       const outcomes = jobs.map((job) => {
-        this.db.exec('SAVEPOINT job');
+        this.control('SAVEPOINT job');
         try {
           const results = job.map((s) => this.run(s));
-          this.db.exec('RELEASE job');
+          this.control('RELEASE job');
           return results;
         } catch (err) {
-          this.db.exec('ROLLBACK TO job');
-          this.db.exec('RELEASE job');
+          this.control('ROLLBACK TO job');
+          this.control('RELEASE job');
           return err instanceof Error ? err : new Error(String(err));
         }
       });
@@ -91,6 +91,11 @@ export class EmbeddedDriver implements SqlDriver {
     }
     const info = prepared.run(stmt.args as unknown[]);
     return { rows: [], changes: Number(info.changes) };
+  }
+
+  /** Transaction control through the statement cache: `exec` would parse it again for every job. */
+  private control(text: string): void {
+    this.prepare(text).run([]);
   }
 
   private prepare(text: string): NativeStatement {

@@ -28,11 +28,9 @@ function quote(s: string): string {
 
 // With the `u` flag a surrogate pair is one code point, so this matches only unpaired halves.
 // UTF-8 cannot encode them: stored, they would come back as U+FFFD, so they are refused instead.
-const UNPAIRED_SURROGATE = /[\uD800-\uDFFF]/u;
-
 function textChecks(schema: z.ZodString, maxBytes?: number) {
   return schema.superRefine((s, ctx) => {
-    if (UNPAIRED_SURROGATE.test(s)) {
+    if (!s.isWellFormed()) {
       ctx.addIssue({
         code: 'custom',
         message: 'must be well-formed Unicode: it contains an unpaired surrogate',

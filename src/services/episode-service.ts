@@ -310,8 +310,8 @@ export class EpisodeService {
       updated_at: at,
       version: 1,
     };
-    // The hash covers what the client chose, not what the server filled in (id aside, that is the request).
-    return { record, steps, bodyHash: hashOf({ ...input, id }), embedding };
+    // Only a client-chosen id can be sent twice; a server id is new, so it needs no hash to compare against.
+    return { record, steps, bodyHash: givenId ? hashOf(input) : '', embedding };
   }
 
   private created(record: EpisodeRecord): WriteOutcome<EpisodeRecord> {

@@ -11,6 +11,7 @@ import {
   writeAll,
 } from './helpers/http.js';
 import { type BuiltImage, buildEngramImage, removeImage } from './helpers/image.js';
+import { run } from './helpers/process.js';
 import {
   type ContainerRuntime,
   logRuntime,
@@ -177,10 +178,11 @@ describe.runIf(shouldRun(probe))('docker compose stack', () => {
         yield newEpisode(`failover-${i}`);
       }
     }
+    const engram2 = await project.containerId('engram-2');
     const outcome = await writeAll(lbUrl, episodes(), 8, (acked) => {
       if (acked !== 60) return;
       const t0 = Date.now();
-      stop = project.compose(['--profile', 'scale', 'stop', '-t', '30', 'engram-2'], 60_000).then(() => {
+      stop = run(runtime.docker, ['stop', '--time', '30', engram2], { timeoutMs: 60_000 }).then(() => {
         stoppedAt = Date.now();
         return stoppedAt - t0;
       });
@@ -190,12 +192,14 @@ describe.runIf(shouldRun(probe))('docker compose stack', () => {
     const failedWrites = outcome.filter((r) => r.status !== 201 && r.status !== 200);
     const perBackend = countBy(outcome.map((r) => r.backend ?? '?'));
     const lbLog = (await project.compose(['--profile', 'scale', 'logs', '--no-color', 'lb'], 60_000)).stdout;
-    // httplog: ".../<srv_conn>/<retries> ..."; a "+" marks a redispatch to the other replica.
+    // httplog: "<termination state> <actconn>/<feconn>/<beconn>/<srv_conn>/<retries>"; "+" = redispatched.
     const replayed = lbLog
       .split('\n')
-      .filter((l) => l.includes('"POST /v1/episodes') && /\d+\/\d+\/\d+\/\d+\/\+?[1-9]\d* /.test(l)).length;
+      .filter(
+        (l) => l.includes('"POST /v1/episodes') && / \S{4} \d+\/\d+\/\d+\/\d+\/\+?[1-9]\d* /.test(l),
+      ).length;
     console.log(
-      `e2e: engram-2 stopped after 60 acknowledged writes (compose stop took ${stopMs} ms); ${outcome.length} writes, ` +
+      `e2e: engram-2 stopped after 60 acknowledged writes (docker stop took ${stopMs} ms); ${outcome.length} writes, ` +
         `${failedWrites.length} failed, per replica ${JSON.stringify(perBackend)}, replayed by the load balancer: ${replayed}`,
     );
     expect(stopMs).toBeDefined();
