@@ -38,7 +38,7 @@ function main(): void {
     console.error('usage: node --import tsx bench/profile-summary.ts <file.cpuprofile> [top]');
     process.exit(2);
   }
-  const top = Number(topArg ?? 25);
+  const top = Number.isInteger(Number(topArg)) ? Number(topArg) : 25;
   const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   // Self time per node from the sample timeline (µs).

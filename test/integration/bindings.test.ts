@@ -108,8 +108,11 @@ describe.concurrent('named args on ? (libsql-js#114)', () => {
       DATABASE,
       `(async () => {
         const db = ${database('write.db')};
+        const tick = () => new Promise((resolve) => setImmediate(resolve)); // see test/http/group-commit.test.ts
         await db.write([sql('CREATE TABLE t (x)')]);
+        await tick();
         console.log('control', JSON.stringify(await db.write([sql('INSERT INTO t VALUES (?)', 1)])));
+        await tick();
         return db.write([{ sql: 'INSERT INTO t VALUES (?)', args: { a: 1 } }]);
       })()`,
     );
