@@ -46,6 +46,9 @@ export interface Measurement {
   timeouts: number;
   /** Same counters for the warm-up phase. */
   warmupFailures: number;
+  /** Wall clock (ms since the epoch) at the start and end of the measured phase. */
+  startedAt: number;
+  finishedAt: number;
   /** CPU use during the measured phase, in cores: server (null in-process), this process, all others. */
   cpu: { server: number | null; self: number; other: number };
 }
@@ -102,6 +105,7 @@ export async function measureLoad(spec: LoadSpec): Promise<Measurement> {
   if (spec.warmupS > 0) warmupFailures = (await phase(spec, spec.warmupS)).failures;
   const rss = sampleRss(spec.pid);
   const cpu = cpuMeter(spec.pid);
+  const startedAt = Date.now();
   const started = performance.now();
   const measured = await phase(spec, spec.durationS);
   const seconds = (performance.now() - started) / 1000;
@@ -119,6 +123,8 @@ export async function measureLoad(spec: LoadSpec): Promise<Measurement> {
     errors: result.errors,
     timeouts: result.timeouts,
     warmupFailures,
+    startedAt,
+    finishedAt: Date.now(),
     cpu: cpuUse,
   };
 }
@@ -135,6 +141,7 @@ export async function measureLoop(
   const warmupEnd = performance.now() + options.warmupS * 1000;
   while (performance.now() < warmupEnd) await op();
   const latencies = new Samples();
+  const startedAt = Date.now();
   const started = performance.now();
   const cpu = cpuMeter(null);
   const end = started + options.durationS * 1000;
@@ -160,6 +167,8 @@ export async function measureLoop(
     errors: 0,
     timeouts: 0,
     warmupFailures: 0,
+    startedAt,
+    finishedAt: Date.now(),
     cpu: cpu.stop(),
   };
 }

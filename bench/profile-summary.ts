@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 
 // Summarises a V8 .cpuprofile (from `npm run bench -- --cpu-prof`): where the server's CPU time went,
-// by function (self time) and by package or source directory.
+// by package or source directory (self time), by function (self time) and by function (inclusive time).
 // usage: node --import tsx bench/profile-summary.ts <file.cpuprofile> [top=25]
 
 interface ProfileNode {
@@ -52,17 +52,34 @@ function main(): void {
     .reduce((a, [, t]) => a + t, 0);
   const busy = total - idle;
 
+  const keyOf = (node: ProfileNode) => {
+    const { functionName, url, lineNumber } = node.callFrame;
+    const short = url.replace(/^.*\/(node_modules|dist)\//, '$1/');
+    return `${functionName || '(anonymous)'}  ${short}${url ? `:${lineNumber + 1}` : ''}`;
+  };
   const functions = new Map<string, number>();
   const areas = new Map<string, number>();
   for (const [id, t] of self) {
     const node = byId.get(id);
     if (!node || node.callFrame.functionName === '(idle)') continue;
-    const { functionName, url, lineNumber } = node.callFrame;
-    const short = url.replace(/^.*\/(node_modules|dist)\//, '$1/');
-    const key = `${functionName || '(anonymous)'}  ${short}${url ? `:${lineNumber + 1}` : ''}`;
+    const key = keyOf(node);
     functions.set(key, (functions.get(key) ?? 0) + t);
-    const a = area(url);
+    const a = area(node.callFrame.url);
     areas.set(a, (areas.get(a) ?? 0) + t);
+  }
+  // Inclusive: each sample counts once for every distinct function on its stack.
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const inclusive = new Map<string, number>();
+  for (const [id, t] of self) {
+    const seen = new Set<string>();
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+      const node = byId.get(at);
+      if (!node || node.callFrame.functionName === '(idle)' || node.callFrame.functionName === '(root)')
+        continue;
+      seen.add(keyOf(node));
+    }
+    for (const key of seen) inclusive.set(key, (inclusive.get(key) ?? 0) + t);
   }
   const pct = (t: number) => `${((100 * t) / busy).toFixed(1).padStart(5)} %`;
   console.log(
@@ -71,8 +88,13 @@ function main(): void {
   console.log('\nself time by package / source directory (share of busy time):');
   for (const [a, t] of [...areas].sort((x, y) => y[1] - x[1]).slice(0, top)) console.log(`${pct(t)}  ${a}`);
   console.log('\nself time by function:');
-  for (const [f, t] of [...functions].sort((x, y) => y[1] - x[1]).slice(0, top))
+  for (const [f, t] of [...functions].sort((x, y) => y[1] - x[1]).slice(0, top)) {
     console.log(`${pct(t)}  ${f}`);
+  }
+  console.log('\ninclusive time by function (callees included):');
+  for (const [f, t] of [...inclusive].sort((x, y) => y[1] - x[1]).slice(0, top)) {
+    console.log(`${pct(t)}  ${f}`);
+  }
 }
 
 main();

@@ -153,21 +153,33 @@ export function cells(rows: TableRow[]): string[][] {
   return out;
 }
 
-export function consoleTable(rows: TableRow[]): string {
-  const body = cells(rows);
-  const widths = HEADER.map((h, i) => Math.max(h.length, ...body.map((r) => (r[i] ?? '').length)));
-  const numeric = new Set([2, 3, 4, 5, 6, 8]);
+/** A plain text table; columns in `numeric` are right-aligned. */
+export function textTable(
+  header: string[],
+  body: string[][],
+  numeric: ReadonlySet<number> = new Set(),
+): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => (r[i] ?? '').length)));
   const line = (r: string[]) =>
     r.map((c, i) => (numeric.has(i) ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0))).join(' │ ');
   const rule = widths.map((w) => '─'.repeat(w)).join('─┼─');
-  return [line(HEADER), rule, ...body.map(line)].join('\n');
+  return [line(header), rule, ...body.map(line)].join('\n');
 }
 
-export function markdownTable(rows: TableRow[]): string {
+/** A markdown table; columns in `numeric` are right-aligned. */
+export function mdTable(
+  header: string[],
+  body: string[][],
+  numeric: ReadonlySet<number> = new Set(),
+): string {
   const line = (r: string[]) => `| ${r.join(' | ')} |`;
-  const align = HEADER.map((_, i) => ([2, 3, 4, 5, 6, 8].includes(i) ? '---:' : '---'));
-  return [line(HEADER), line(align), ...cells(rows).map(line)].join('\n');
+  const align = header.map((_, i) => (numeric.has(i) ? '---:' : '---'));
+  return [line(header), line(align), ...body.map(line)].join('\n');
 }
+
+const NUMERIC = new Set([2, 3, 4, 5, 6, 8]);
+export const consoleTable = (rows: TableRow[]) => textTable(HEADER, cells(rows), NUMERIC);
+export const markdownTable = (rows: TableRow[]) => mdTable(HEADER, cells(rows), NUMERIC);
 
 /** Counts of every target's verdicts. */
 export function tally(rows: TableRow[]): { pass: number; miss: number; na: number } {

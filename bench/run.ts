@@ -13,6 +13,8 @@ import {
   schemaStatements,
 } from './capture.js';
 import { type Measurement, measureLoad } from './load.js';
+import type { ProbeLine } from './probe.js';
+import { probeTable, readProbe } from './probe-report.js';
 import { freePort, type ServerProcess, startProcess } from './processes.js';
 import {
   type Check,
@@ -20,8 +22,10 @@ import {
   describeMachine,
   machineLine,
   markdownTable,
+  mdTable,
   type TableRow,
   tally,
+  textTable,
 } from './report.js';
 import { createBodyTemplate, DOMAIN_COUNT, domainOf, populationEpisode, stepBody } from './workload.js';
 
@@ -40,7 +44,7 @@ const JSON_HEADERS = { 'content-type': 'application/json' };
 // ---- Options -------------------------------------------------------------------------------------------
 
 const USAGE = `usage: npm run bench -- [--only ${SCENARIOS.join(',')}] [--duration S] [--warmup S]
-                        [--connections N] [--population N] [--keep] [--cpu-prof]
+                        [--connections N] [--population N] [--keep] [--cpu-prof] [--probe]
   --only         scenarios to run (default: all); their baselines run with them
   --duration     seconds of each measured load phase (default 10; in-process baselines run half as long)
   --warmup       seconds of warm-up before each load phase (default 3)
@@ -48,7 +52,9 @@ const USAGE = `usage: npm run bench -- [--only ${SCENARIOS.join(',')}] [--durati
   --population   episodes pre-populated for get / list / steps (default 100000)
   --keep         keep the temporary directory (databases, server log)
   --cpu-prof     run the server under node --cpu-prof; the profile goes to bench/results/profiles/
-                 (summarise it with: node --import tsx bench/profile-summary.ts <file>)`;
+                 (summarise it with: node --import tsx bench/profile-summary.ts <file>)
+  --probe        preload bench/probe.ts into the server: time in SQL, COMMIT and group sizes,
+                 event-loop delay per scenario (a second table)`;
 
 function options() {
   const { values } = parseArgs({
@@ -60,6 +66,7 @@ function options() {
       population: { type: 'string', default: '100000' },
       keep: { type: 'boolean', default: false },
       'cpu-prof': { type: 'boolean', default: false },
+      probe: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -91,6 +98,7 @@ function options() {
     population: Math.trunc(positive('population', values.population, POPULATION_BATCH)),
     keep: values.keep,
     cpuProf: values['cpu-prof'],
+    probe: values.probe,
   };
 }
 
@@ -236,6 +244,8 @@ async function main(): Promise<number> {
 
   const tmp = mkdtempSync(join(tmpdir(), 'engram-bench-'));
   const dbPath = join(tmp, 'bench.db');
+  const probeFile = join(tmp, 'probe.jsonl');
+  let probeLines: ProbeLine[] = [];
   const timing: LoopTiming = { durationS: Math.max(2, opts.durationS / 2), warmupS: 1 };
   const want = (s: Scenario) => opts.only.has(s);
   const needsHello = want('health') || want('get') || want('list');
@@ -306,8 +316,13 @@ async function main(): Promise<number> {
       delete env[k];
     const profileDir = join(RESULTS_DIR, 'profiles');
     if (opts.cpuProf) mkdirSync(profileDir, { recursive: true });
+    if (opts.probe) env.BENCH_PROBE_FILE = probeFile;
     const server = await startProcess({
-      args: [...(opts.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), SERVER_ENTRY],
+      args: [
+        ...(opts.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
+        ...(opts.probe ? ['--import', 'tsx', '--import', join(ROOT, 'bench', 'probe.ts')] : []),
+        SERVER_ENTRY,
+      ],
       env,
       cwd: ROOT,
       port,
@@ -418,6 +433,7 @@ async function main(): Promise<number> {
       }
     } finally {
       const code = await server.stop();
+      if (opts.probe) probeLines = readProbe(probeFile);
       if (opts.cpuProf) log(`  server CPU profile written to ${profileDir}`);
       if (code !== 0) problems.push(`the server exited with code ${code} on SIGTERM (expected 0)`);
       const serverErrors = readFileSync(server.logFile, 'utf8')
@@ -539,8 +555,28 @@ async function main(): Promise<number> {
   const { pass, miss, na } = tally(rows);
   const loadEnd = loadavg()[0] ?? 0;
   const summary = `targets: ${pass} PASS, ${miss} MISS${na > 0 ? `, ${na} not measured` : ''}`;
+  const phases = (
+    [
+      ['health', m.health],
+      ['episode create', m.create],
+      ['get by id', m.get],
+      ['filtered list', m.list],
+      ['step append', m.steps],
+    ] as const
+  ).flatMap(([scenario, x]) =>
+    x ? [{ scenario, startedAt: x.startedAt, finishedAt: x.finishedAt, requests: x.count }] : [],
+  );
+  const [probeHeader, ...probeRows] = opts.probe ? probeTable(probeLines, phases) : [];
+  const probeNote =
+    'Server probe (bench/probe.ts, measured phases only): time inside prepared statements and inside exec() ' +
+    '(BEGIN / SAVEPOINT / RELEASE / COMMIT, fsync included) as a share of wall time; event-loop delay per second.';
   log('');
   log(consoleTable(rows));
+  if (probeHeader) {
+    log('');
+    log(textTable(probeHeader, probeRows, new Set([1, 2, 4, 5, 6])));
+    log(probeNote);
+  }
   log('');
   for (const n of notes) log(n);
   log(
@@ -568,6 +604,7 @@ async function main(): Promise<number> {
     '',
     markdownTable(rows),
     '',
+    ...(probeHeader ? [mdTable(probeHeader, probeRows, new Set([1, 2, 4, 5, 6])), '', probeNote, ''] : []),
     'req/s: completed requests (service, hello-world) or episodes / reads per second (baselines). Latencies per request, ' +
       `or per operation for the in-process baselines (per transaction of ${RAW_PER_TRANSACTION} for the raw create). ` +
       'RSS: largest VmRSS of the server (of this process for in-process baselines). ' +

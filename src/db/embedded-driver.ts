@@ -1,14 +1,12 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import Database from 'libsql';
+import { once } from 'node:events';
+import { Worker } from 'node:worker_threads';
+import type { SerializedError, WriterCall, WriterResponse } from './embedded-writer.js';
+import { SqliteConnection } from './sqlite-connection.js';
 import type { Row, SqlDriver, Statement, StatementResult } from './types.js';
-
-type NativeStatement = ReturnType<Database.Database['prepare']>;
 
 export interface EmbeddedOptions {
   path: string;
   busyTimeoutMs: number;
-  statementCacheSize?: number;
 }
 
 /** `file:./data/engram.db` → `./data/engram.db`; `file:///abs.db` → `/abs.db`. */
@@ -17,97 +15,96 @@ export function filePathOf(url: string): string {
   return rest.startsWith('//') ? rest.replace(/^\/\/[^/]*/, '') : rest;
 }
 
+const revive = (e: SerializedError) => Object.assign(new Error(e.message), e.code ? { code: e.code } : {});
+
+/** The writer thread. Under tsx (tests, `npm run dev`) it is TypeScript too, loaded through tsx's hooks. */
+function startWriter(options: EmbeddedOptions): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./embedded-writer.js', import.meta.url), { workerData: options });
+  const source = JSON.stringify(new URL('./embedded-writer.ts', import.meta.url).href);
+  const bootstrap = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${source}); })`;
+  return new Worker(bootstrap, { eval: true, workerData: options });
+}
+
+type InFlight = { resolve(result: unknown): void; reject(err: Error): void };
+
 /**
- * The embedded file, through the `libsql` engine directly with a prepared-statement cache: the
- * `@libsql/client` layer re-prepares every statement (≈100 µs against ≈15 µs, RELIABILITY.md).
- * One connection: `file:` calls are synchronous on the event loop anyway, so a second one buys no
- * parallelism, and one connection keeps the per-connection PRAGMAs in force everywhere.
+ * The embedded file. Reads run synchronously on this thread (≈15 µs each through the statement cache);
+ * writes go to one writer thread, so that the statements and the commit's fsync of a group overlap with
+ * the event loop's HTTP work instead of stalling it. One writer also means no SQLITE_BUSY between our own
+ * connections; WAL lets the reader see each commit as soon as it is acknowledged.
  */
 export class EmbeddedDriver implements SqlDriver {
   readonly mode = 'embedded' as const;
-  private readonly db: Database.Database;
-  private readonly cache = new Map<string, NativeStatement>();
-  private readonly cacheSize: number;
+  private readonly reader: SqliteConnection;
+  /** Null for `:memory:`, which a second thread could not share: writes then run here too. */
+  private readonly writer: Worker | null;
+  private readonly inFlight = new Map<number, InFlight>();
+  private nextId = 0;
+  private exited: Error | undefined;
 
   constructor(options: EmbeddedOptions) {
-    if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
-    this.db = new Database(options.path, { timeout: options.busyTimeoutMs });
-    this.cacheSize = options.statementCacheSize ?? 500;
-    this.db.pragma(`busy_timeout = ${Math.trunc(options.busyTimeoutMs)}`);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL'); // an acknowledged write survives a power cut
-    this.db.pragma('foreign_keys = ON');
+    this.reader = new SqliteConnection(options.path, options.busyTimeoutMs); // creates the file, sets WAL
+    if (options.path === ':memory:') {
+      this.writer = null;
+      return;
+    }
+    const writer = startWriter(options);
+    this.writer = writer;
+    writer.unref();
+    writer.on('message', (response: WriterResponse) => {
+      const call = this.inFlight.get(response.id);
+      if (!call) return;
+      this.inFlight.delete(response.id);
+      if (this.inFlight.size === 0) writer.unref();
+      if (response.ok) call.resolve(response.result);
+      else call.reject(revive(response.error));
+    });
+    writer.on('error', (err) => this.fail(err));
+    writer.on('exit', (code) => this.fail(new Error(`embedded writer exited with code ${code}`)));
   }
 
   async query(stmt: Statement): Promise<Row[]> {
-    return this.prepare(stmt.sql).all(stmt.args as unknown[]) as Row[];
+    return this.reader.query(stmt);
   }
 
   async transaction(stmts: readonly Statement[]): Promise<StatementResult[]> {
-    this.db.exec('BEGIN IMMEDIATE');
-    try {
-      const results = stmts.map((s) => this.run(s));
-      this.db.exec('COMMIT');
-      return results;
-    } catch (err) {
-      this.rollback();
-      throw err;
-    }
+    if (!this.writer) return this.reader.transaction(stmts);
+    return (await this.call({ op: 'transaction', stmts: stmts as Statement[] })) as StatementResult[];
   }
 
   async group(jobs: readonly (readonly Statement[])[]): Promise<(StatementResult[] | Error)[]> {
-    this.db.exec('BEGIN IMMEDIATE');
-    try {
-      const outcomes = jobs.map((job) => {
-        this.control('SAVEPOINT job');
-        try {
-          const results = job.map((s) => this.run(s));
-          this.control('RELEASE job');
-          return results;
-        } catch (err) {
-          this.control('ROLLBACK TO job');
-          this.control('RELEASE job');
-          return err instanceof Error ? err : new Error(String(err));
-        }
-      });
-      this.db.exec('COMMIT');
-      return outcomes;
-    } catch (err) {
-      this.rollback();
-      throw err;
-    }
+    if (!this.writer) return this.reader.group(jobs);
+    const outcomes = (await this.call({ op: 'group', jobs: jobs as Statement[][] })) as (
+      | StatementResult[]
+      | { error: SerializedError }
+    )[];
+    return outcomes.map((o) => ('error' in o ? revive(o.error) : o));
   }
 
   async close(): Promise<void> {
-    this.cache.clear();
-    if (this.db.open) this.db.close();
-  }
-
-  private run(stmt: Statement): StatementResult {
-    const prepared = this.prepare(stmt.sql);
-    if (prepared.reader) {
-      const rows = prepared.all(stmt.args as unknown[]) as Row[];
-      return { rows, changes: rows.length };
+    if (this.writer && !this.exited) {
+      await this.call({ op: 'close' });
+      const exit = once(this.writer, 'exit');
+      await this.writer.terminate();
+      await exit.catch(() => undefined);
     }
-    const info = prepared.run(stmt.args as unknown[]);
-    return { rows: [], changes: Number(info.changes) };
+    this.reader.close();
   }
 
-  /** Transaction control through the statement cache: `exec` would parse it again for every job. */
-  private control(text: string): void {
-    this.prepare(text).run([]);
+  private call(request: WriterCall): Promise<unknown> {
+    const writer = this.writer as Worker;
+    if (this.exited) return Promise.reject(Object.assign(new Error('database is closed'), { code: 'CLIENT_CLOSED' }));
+    const id = this.nextId++;
+    writer.ref(); // pending writes keep the process alive until they are answered
+    return new Promise((resolve, reject) => {
+      this.inFlight.set(id, { resolve, reject });
+      writer.postMessage({ ...request, id });
+    });
   }
 
-  private prepare(text: string): NativeStatement {
-    let prepared = this.cache.get(text);
-    if (prepared) return prepared;
-    prepared = this.db.prepare(text);
-    if (this.cache.size >= this.cacheSize) this.cache.delete(this.cache.keys().next().value as string);
-    this.cache.set(text, prepared);
-    return prepared;
-  }
-
-  private rollback(): void {
-    if (this.db.inTransaction) this.db.exec('ROLLBACK');
+  private fail(err: Error): void {
+    this.exited ??= err;
+    for (const call of this.inFlight.values()) call.reject(err);
+    this.inFlight.clear();
   }
 }

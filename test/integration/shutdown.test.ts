@@ -1,0 +1,213 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { type IncomingMessage, request } from 'node:http';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import Database from 'libsql';
+import { afterEach, describe, expect, it } from 'vitest';
+import { freePort } from '../helpers/ports.js';
+
+// SPEC §9 and RELIABILITY R9, on the REAL server process: on SIGTERM readiness turns 503 first, the
+// requests in flight finish with 2xx, the listener closes, the database closes, the process exits 0.
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const DRAIN_MS = 500;
+
+interface Server {
+  child: ChildProcess;
+  port: number;
+  dbFile: string;
+  logs: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+const cleanups: (() => void)[] = [];
+afterEach(() => {
+  for (const cleanup of cleanups.splice(0).reverse()) cleanup();
+});
+
+async function startServer(): Promise<Server> {
+  const dir = mkdtempSync(join(tmpdir(), 'engram-shutdown-'));
+  const port = await freePort();
+  const dbFile = join(dir, 'e.db');
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    cwd: ROOT,
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      HTTP_PORT: String(port),
+      LIBSQL_URL: `file:${dbFile}`,
+      LOG_LEVEL: 'info',
+      SHUTDOWN_DRAIN_MS: String(DRAIN_MS),
+      SHUTDOWN_GRACE_MS: '15000',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let logs = '';
+  child.stdout?.on('data', (c: Buffer) => {
+    logs += c.toString();
+  });
+  child.stderr?.on('data', (c: Buffer) => {
+    logs += c.toString();
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  cleanups.push(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const server = { child, port, dbFile, logs: () => logs, exited };
+  await until(20_000, 'the server to be ready', async () => (await get(port, '/health/ready'))?.status === 200, () => logs);
+  return server;
+}
+
+/** Polls `check` every 20 ms until it is true; fails after `ms` with `what` and the server's logs. */
+async function until(ms: number, what: string, check: () => Promise<boolean>, logs = () => ''): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}\n${logs().slice(-3_000)}`);
+    await sleep(20);
+  }
+}
+
+/** One GET on a fresh connection; undefined when the connection is refused or reset. */
+function get(port: number, path: string): Promise<{ status: number; body: string } | undefined> {
+  return new Promise((resolve) => {
+    const req = request({ host: '127.0.0.1', port, path, agent: false, timeout: 5_000 }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => {
+        body += c.toString();
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('error', () => resolve(undefined));
+    });
+    req.on('error', () => resolve(undefined));
+    req.on('timeout', () => req.destroy());
+    req.end();
+  });
+}
+
+/** True once the port refuses new connections: the listener is closed. */
+function refuses(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', () => resolve(true));
+  });
+}
+
+/** A POST whose body is sent in two parts: the first half now, the rest when the test calls finish(). */
+function postInTwoParts(port: number, path: string, body: string) {
+  const bytes = Buffer.from(body);
+  const half = Math.floor(bytes.length / 2);
+  const req = request({
+    host: '127.0.0.1',
+    port,
+    path,
+    method: 'POST',
+    agent: false,
+    headers: { 'content-type': 'application/json', 'content-length': bytes.length },
+  });
+  const response = new Promise<{ status: number; body: string }>((resolve, reject) => {
+    req.on('response', (res: IncomingMessage) => {
+      let text = '';
+      res.on('data', (c: Buffer) => {
+        text += c.toString();
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+  });
+  const sent = new Promise<void>((resolve) => req.write(bytes.subarray(0, half), () => resolve()));
+  return { sent, response, finish: () => req.end(bytes.subarray(half)) };
+}
+
+/** `count` episodes with two steps each: a batch that takes the server a while to validate and store. */
+function batch(count: number, label: string): string {
+  const episodes = Array.from({ length: count }, (_, i) => ({
+    task_type: 'testing',
+    task_description: `${label} episode ${i}: run the suite and read the failures carefully`,
+    context: { domain: 'shutdown', language: 'typescript', tags: ['a', 'b'] },
+    tags: ['shutdown', label],
+    metadata: { index: String(i) },
+    steps: [
+      { tool: 'shell', action: 'npm test', result: { type: 'error', message: 'one failure' }, latency_ms: 1200 },
+      { tool: 'editor', action: 'fix the assertion', parameters: { file: 'x.ts', line: i }, result: { type: 'success', output: 'ok' } },
+    ],
+  }));
+  return JSON.stringify({ episodes });
+}
+
+async function post(port: number, path: string, body: string): Promise<{ status: number; body: string }> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', connection: 'close' },
+    body,
+  });
+  return { status: res.status, body: await res.text() };
+}
+
+describe('graceful shutdown (real process)', () => {
+  it('SIGTERM - requests in flight - ready 503 first, in-flight requests 201, listener closes, exit 0, data stored', async () => {
+    const server = await startServer();
+    const { port } = server;
+
+    // One batch held half-sent by the client, so it is certainly in flight through the whole shutdown,
+    // and two more sent whole just before the signal.
+    const held = postInTwoParts(port, '/v1/episodes/batch', batch(500, 'held'));
+    await held.sent;
+    const others = [
+      post(port, '/v1/episodes/batch', batch(500, 'second')),
+      post(port, '/v1/episodes/batch', batch(500, 'third')),
+    ];
+
+    expect(server.child.kill('SIGTERM')).toBe(true);
+    const signalledAt = Date.now();
+
+    // Readiness turns 503 while the listener still accepts connections (the drain window).
+    let ready: { status: number; body: string } | undefined;
+    await until(DRAIN_MS * 4, 'readiness to turn 503', async () => {
+      ready = await get(port, '/health/ready');
+      return ready?.status === 503;
+    }, server.logs);
+    expect(JSON.parse(ready?.body ?? '{}')).toEqual({ status: 'not_ready', reason: 'shutting down' });
+
+    // Then the listener closes, with our held request still open.
+    await until(10_000, 'the listener to close', () => refuses(port), server.logs);
+    expect(Date.now() - signalledAt).toBeGreaterThanOrEqual(DRAIN_MS - 50);
+
+    held.finish();
+    const heldResponse = await held.response;
+    console.log('DEBUG held', heldResponse.status, (await Promise.all(others)).map((o) => o.status));
+    expect(heldResponse.status, heldResponse.body.slice(0, 500)).toBe(201);
+    expect(JSON.parse(heldResponse.body).ids).toHaveLength(500);
+    for (const res of await Promise.all(others)) {
+      expect(res.status, res.body.slice(0, 500)).toBe(201);
+      expect(JSON.parse(res.body).ids).toHaveLength(500);
+    }
+
+    const exit = await server.exited;
+    expect(exit, server.logs().slice(-3_000)).toEqual({ code: 0, signal: null });
+    const logs = server.logs();
+    expect(logs.indexOf('shutting down')).toBeGreaterThan(-1);
+    expect(logs.indexOf('shutdown complete')).toBeGreaterThan(logs.indexOf('shutting down'));
+
+    // Every acknowledged episode is in the file, with its steps.
+    const db = new Database(server.dbFile, { readonly: true });
+    try {
+      expect(db.prepare('SELECT COUNT(*) AS n FROM episodes').get()).toEqual({ n: 1500 });
+      expect(db.prepare('SELECT COUNT(*) AS n FROM steps').get()).toEqual({ n: 3000 });
+      expect(db.prepare('PRAGMA integrity_check').get()).toEqual({ integrity_check: 'ok' });
+    } finally {
+      db.close();
+    }
+  });
+});
