@@ -1,3 +1,4 @@
+import { isIPv4 } from 'node:net';
 import { z } from 'zod';
 
 // The only reader of process.env. Every variable has a default or a clear error naming it.
@@ -52,8 +53,8 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-const LOOPBACK = new Set(['localhost', '127.0.0.1', '::1', '[::1]']);
-const isLoopback = (host: string) => LOOPBACK.has(host) || host.startsWith('127.');
+const LOOPBACK = new Set(['localhost', '::1', '[::1]']);
+const isLoopback = (host: string) => LOOPBACK.has(host) || (isIPv4(host) && host.startsWith('127.'));
 
 /** Parses the environment; throws a ConfigError naming every bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {

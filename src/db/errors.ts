@@ -41,7 +41,7 @@ const TRANSIENT_NET = new Set([
 const ASSERT = /ENGRAM_ASSERT:([A-Z_]+)/;
 
 function codeOf(err: unknown): string {
-  const e = err as { code?: unknown; extendedCode?: unknown };
+  const e = (err ?? {}) as { code?: unknown; extendedCode?: unknown };
   return `${typeof e.extendedCode === 'string' ? e.extendedCode : ''} ${typeof e.code === 'string' ? e.code : ''}`;
 }
 
@@ -61,7 +61,7 @@ export function classifyDbError(err: unknown): DbError {
   const assertion = ASSERT.exec(message);
   if (assertion) return new DbError('precondition', 'write precondition failed', assertion[1], { cause: err });
   const code = codeOf(err);
-  const cause = (err as { cause?: { code?: unknown } }).cause;
+  const cause = (err as { cause?: { code?: unknown } } | null | undefined)?.cause;
   const netCode = typeof cause?.code === 'string' ? cause.code : code.trim();
   if (TRANSIENT_NET.has(netCode) || /fetch failed|socket hang up/i.test(message)) {
     return new DbError('connection', 'database connection failed', netCode, { cause: err });
@@ -78,7 +78,7 @@ export function classifyDbError(err: unknown): DbError {
   if (/SERVER_ERROR|HRANA_|STREAM_EXPIRED|HTTP status 5\d\d|SQLITE_IOERR/.test(code + message)) {
     return new DbError('server', 'database server error', undefined, { cause: err });
   }
-  if (/CLIENT_CLOSED|database connection is not open|closed/i.test(code + message)) {
+  if (/CLIENT_CLOSED|database connection is not open|client is closed|database is closed/.test(code + message)) {
     return new DbError('closed', 'database is closed', undefined, { cause: err });
   }
   return new DbError('sql', 'database error', message, { cause: err });

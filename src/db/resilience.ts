@@ -9,7 +9,7 @@ import {
   handleWhen,
   type RetryPolicy,
   retry,
-  type TimeoutPolicy,
+  TaskCancelledError,
   TimeoutStrategy,
   timeout,
 } from 'cockatiel';
@@ -25,6 +25,8 @@ export interface ResilienceOptions {
 }
 
 const NEVER_ABORTED = new AbortController().signal;
+// abortOnReturn: false — aborting on every success would build a DOMException (with a stack) per call.
+const TIMEOUT_OPTIONS = { strategy: TimeoutStrategy.Aggressive, abortOnReturn: false } as const;
 
 export type BreakerState = 'closed' | 'open' | 'half_open';
 
@@ -49,14 +51,13 @@ export interface PoolSnapshot {
 
 /**
  * The one policy every database call goes through (SPEC §5):
- * retry(transient only) → circuit breaker → bulkhead (the pool) → timeout → call.
+ * retry(transient only) → circuit breaker → timeout → bulkhead (the pool) → timeout → call.
  * The retry is outermost so that backoff waits hold no pool slot and an open circuit is never retried.
  */
 export class ResiliencePolicy {
   private readonly retry: RetryPolicy;
   private readonly breaker: HalfOpenLimitedBreaker;
   private readonly pool: BulkheadPolicy;
-  private readonly deadline: TimeoutPolicy | null;
   private acquired = 0;
 
   constructor(
@@ -81,31 +82,34 @@ export class ResiliencePolicy {
     });
     this.breaker = new HalfOpenLimitedBreaker(options.breaker, () => events.onBreak?.());
     this.pool = bulkhead(options.poolSize, options.queueSize);
-    // abortOnReturn: false — aborting on every success would build a DOMException (with a stack) per call.
-    this.deadline =
-      options.timeoutMs === null
-        ? null
-        : timeout(options.timeoutMs, { strategy: TimeoutStrategy.Aggressive, abortOnReturn: false });
   }
 
   /** Runs `fn` under the policy; rejects with a classified DbError. */
   async execute<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const call = async (signal: AbortSignal) => {
+      this.acquired++;
+      try {
+        return await fn(signal);
+      } catch (err) {
+        throw classifyDbError(err);
+      }
+    };
+    // The deadline runs from arrival: time queued for a pool slot counts against it, and a call that hangs
+    // gives its slot back when the deadline passes.
+    const { timeoutMs } = this.options;
+    const pooled =
+      timeoutMs === null
+        ? () => this.pool.execute(() => call(NEVER_ABORTED))
+        : () => {
+            const arrival = Date.now();
+            return this.pool.execute(() => {
+              const left = timeoutMs - (Date.now() - arrival);
+              if (left <= 0) throw new TaskCancelledError('timed out waiting for the database pool');
+              return timeout(left, TIMEOUT_OPTIONS).execute(({ signal }) => call(signal));
+            });
+          };
     try {
-      return await this.retry.execute(() =>
-        this.breaker.execute(() =>
-          this.pool.execute(() => {
-            this.acquired++;
-            const call = async (signal: AbortSignal) => {
-              try {
-                return await fn(signal);
-              } catch (err) {
-                throw classifyDbError(err);
-              }
-            };
-            return this.deadline ? this.deadline.execute(({ signal }) => call(signal)) : call(NEVER_ABORTED);
-          }),
-        ),
-      );
+      return await this.retry.execute(() => this.breaker.execute(pooled));
     } catch (err) {
       const dbErr = classifyDbError(err);
       this.events.onError?.(dbErr);
@@ -154,7 +158,6 @@ class HalfOpenLimitedBreaker {
   private openedAt = 0;
   private isolation: { dispose(): void } | undefined;
   private reopenTimer: NodeJS.Timeout | undefined;
-  private endingIsolation = false;
 
   constructor(
     private readonly options: ResilienceOptions['breaker'],
@@ -166,10 +169,10 @@ class HalfOpenLimitedBreaker {
     );
     this.inner.onBreak(() => this.opened());
     this.inner.onReset(() => {
-      // Reset after a successful cockatiel test call (one success so far), or at the end of our isolation.
+      // After cockatiel's successful test call, or at the end of our isolation: recovering, and `execute`
+      // counts each success (the test call's included) towards the threshold.
       this.recovering = true;
-      this.successes = this.endingIsolation ? 0 : 1;
-      this.settle();
+      this.successes = 0;
     });
   }
 
@@ -241,10 +244,8 @@ class HalfOpenLimitedBreaker {
     if (this.isolation) return;
     this.isolation = this.inner.isolate(); // emits onBreak → opened()
     this.reopenTimer = setTimeout(() => {
-      this.endingIsolation = true;
       this.isolation?.dispose();
       this.isolation = undefined;
-      this.endingIsolation = false;
     }, this.options.openMs);
     this.reopenTimer.unref();
   }
