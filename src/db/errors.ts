@@ -63,7 +63,9 @@ export function classifyDbError(err: unknown): DbError {
   const code = codeOf(err);
   const cause = (err as { cause?: { code?: unknown } } | null | undefined)?.cause;
   const netCode = typeof cause?.code === 'string' ? cause.code : code.trim();
-  if (TRANSIENT_NET.has(netCode) || /fetch failed|socket hang up/i.test(message)) {
+  // An embedded replica reports a lost primary as text: `WriteDelegation(status: Unavailable, …)`, `Replication(…)`.
+  const replicaLost = /WriteDelegation\(status: (Unavailable|DeadlineExceeded)|Replication\(|tcp connect error/.test(message);
+  if (TRANSIENT_NET.has(netCode) || replicaLost || /fetch failed|socket hang up/i.test(message)) {
     return new DbError('connection', 'database connection failed', netCode, { cause: err });
   }
   if ((err as Error)?.name === 'TimeoutError' || (err as Error)?.name === 'AbortError') {
