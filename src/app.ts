@@ -81,6 +81,11 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
 
   const health = new HealthService(db, VERSION);
   const idempotency = new LibsqlIdempotencyRepository(db);
+  // Keys expire after 24 h; an expired one is ignored at once and its row pruned here, hourly.
+  const pruneTimer = setInterval(() => {
+    idempotency.prune().catch((err: unknown) => logger.warn({ err }, 'pruning idempotency keys failed'));
+  }, 3_600_000);
+  pruneTimer.unref();
   const episodes = new EpisodeService(new LibsqlEpisodeRepository(db), idempotency);
 
   const app = Fastify({
@@ -117,6 +122,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   app.addHook('preClose', async () => health.beginShutdown());
   app.addHook('onClose', async () => {
     clearInterval(syncTimer);
+    clearInterval(pruneTimer);
     await db.close();
   });
 

@@ -53,16 +53,7 @@ export class Database {
     }
     return new Promise((resolve, reject) => {
       this.pending.push({ stmts, resolve, reject });
-      if (!this.flushScheduled && !this.flushing) {
-        this.flushScheduled = true;
-        // Let every request already read off the sockets join this group before it commits.
-        setImmediate(() => {
-          this.flushScheduled = false;
-          this.flushing = this.flush().finally(() => {
-            this.flushing = undefined;
-          });
-        });
-      }
+      this.scheduleFlush();
     });
   }
 
@@ -87,6 +78,20 @@ export class Database {
     }
     this.policy.dispose();
     await this.driver.close();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.flushing) return;
+    this.flushScheduled = true;
+    // Let every request already read off the sockets join this group before it commits.
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.flushing = this.flush().finally(() => {
+        this.flushing = undefined;
+        // A write queued after the loop's last check but before this callback must not be stranded.
+        if (this.pending.length > 0) this.scheduleFlush();
+      });
+    });
   }
 
   private async flush(): Promise<void> {
