@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, LogController } from 'fastify';
-import {
-  jsonSchemaTransform,
-  jsonSchemaTransformObject,
-  validatorCompiler,
-} from 'fastify-type-provider-zod';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyRequest,
+  LogController,
+} from 'fastify';
+import { jsonSchemaTransform, jsonSchemaTransformObject, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import pkg from '../package.json' with { type: 'json' };
 import { healthRoutes } from '../routes/health.js';
@@ -60,7 +61,9 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       onBreak: () => metrics.circuitBreaks.inc(),
       onError: (err) => metrics.dbErrors.inc({ kind: err.kind }),
     },
-    observer: { operation: (operation, outcome, s) => metrics.dbOperation.observe({ operation, outcome }, s) },
+    observer: {
+      operation: (operation, outcome, s) => metrics.dbOperation.observe({ operation, outcome }, s),
+    },
   });
   let syncTimer: NodeJS.Timeout | undefined;
   try {
@@ -132,7 +135,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       info: {
         title: 'Engram',
         version: VERSION,
-        description: 'Storage service for the episodic memory of AI agents: episodes, steps, patterns, embeddings.',
+        description:
+          'Storage service for the episodic memory of AI agents: episodes, steps, patterns, embeddings.',
       },
       tags: [{ name: 'episodes' }, { name: 'steps' }],
     },

@@ -21,11 +21,21 @@ export const ConfigSchema = z.object({
     .default(0)
     .describe('on SIGTERM, time between readiness turning 503 and the listener closing'),
 
-  LIBSQL_URL: z.string().min(1).default('file:./data/engram.db').describe('database URL (file:, libsql:, https:, wss:)'),
+  LIBSQL_URL: z
+    .string()
+    .min(1)
+    .default('file:./data/engram.db')
+    .describe('database URL (file:, libsql:, https:, wss:)'),
   LIBSQL_AUTH_TOKEN: z.string().min(1).optional().describe('token for a remote database (never logged)'),
-  LIBSQL_SYNC_URL: z.string().min(1).optional().describe('primary to replicate from: makes LIBSQL_URL an embedded replica'),
+  LIBSQL_SYNC_URL: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('primary to replicate from: makes LIBSQL_URL an embedded replica'),
   LIBSQL_SYNC_INTERVAL_S: int(1, 86_400).default(60).describe('embedded replica: seconds between syncs'),
-  LIBSQL_ALLOW_INSECURE: bool.default(false).describe('allow plain http:/ws: and no token to a non-loopback server'),
+  LIBSQL_ALLOW_INSECURE: bool
+    .default(false)
+    .describe('allow plain http:/ws: and no token to a non-loopback server'),
   LIBSQL_BUSY_TIMEOUT_MS: int(0, 60_000)
     .default(50)
     .describe('embedded file: SQLite busy timeout (blocks the event loop; keep small, BUSY is retried)'),
@@ -37,8 +47,12 @@ export const ConfigSchema = z.object({
   DB_RETRY_INITIAL_BACKOFF_MS: int(0, 60_000).default(100).describe('first retry delay'),
   DB_RETRY_MAX_BACKOFF_MS: int(0, 600_000).default(5_000).describe('largest retry delay'),
   DB_RETRY_MULTIPLIER: z.coerce.number().min(1).max(10).default(2).describe('backoff growth factor'),
-  DB_BREAKER_FAILURE_THRESHOLD: int(1, 1_000).default(5).describe('consecutive failures that open the breaker'),
-  DB_BREAKER_SUCCESS_THRESHOLD: int(1, 1_000).default(2).describe('half-open successes that close the breaker'),
+  DB_BREAKER_FAILURE_THRESHOLD: int(1, 1_000)
+    .default(5)
+    .describe('consecutive failures that open the breaker'),
+  DB_BREAKER_SUCCESS_THRESHOLD: int(1, 1_000)
+    .default(2)
+    .describe('half-open successes that close the breaker'),
   DB_BREAKER_TIMEOUT_MS: int(1, 3_600_000).default(60_000).describe('time open before half-open'),
   DB_BREAKER_HALF_OPEN_MAX_CALLS: int(1, 1_000).default(3).describe('concurrent calls let through half-open'),
   DB_WRITE_BATCH_MAX: int(1, 10_000)
@@ -59,7 +73,9 @@ const isLoopback = (host: string) => LOOPBACK.has(host) || (isIPv4(host) && host
 /** Parses the environment; throws a ConfigError naming every bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const present = Object.fromEntries(
-    Object.keys(ConfigSchema.shape).flatMap((k) => (env[k] === undefined || env[k] === '' ? [] : [[k, env[k]]])),
+    Object.keys(ConfigSchema.shape).flatMap((k) =>
+      env[k] === undefined || env[k] === '' ? [] : [[k, env[k]]],
+    ),
   );
   const parsed = ConfigSchema.safeParse(present);
   if (!parsed.success) {

@@ -33,7 +33,10 @@ const DeletionReport = z.object({
 });
 
 /** Episodes: one attempt by an agent at one task (SPEC §3.1). */
-export const episodeRoutes: FastifyPluginAsyncZod<{ episodes: EpisodeService }> = async (app, { episodes }) => {
+export const episodeRoutes: FastifyPluginAsyncZod<{ episodes: EpisodeService }> = async (
+  app,
+  { episodes },
+) => {
   app.post(
     '/episodes',
     {
@@ -85,7 +88,11 @@ export const episodeRoutes: FastifyPluginAsyncZod<{ episodes: EpisodeService }> 
     },
     async (request, reply) => {
       const known = versionOf(request, 'if-none-match');
-      const record = await episodes.get(tenantOf(request), request.params.id, request.query.include === 'steps');
+      const record = await episodes.get(
+        tenantOf(request),
+        request.params.id,
+        request.query.include === 'steps',
+      );
       reply.header('etag', etagOf(record.version));
       if (known === record.version) return reply.code(304).send();
       return record;
@@ -120,7 +127,12 @@ export const episodeRoutes: FastifyPluginAsyncZod<{ episodes: EpisodeService }> 
     async (request, reply) =>
       sendOutcome(
         reply,
-        await episodes.patch(tenantOf(request), request.params.id, request.body, versionOf(request, 'if-match')),
+        await episodes.patch(
+          tenantOf(request),
+          request.params.id,
+          request.body,
+          versionOf(request, 'if-match'),
+        ),
       ),
   );
 
@@ -152,13 +164,20 @@ export const episodeRoutes: FastifyPluginAsyncZod<{ episodes: EpisodeService }> 
         params: IdParams,
         headers: MatchHeaders,
         querystring: z.strictObject({
-          report: z.enum(['true', 'false']).default('false').describe('true: answer 200 with deletion counts'),
+          report: z
+            .enum(['true', 'false'])
+            .default('false')
+            .describe('true: answer 200 with deletion counts'),
         }),
         response: { 204: z.undefined().describe('Deleted'), 200: DeletionReport, ...problems(404, 412) },
       },
     },
     async (request, reply) => {
-      const report = await episodes.delete(tenantOf(request), request.params.id, versionOf(request, 'if-match'));
+      const report = await episodes.delete(
+        tenantOf(request),
+        request.params.id,
+        versionOf(request, 'if-match'),
+      );
       return request.query.report === 'true' ? report : reply.code(204).send();
     },
   );

@@ -25,7 +25,10 @@ export const stepRoutes: FastifyPluginAsyncZod<{ episodes: EpisodeService }> = a
         summary: 'Append one step, or {"steps": [...]} atomically; numbers default to the next free ones',
         params: z.object({ id: Uuid }),
         querystring: z.strictObject({
-          strict: z.enum(['true', 'false']).default('false').describe('true: 409 when the episode is completed'),
+          strict: z
+            .enum(['true', 'false'])
+            .default('false')
+            .describe('true: 409 when the episode is completed'),
         }),
         headers: WriteHeaders,
         body: StepAppend,

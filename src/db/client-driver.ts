@@ -18,7 +18,10 @@ function toRows(rs: ResultSet): Row[] {
   });
 }
 
-const toIn = (s: Statement): InStatement => ({ sql: s.sql, args: s.args as InStatement extends { args?: infer A } ? A : never });
+const toIn = (s: Statement): InStatement => ({
+  sql: s.sql,
+  args: s.args as InStatement extends { args?: infer A } ? A : never,
+});
 
 /**
  * A remote libSQL server (sqld, Turso) over Hrana, or an embedded replica of one, through `@libsql/client`.

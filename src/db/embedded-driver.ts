@@ -19,7 +19,8 @@ const revive = (e: SerializedError) => Object.assign(new Error(e.message), e.cod
 
 /** The writer thread. Under tsx (tests, `npm run dev`) it is TypeScript too, loaded through tsx's hooks. */
 function startWriter(options: EmbeddedOptions): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./embedded-writer.js', import.meta.url), { workerData: options });
+  if (!import.meta.url.endsWith('.ts'))
+    return new Worker(new URL('./embedded-writer.js', import.meta.url), { workerData: options });
   const source = JSON.stringify(new URL('./embedded-writer.ts', import.meta.url).href);
   const bootstrap = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${source}); })`;
   return new Worker(bootstrap, { eval: true, workerData: options });
@@ -93,7 +94,8 @@ export class EmbeddedDriver implements SqlDriver {
 
   private call(request: WriterCall): Promise<unknown> {
     const writer = this.writer as Worker;
-    if (this.exited) return Promise.reject(Object.assign(new Error('database is closed'), { code: 'CLIENT_CLOSED' }));
+    if (this.exited)
+      return Promise.reject(Object.assign(new Error('database is closed'), { code: 'CLIENT_CLOSED' }));
     const id = this.nextId++;
     writer.ref(); // pending writes keep the process alive until they are answered
     return new Promise((resolve, reject) => {

@@ -16,7 +16,9 @@ export interface SerializedError {
   code?: string;
 }
 
-export type WriterResponse = { id: number; ok: true; result: unknown } | { id: number; ok: false; error: SerializedError };
+export type WriterResponse =
+  | { id: number; ok: true; result: unknown }
+  | { id: number; ok: false; error: SerializedError };
 
 const serialize = (err: unknown): SerializedError => {
   const e = err as { message?: unknown; code?: unknown };

@@ -1,4 +1,9 @@
-import { BrokenCircuitError, BulkheadRejectedError, IsolatedCircuitError, TaskCancelledError } from 'cockatiel';
+import {
+  BrokenCircuitError,
+  BulkheadRejectedError,
+  IsolatedCircuitError,
+  TaskCancelledError,
+} from 'cockatiel';
 
 /** Why a database call failed, as the rest of the service needs to know it (driver types never leak). */
 export type DbErrorKind =
@@ -59,12 +64,14 @@ export function classifyDbError(err: unknown): DbError {
   }
   const message = err instanceof Error ? err.message : String(err);
   const assertion = ASSERT.exec(message);
-  if (assertion) return new DbError('precondition', 'write precondition failed', assertion[1], { cause: err });
+  if (assertion)
+    return new DbError('precondition', 'write precondition failed', assertion[1], { cause: err });
   const code = codeOf(err);
   const cause = (err as { cause?: { code?: unknown } } | null | undefined)?.cause;
   const netCode = typeof cause?.code === 'string' ? cause.code : code.trim();
   // An embedded replica reports a lost primary as text: `WriteDelegation(status: Unavailable, …)`, `Replication(…)`.
-  const replicaLost = /WriteDelegation\(status: (Unavailable|DeadlineExceeded)|Replication\(|tcp connect error/.test(message);
+  const replicaLost =
+    /WriteDelegation\(status: (Unavailable|DeadlineExceeded)|Replication\(|tcp connect error/.test(message);
   if (TRANSIENT_NET.has(netCode) || replicaLost || /fetch failed|socket hang up/i.test(message)) {
     return new DbError('connection', 'database connection failed', netCode, { cause: err });
   }
@@ -80,7 +87,9 @@ export function classifyDbError(err: unknown): DbError {
   if (/SERVER_ERROR|HRANA_|STREAM_EXPIRED|HTTP status 5\d\d|SQLITE_IOERR/.test(code + message)) {
     return new DbError('server', 'database server error', undefined, { cause: err });
   }
-  if (/CLIENT_CLOSED|database connection is not open|client is closed|database is closed/.test(code + message)) {
+  if (
+    /CLIENT_CLOSED|database connection is not open|client is closed|database is closed/.test(code + message)
+  ) {
     return new DbError('closed', 'database is closed', undefined, { cause: err });
   }
   return new DbError('sql', 'database error', message, { cause: err });

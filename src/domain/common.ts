@@ -68,7 +68,10 @@ export function boundedText(min: number, maxBytes: number) {
  * Names and identifiers (agent, session, domain, tool, model, ...). They are also indexed columns, and
  * SQLite reads TEXT only up to a NUL, so U+0000 is refused here rather than silently cut on the way back.
  */
-export const Name = boundedString(1, MAX_NAME_CHARS).refine((s) => !s.includes('\u0000'), 'must not contain U+0000');
+export const Name = boundedString(1, MAX_NAME_CHARS).refine(
+  (s) => !s.includes('\u0000'),
+  'must not contain U+0000',
+);
 
 // Lower-case only: an id is compared as text everywhere, so one UUID must have one spelling.
 export const Uuid = z

@@ -3,7 +3,11 @@ import createError from '@fastify/error';
 // Errors the services raise; each has a stable `code` that clients can rely on (SPEC §2).
 
 export const EpisodeNotFound = createError<[string]>('EPISODE_NOT_FOUND', 'Episode %s was not found', 404);
-export const StepNotFound = createError<[number, string]>('STEP_NOT_FOUND', 'Step %s of episode %s was not found', 404);
+export const StepNotFound = createError<[number, string]>(
+  'STEP_NOT_FOUND',
+  'Step %s of episode %s was not found',
+  404,
+);
 export const EpisodeIdConflict = createError<[string]>(
   'EPISODE_ID_CONFLICT',
   'Episode %s already exists with a different body',
@@ -49,7 +53,11 @@ export const EmbeddingDimensionMismatch = createError<[string]>(
   'The vector length does not match the dimension of model %s',
   422,
 );
-export const InvalidCursor = createError('INVALID_CURSOR', 'The cursor is malformed or belongs to another query', 400);
+export const InvalidCursor = createError(
+  'INVALID_CURSOR',
+  'The cursor is malformed or belongs to another query',
+  400,
+);
 
 export interface FieldError {
   in: 'body' | 'query' | 'params' | 'headers';

@@ -15,7 +15,9 @@ export const WriteHeaders = z.object({
   'idempotency-key': z
     .string()
     .optional()
-    .describe('Makes the POST safe to retry: a replay within 24 h returns the first response (1..255 visible ASCII)'),
+    .describe(
+      'Makes the POST safe to retry: a replay within 24 h returns the first response (1..255 visible ASCII)',
+    ),
 });
 export const MatchHeaders = z.object({
   'if-match': z.string().optional().describe('ETag the change is based on; 412 when the record moved on'),
@@ -48,7 +50,9 @@ export function versionOf(request: FastifyRequest, header: 'if-match' | 'if-none
   if (raw === undefined || raw.trim() === '*') return undefined;
   const match = /^\s*(?:W\/)?"(\d+)"\s*$/.exec(raw);
   if (!match) {
-    throw new InvalidRequest(400, [{ in: 'headers', path: `/${header}`, message: 'must be an ETag such as "3"' }]);
+    throw new InvalidRequest(400, [
+      { in: 'headers', path: `/${header}`, message: 'must be an ETag such as "3"' },
+    ]);
   }
   return Number(match[1]);
 }

@@ -32,11 +32,16 @@ const DESCRIPTIONS: Record<number, string> = {
 };
 
 /** Documents the problem responses a route can give. */
-export function problems(...statuses: number[]): Record<number, { description: string; content: Record<string, { schema: typeof ProblemSchema }> }> {
+export function problems(
+  ...statuses: number[]
+): Record<number, { description: string; content: Record<string, { schema: typeof ProblemSchema }> }> {
   return Object.fromEntries(
     [...new Set([400, 503, ...statuses])].map((status) => [
       status,
-      { description: DESCRIPTIONS[status] ?? 'Error', content: { 'application/problem+json': { schema: ProblemSchema } } },
+      {
+        description: DESCRIPTIONS[status] ?? 'Error',
+        content: { 'application/problem+json': { schema: ProblemSchema } },
+      },
     ]),
   );
 }

@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
-import { InvalidRequest, type FieldError } from '../domain/errors.js';
 import { DbError } from '../db/errors.js';
+import { type FieldError, InvalidRequest } from '../domain/errors.js';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
@@ -103,13 +103,17 @@ export function registerProblemHandlers(
       return sendProblem(request, reply, 400, 'VALIDATION_FAILED', error.message, { errors });
     }
     if (error instanceof InvalidRequest) {
-      return sendProblem(request, reply, error.statusCode, error.code, error.message, { errors: error.errors });
+      return sendProblem(request, reply, error.statusCode, error.code, error.message, {
+        errors: error.errors,
+      });
     }
     if (error instanceof DbError && UNAVAILABLE.has(error.kind)) {
       request.log.warn({ err: error, kind: error.kind }, 'database unavailable');
       const retryAfter = error.kind === 'circuit_open' ? options.retryAfterSeconds() : 1;
       const code = error.kind === 'overloaded' ? 'SERVICE_OVERLOADED' : 'DATABASE_UNAVAILABLE';
-      return sendProblem(request, reply, 503, code, 'The database is unavailable; retry later', { retryAfter });
+      return sendProblem(request, reply, 503, code, 'The database is unavailable; retry later', {
+        retryAfter,
+      });
     }
     const status = error.statusCode ?? 500;
     if (status >= 500) {
@@ -127,7 +131,13 @@ export function registerProblemHandlers(
       reply.header('allow', allowed.join(', '));
       return sendProblem(request, reply, 405, 'METHOD_NOT_ALLOWED', `${request.method} is not allowed here`);
     }
-    return sendProblem(request, reply, 404, 'ROUTE_NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}`);
+    return sendProblem(
+      request,
+      reply,
+      404,
+      'ROUTE_NOT_FOUND',
+      `No route ${request.method} ${request.url.split('?')[0]}`,
+    );
   });
 }
 
@@ -135,7 +145,10 @@ export function registerProblemHandlers(
 function collectRoutes(app: FastifyInstance): { method: string; pattern: RegExp }[] {
   const routes: { method: string; pattern: RegExp }[] = [];
   app.addHook('onRoute', (route) => {
-    const source = route.url.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/:[A-Za-z0-9_]+/g, '[^/]+').replace(/\*/g, '.*');
+    const source = route.url
+      .replace(/[.+?^${}()|[\]\\]/g, '\\$&')
+      .replace(/:[A-Za-z0-9_]+/g, '[^/]+')
+      .replace(/\*/g, '.*');
     const pattern = new RegExp(`^${source}/?$`);
     for (const method of [route.method].flat()) routes.push({ method, pattern });
   });

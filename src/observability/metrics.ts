@@ -44,7 +44,11 @@ export function createMetrics(build: { version: string }) {
       registers,
     }),
     poolInUse: new Gauge({ name: 'engram_db_pool_in_use', help: 'Database operations running', registers }),
-    poolQueued: new Gauge({ name: 'engram_db_pool_queued', help: 'Database operations waiting for the pool', registers }),
+    poolQueued: new Gauge({
+      name: 'engram_db_pool_queued',
+      help: 'Database operations waiting for the pool',
+      registers,
+    }),
     poolAcquired: new Counter({
       name: 'engram_db_pool_acquired_total',
       help: 'Database operations admitted by the pool',

@@ -1,7 +1,13 @@
 import { createHash } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
 import { normaliseTags, toCanonicalTimestamp } from '../domain/common.js';
-import type { EpisodeComplete, EpisodeCreate, EpisodeListQuery, EpisodePatch, EpisodeRecord } from '../domain/episode.js';
+import type {
+  EpisodeComplete,
+  EpisodeCreate,
+  EpisodeListQuery,
+  EpisodePatch,
+  EpisodeRecord,
+} from '../domain/episode.js';
 import {
   EpisodeAlreadyCompleted,
   EpisodeIdConflict,
@@ -17,8 +23,8 @@ import {
   type DeletionReport,
   EpisodeIdTaken,
   type EpisodeRepository,
-  type IdempotencyRepository,
   IdempotencyKeyTaken,
+  type IdempotencyRepository,
   type NewEpisode,
   type Page,
 } from '../storage/episode-repository.js';
@@ -57,7 +63,8 @@ export const hashOf = (value: unknown) => createHash('sha256').update(canonicalJ
 /** JSON merge patch (RFC 7396) of plain objects; `null` deletes. */
 function mergePatch<T>(target: T, patch: unknown): T {
   if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return patch as T;
-  const base = target && typeof target === 'object' && !Array.isArray(target) ? { ...(target as object) } : {};
+  const base =
+    target && typeof target === 'object' && !Array.isArray(target) ? { ...(target as object) } : {};
   for (const [key, value] of Object.entries(patch)) {
     if (value === null) delete (base as Record<string, unknown>)[key];
     else (base as Record<string, unknown>)[key] = mergePatch((base as Record<string, unknown>)[key], value);
@@ -67,7 +74,9 @@ function mergePatch<T>(target: T, patch: unknown): T {
 
 /** Timestamps are stored and returned in canonical UTC (SPEC §2), wherever they sit. */
 function canonicalReflection<T extends { generated_at: string } | null | undefined>(reflection: T): T {
-  return reflection ? { ...reflection, generated_at: toCanonicalTimestamp(reflection.generated_at) } : reflection;
+  return reflection
+    ? { ...reflection, generated_at: toCanonicalTimestamp(reflection.generated_at) }
+    : reflection;
 }
 
 function stepRecord(episodeId: string, s: StepCreate, stepNumber: number): StepRecord {
@@ -126,7 +135,10 @@ export class EpisodeService {
       const ids = episodes.map((e) => e.record.id);
       const seen = new Set<string>();
       ids.forEach((id, i) => {
-        if (seen.has(id)) throw new InvalidRequest(400, [{ in: 'body', path: `/episodes/${i}/id`, message: 'duplicate id in batch' }]);
+        if (seen.has(id))
+          throw new InvalidRequest(400, [
+            { in: 'body', path: `/episodes/${i}/id`, message: 'duplicate id in batch' },
+          ]);
         seen.add(id);
       });
       const outcome = { status: 201, headers: {}, body: { ids } };
@@ -158,7 +170,12 @@ export class EpisodeService {
     return { ...page, items: page.items.map((e) => ({ ...e, steps: steps.get(e.id) ?? [] })) };
   }
 
-  async patch(tenant: string, id: string, patch: EpisodePatch, ifMatch?: number): Promise<WriteOutcome<EpisodeRecord>> {
+  async patch(
+    tenant: string,
+    id: string,
+    patch: EpisodePatch,
+    ifMatch?: number,
+  ): Promise<WriteOutcome<EpisodeRecord>> {
     return this.change(tenant, id, ifMatch, (current) => {
       const next: EpisodeRecord = { ...current };
       for (const [key, value] of Object.entries(patch)) {
@@ -230,20 +247,27 @@ export class EpisodeService {
       }
       const autoNumber = numbered === 0;
       const steps = input.steps.map((s) => stepRecord(episodeId, s, s.step_number ?? 0));
-      const shape = (records: StepRecord[]) => (input.single ? (records[0] as StepRecord) : { items: records });
+      const shape = (records: StepRecord[]) =>
+        input.single ? (records[0] as StepRecord) : { items: records };
       const headersOf = (records: StepRecord[]) => ({
         location: `/v1/episodes/${episodeId}/steps/${records[0]?.step_number ?? ''}`,
       });
-      const paths = autoNumber ? steps.map((_, i) => (input.single ? '$.step_number' : `$.items[${i}].step_number`)) : [];
-      const remembered =
-        idem && {
-          ...idem,
-          status: 201,
-          headers: autoNumber ? {} : headersOf(steps),
-          body: shape(steps),
-          stepNumberPaths: paths,
-        };
-      const stored = await this.episodes.appendSteps(tenant, episodeId, { steps, autoNumber, strict }, remembered);
+      const paths = autoNumber
+        ? steps.map((_, i) => (input.single ? '$.step_number' : `$.items[${i}].step_number`))
+        : [];
+      const remembered = idem && {
+        ...idem,
+        status: 201,
+        headers: autoNumber ? {} : headersOf(steps),
+        body: shape(steps),
+        stepNumberPaths: paths,
+      };
+      const stored = await this.episodes.appendSteps(
+        tenant,
+        episodeId,
+        { steps, autoNumber, strict },
+        remembered,
+      );
       return { status: 201, headers: headersOf(stored), body: shape(stored) };
     });
   }
@@ -254,9 +278,15 @@ export class EpisodeService {
     return step;
   }
 
-  async listSteps(tenant: string, episodeId: string, limit: number, cursor?: string): Promise<Page<StepRecord>> {
+  async listSteps(
+    tenant: string,
+    episodeId: string,
+    limit: number,
+    cursor?: string,
+  ): Promise<Page<StepRecord>> {
     const page = await this.episodes.listSteps(tenant, episodeId, limit, cursor);
-    if (page.items.length === 0 && !(await this.episodes.get(tenant, episodeId))) throw new EpisodeNotFound(episodeId);
+    if (page.items.length === 0 && !(await this.episodes.get(tenant, episodeId)))
+      throw new EpisodeNotFound(episodeId);
     return page;
   }
 
@@ -276,7 +306,11 @@ export class EpisodeService {
       const number = s.step_number ?? Math.max(next, ...taken) + 1;
       if (taken.has(number)) {
         throw new InvalidRequest(400, [
-          { in: 'body', path: `${path}/steps/${i}/step_number`, message: `step number ${number} appears twice` },
+          {
+            in: 'body',
+            path: `${path}/steps/${i}/step_number`,
+            message: `step number ${number} appears twice`,
+          },
         ]);
       }
       taken.add(number);
@@ -334,12 +368,17 @@ export class EpisodeService {
       const current = await this.episodes.get(tenant, id);
       if (!current) throw new EpisodeNotFound(id);
       if (options.mustBeInProgress && current.end_time !== null) throw new EpisodeAlreadyCompleted(id);
-      if (ifMatch !== undefined && current.version !== ifMatch) throw new PreconditionFailed(String(current.version));
+      if (ifMatch !== undefined && current.version !== ifMatch)
+        throw new PreconditionFailed(String(current.version));
       const next = apply(current);
       next.status = next.end_time === null ? 'in_progress' : 'completed';
       next.version = current.version + 1;
       next.updated_at = now();
-      const outcome: WriteOutcome<EpisodeRecord> = { status: 200, headers: { etag: etag(next.version) }, body: next };
+      const outcome: WriteOutcome<EpisodeRecord> = {
+        status: 200,
+        headers: { etag: etag(next.version) },
+        body: next,
+      };
       try {
         await this.episodes.update(
           tenant,

@@ -55,14 +55,20 @@ export class HealthService {
   /** Ready to take traffic: not shutting down, breaker not open, database reachable and migrated. */
   async readiness(): Promise<{ ready: boolean; reason?: string }> {
     if (this.shuttingDown) return { ready: false, reason: 'shutting down' };
-    if (this.db.policy.breakerSnapshot.state === 'open') return { ready: false, reason: 'circuit breaker open' };
+    if (this.db.policy.breakerSnapshot.state === 'open')
+      return { ready: false, reason: 'circuit breaker open' };
     const probe = await this.probe();
     if (!probe.reachable) return { ready: false, reason: 'database unreachable' };
-    if (probe.schemaVersion !== latestSchemaVersion()) return { ready: false, reason: 'migrations not applied' };
+    if (probe.schemaVersion !== latestSchemaVersion())
+      return { ready: false, reason: 'migrations not applied' };
     return { ready: true };
   }
 
-  private async probe(): Promise<{ reachable: boolean; latencyMs: number | null; schemaVersion: number | null }> {
+  private async probe(): Promise<{
+    reachable: boolean;
+    latencyMs: number | null;
+    schemaVersion: number | null;
+  }> {
     try {
       const latencyMs = await this.db.ping();
       return { reachable: true, latencyMs, schemaVersion: await schemaVersion(this.db) };

@@ -63,7 +63,7 @@ export class EpisodeIdTaken extends Error {
 
 /** Thrown when an Idempotency-Key was committed by a concurrent request first. */
 export class IdempotencyKeyTaken extends Error {
-  constructor(readonly key: string) {
+  constructor() {
     super('idempotency key taken');
   }
 }

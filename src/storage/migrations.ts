@@ -171,7 +171,10 @@ export async function schemaVersion(db: Database): Promise<number> {
  * `schema_migrations`. Two processes starting at once: the loser's claim hits the primary key, its
  * transaction rolls back whole, and it moves on — the winner has applied that migration.
  */
-export async function migrate(db: Database, migrations: readonly Migration[] = MIGRATIONS): Promise<number[]> {
+export async function migrate(
+  db: Database,
+  migrations: readonly Migration[] = MIGRATIONS,
+): Promise<number[]> {
   await db.write([sql(LEDGER)]);
   const current = await schemaVersion(db);
   const applied: number[] = [];
@@ -179,7 +182,12 @@ export async function migrate(db: Database, migrations: readonly Migration[] = M
     if (m.version <= current) continue;
     try {
       await db.write([
-        sql('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', m.version, m.name, Date.now()),
+        sql(
+          'INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)',
+          m.version,
+          m.name,
+          Date.now(),
+        ),
         ...m.statements.map((s) => sql(s)),
       ]);
       applied.push(m.version);

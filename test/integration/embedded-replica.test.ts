@@ -41,7 +41,12 @@ describe('embedded replica of a sqld primary', () => {
   });
 
   it('read-your-writes: an episode written through the replica is readable from it at once', async () => {
-    const created = await send(replica, 'POST', '/v1/episodes', episodeBody({ steps: [{ tool: 't', action: 'a' }] }));
+    const created = await send(
+      replica,
+      'POST',
+      '/v1/episodes',
+      episodeBody({ steps: [{ tool: 't', action: 'a' }] }),
+    );
     expect(created.status).toBe(201);
     const got = await send(replica, 'GET', `/v1/episodes/${created.body.id}?include=steps`);
     expect(got.status).toBe(200);

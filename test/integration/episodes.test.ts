@@ -27,7 +27,12 @@ describe.each(BACKENDS)('episodes on $name', ({ build }) => {
     expect(created.headers.location).toBe(`/v1/episodes/${created.body.id}`);
     expect(created.headers.etag).toBe('"1"');
     expect(EpisodeRecord.strict().parse(created.body)).toBeTruthy();
-    expect(created.body).toMatchObject({ tags: ['ci', 'flaky'], status: 'in_progress', version: 1, step_count: 0 });
+    expect(created.body).toMatchObject({
+      tags: ['ci', 'flaky'],
+      status: 'in_progress',
+      version: 1,
+      step_count: 0,
+    });
     expect(created.body.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7/); // server ids are UUIDv7
     const got = await send(app, 'GET', `/v1/episodes/${created.body.id}`);
     expect(got.status).toBe(200);
@@ -58,7 +63,13 @@ describe.each(BACKENDS)('episodes on $name', ({ build }) => {
       expect(replay.body).toEqual(first.body);
       expect(replay.headers['idempotent-replayed']).toBe('true');
     }
-    const changed = await send(app, 'POST', '/v1/episodes', { ...body, task_description: 'x' }, { 'idempotency-key': key });
+    const changed = await send(
+      app,
+      'POST',
+      '/v1/episodes',
+      { ...body, task_description: 'x' },
+      { 'idempotency-key': key },
+    );
     expect(changed.status).toBe(422);
     expect(changed.body.code).toBe('IDEMPOTENCY_KEY_REUSED');
 
@@ -74,7 +85,11 @@ describe.each(BACKENDS)('episodes on $name', ({ build }) => {
 
   it('ETags: If-None-Match answers 304, If-Match mismatch answers 412 on PATCH and DELETE', async () => {
     const { body: e } = await send(app, 'POST', '/v1/episodes', episodeBody());
-    const notModified = await app.inject({ method: 'GET', url: `/v1/episodes/${e.id}`, headers: { 'if-none-match': '"1"' } });
+    const notModified = await app.inject({
+      method: 'GET',
+      url: `/v1/episodes/${e.id}`,
+      headers: { 'if-none-match': '"1"' },
+    });
     expect(notModified.statusCode).toBe(304);
     expect(notModified.body).toBe('');
     const stale = await send(app, 'PATCH', `/v1/episodes/${e.id}`, { archived: true }, { 'if-match': '"7"' });
@@ -83,8 +98,12 @@ describe.each(BACKENDS)('episodes on $name', ({ build }) => {
     const ok = await send(app, 'PATCH', `/v1/episodes/${e.id}`, { archived: true }, { 'if-match': '"1"' });
     expect(ok.status).toBe(200);
     expect(ok.headers.etag).toBe('"2"');
-    expect((await send(app, 'DELETE', `/v1/episodes/${e.id}`, undefined, { 'if-match': '"1"' })).status).toBe(412);
-    expect((await send(app, 'DELETE', `/v1/episodes/${e.id}`, undefined, { 'if-match': '"2"' })).status).toBe(204);
+    expect((await send(app, 'DELETE', `/v1/episodes/${e.id}`, undefined, { 'if-match': '"1"' })).status).toBe(
+      412,
+    );
+    expect((await send(app, 'DELETE', `/v1/episodes/${e.id}`, undefined, { 'if-match': '"2"' })).status).toBe(
+      204,
+    );
   });
 
   it('PATCH is a merge patch: metadata merges and null deletes, context merges, tags replace', async () => {
@@ -92,7 +111,11 @@ describe.each(BACKENDS)('episodes on $name', ({ build }) => {
       app,
       'POST',
       '/v1/episodes',
-      episodeBody({ metadata: { a: '1', b: '2' }, tags: ['one'], context: { domain: 'web', language: 'ts' } }),
+      episodeBody({
+        metadata: { a: '1', b: '2' },
+        tags: ['one'],
+        context: { domain: 'web', language: 'ts' },
+      }),
     );
     const patched = await send(app, 'PATCH', `/v1/episodes/${e.id}`, {
       metadata: { a: null, c: '3' },
@@ -102,7 +125,13 @@ describe.each(BACKENDS)('episodes on $name', ({ build }) => {
     });
     expect(patched.status).toBe(200);
     expect(patched.body.metadata).toEqual({ b: '2', c: '3' });
-    expect(patched.body.context).toEqual({ domain: 'web', language: 'ts', framework: 'react', complexity: 'moderate', tags: [] });
+    expect(patched.body.context).toEqual({
+      domain: 'web',
+      language: 'ts',
+      framework: 'react',
+      complexity: 'moderate',
+      tags: [],
+    });
     expect(patched.body.tags).toEqual(['two']);
     expect(patched.body.version).toBe(2);
     expect(await count('episode_tags', 'episode_id = ?', e.id)).toBe(1);
@@ -201,7 +230,8 @@ describe.each(BACKENDS)('episodes on $name', ({ build }) => {
   it('list: every filter narrows the result, and filters combine with AND', async () => {
     const agent = uniqueAgent();
     const session = randomUUID();
-    const mk = (o: Record<string, unknown>) => send(app, 'POST', '/v1/episodes', episodeBody({ agent_id: agent, ...o }));
+    const mk = (o: Record<string, unknown>) =>
+      send(app, 'POST', '/v1/episodes', episodeBody({ agent_id: agent, ...o }));
     const a = (
       await mk({
         task_type: 'testing',
@@ -225,10 +255,19 @@ describe.each(BACKENDS)('episodes on $name', ({ build }) => {
     const c = (await mk({ context: { domain: 'web' }, start_time: '2026-03-01T00:00:00.000Z' })).body;
     await send(app, 'POST', `/v1/episodes/${c.id}/complete`, {
       outcome: { type: 'failure', reason: 'segfault in parser' },
-      reward: { total: 0.25, base: 0, efficiency: 1, complexity_bonus: 1, quality_multiplier: 1, learning_bonus: 0 },
+      reward: {
+        total: 0.25,
+        base: 0,
+        efficiency: 1,
+        complexity_bonus: 1,
+        quality_multiplier: 1,
+        learning_bonus: 0,
+      },
     });
     const ids = async (q: string) =>
-      (await send(app, 'GET', `/v1/episodes?agent_id=${agent}&${q}`)).body.items.map((e: { id: string }) => e.id);
+      (await send(app, 'GET', `/v1/episodes?agent_id=${agent}&${q}`)).body.items.map(
+        (e: { id: string }) => e.id,
+      );
     expect(await ids('')).toEqual([c.id, a.id]); // archived hidden by default, newest first
     expect(await ids('archived=any')).toEqual([c.id, b.id, a.id]);
     expect(await ids('archived=true')).toEqual([b.id]);
@@ -295,7 +334,13 @@ describe.each(BACKENDS)('episodes on $name', ({ build }) => {
     const { body: e } = await send(app, 'POST', '/v1/episodes', episodeBody());
     const results = await Promise.all(
       Array.from({ length: 10 }, (_, i) =>
-        send(app, 'PATCH', `/v1/episodes/${e.id}`, { metadata: { writer: String(i) } }, { 'if-match': '"1"' }),
+        send(
+          app,
+          'PATCH',
+          `/v1/episodes/${e.id}`,
+          { metadata: { writer: String(i) } },
+          { 'if-match': '"1"' },
+        ),
       ),
     );
     expect(results.filter((r) => r.status === 200)).toHaveLength(1);
@@ -320,22 +365,34 @@ describe.each(BACKENDS)('episodes on $name', ({ build }) => {
     const many = await send(app, 'POST', `/v1/episodes/${e.id}/steps`, { steps: steps(3) });
     expect(many.status).toBe(201);
     expect(many.body.items.map((s: { step_number: number }) => s.step_number)).toEqual([4, 5, 6]);
-    const taken = await send(app, 'POST', `/v1/episodes/${e.id}/steps`, { tool: 't', action: 'a', step_number: 2 });
+    const taken = await send(app, 'POST', `/v1/episodes/${e.id}/steps`, {
+      tool: 't',
+      action: 'a',
+      step_number: 2,
+    });
     expect(taken.status).toBe(409);
     expect(taken.body.code).toBe('STEP_NUMBER_CONFLICT');
     const mixed = await send(app, 'POST', `/v1/episodes/${e.id}/steps`, {
-      steps: [{ tool: 't', action: 'a', step_number: 20 }, { tool: 't', action: 'b' }],
+      steps: [
+        { tool: 't', action: 'a', step_number: 20 },
+        { tool: 't', action: 'b' },
+      ],
     });
     expect(mixed.status).toBe(400);
     expect((await send(app, 'GET', `/v1/episodes/${e.id}`)).body.step_count).toBe(6);
     expect((await send(app, 'GET', `/v1/episodes/${e.id}/steps/3`)).body).toEqual(one.body);
     expect((await send(app, 'GET', `/v1/episodes/${e.id}/steps/99`)).status).toBe(404);
-    expect((await send(app, 'POST', `/v1/episodes/${randomUUID()}/steps`, { tool: 't', action: 'a' })).status).toBe(404);
+    expect(
+      (await send(app, 'POST', `/v1/episodes/${randomUUID()}/steps`, { tool: 't', action: 'a' })).status,
+    ).toBe(404);
 
     await send(app, 'POST', `/v1/episodes/${e.id}/complete`, { outcome: { type: 'failure', reason: 'r' } });
     const late = await send(app, 'POST', `/v1/episodes/${e.id}/steps`, { tool: 't', action: 'late log' });
     expect(late.status).toBe(201);
-    const strict = await send(app, 'POST', `/v1/episodes/${e.id}/steps?strict=true`, { tool: 't', action: 'x' });
+    const strict = await send(app, 'POST', `/v1/episodes/${e.id}/steps?strict=true`, {
+      tool: 't',
+      action: 'x',
+    });
     expect(strict.status).toBe(409);
     expect(strict.body.code).toBe('EPISODE_COMPLETED');
   });
@@ -343,9 +400,21 @@ describe.each(BACKENDS)('episodes on $name', ({ build }) => {
   it('steps: an auto-numbered append replays its numbers under the same Idempotency-Key', async () => {
     const { body: e } = await send(app, 'POST', '/v1/episodes', episodeBody());
     const key = randomUUID();
-    const first = await send(app, 'POST', `/v1/episodes/${e.id}/steps`, { steps: steps(2) }, { 'idempotency-key': key });
+    const first = await send(
+      app,
+      'POST',
+      `/v1/episodes/${e.id}/steps`,
+      { steps: steps(2) },
+      { 'idempotency-key': key },
+    );
     await send(app, 'POST', `/v1/episodes/${e.id}/steps`, { tool: 't', action: 'other' });
-    const replay = await send(app, 'POST', `/v1/episodes/${e.id}/steps`, { steps: steps(2) }, { 'idempotency-key': key });
+    const replay = await send(
+      app,
+      'POST',
+      `/v1/episodes/${e.id}/steps`,
+      { steps: steps(2) },
+      { 'idempotency-key': key },
+    );
     expect(replay.status).toBe(201);
     expect(replay.body).toEqual(first.body);
     expect((await send(app, 'GET', `/v1/episodes/${e.id}`)).body.step_count).toBe(3);
@@ -354,7 +423,9 @@ describe.each(BACKENDS)('episodes on $name', ({ build }) => {
   it('steps: 200 concurrent appends without step_number get 200 distinct consecutive numbers', async () => {
     const { body: e } = await send(app, 'POST', '/v1/episodes', episodeBody());
     const results = await Promise.all(
-      Array.from({ length: 200 }, (_, i) => send(app, 'POST', `/v1/episodes/${e.id}/steps`, { tool: 'bash', action: `a${i}` })),
+      Array.from({ length: 200 }, (_, i) =>
+        send(app, 'POST', `/v1/episodes/${e.id}/steps`, { tool: 'bash', action: `a${i}` }),
+      ),
     );
     expect(results.every((r) => r.status === 201)).toBe(true);
     const numbers = results.map((r) => r.body.step_number).sort((x: number, y: number) => x - y);
@@ -371,8 +442,18 @@ describe.each(BACKENDS)('episodes on $name', ({ build }) => {
       episodeBody({
         agent_id: agent,
         steps: [
-          { tool: 'git', action: 'a', timestamp: '2026-05-01T00:00:00.000Z', result: { type: 'success', output: 'o' } },
-          { tool: 'npm', action: 'b', timestamp: '2026-05-01T00:00:01.000Z', result: { type: 'error', message: 'm' } },
+          {
+            tool: 'git',
+            action: 'a',
+            timestamp: '2026-05-01T00:00:00.000Z',
+            result: { type: 'success', output: 'o' },
+          },
+          {
+            tool: 'npm',
+            action: 'b',
+            timestamp: '2026-05-01T00:00:01.000Z',
+            result: { type: 'error', message: 'm' },
+          },
           { tool: 'git', action: 'c', timestamp: '2026-05-01T00:00:02.000Z', result: { type: 'timeout' } },
           ...steps(4).map((s, i) => ({ ...s, timestamp: `2026-05-01T00:01:0${i}.000Z` })),
         ],
@@ -391,7 +472,9 @@ describe.each(BACKENDS)('episodes on $name', ({ build }) => {
     } while (cursor);
     expect(numbers).toEqual([1, 2, 3, 4, 5, 6, 7]);
     const tools = async (q: string) =>
-      (await send(app, 'GET', `/v1/steps?agent_id=${agent}&${q}`)).body.items.map((s: { action: string }) => s.action);
+      (await send(app, 'GET', `/v1/steps?agent_id=${agent}&${q}`)).body.items.map(
+        (s: { action: string }) => s.action,
+      );
     expect(await tools('tool=git')).toEqual(['c', 'a']);
     expect(await tools('result=error')).toEqual(['b']);
     expect(await tools('result=timeout')).toEqual(['c']);
@@ -403,7 +486,12 @@ describe.each(BACKENDS)('episodes on $name', ({ build }) => {
     const tooMany = await send(app, 'POST', '/v1/episodes', episodeBody({ steps: steps(1001) }));
     expect(tooMany.status).toBe(400);
     expect(tooMany.body.errors[0].path).toBe('/steps');
-    const longAction = await send(app, 'POST', '/v1/episodes', episodeBody({ steps: [{ tool: 't', action: 'é'.repeat(5001) }] }));
+    const longAction = await send(
+      app,
+      'POST',
+      '/v1/episodes',
+      episodeBody({ steps: [{ tool: 't', action: 'é'.repeat(5001) }] }),
+    );
     expect(longAction.status).toBe(400);
     expect(longAction.body.errors[0].path).toBe('/steps/0/action');
     // Every field within its own limit, the whole episode over 10 MiB (and under the 11 MiB body limit).
@@ -413,7 +501,10 @@ describe.each(BACKENDS)('episodes on $name', ({ build }) => {
       app,
       'POST',
       '/v1/episodes',
-      episodeBody({ metadata, outcome: { type: 'success', verdict: 'v', artifacts: Array.from({ length: 10 }, () => artifact) } }),
+      episodeBody({
+        metadata,
+        outcome: { type: 'success', verdict: 'v', artifacts: Array.from({ length: 10 }, () => artifact) },
+      }),
     );
     expect(big.status).toBe(400);
     expect(big.body.errors[0]).toMatchObject({ in: 'body', path: '/' });

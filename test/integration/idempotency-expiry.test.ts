@@ -17,14 +17,19 @@ describe('idempotency key expiry', () => {
 
   const age = (key: string, hours: number) =>
     app.engram.db.write([
-      { sql: 'UPDATE idempotency_keys SET created_at = ? WHERE key = ?', args: [Date.now() - hours * 3_600_000, key] },
+      {
+        sql: 'UPDATE idempotency_keys SET created_at = ? WHERE key = ?',
+        args: [Date.now() - hours * 3_600_000, key],
+      },
     ]);
 
   it('expired key: a new request with it is executed, not replayed nor refused', async () => {
     const key = randomUUID();
     const first = await send(app, 'POST', '/v1/episodes', episodeBody(), { 'idempotency-key': key });
     await age(key, 25);
-    const second = await send(app, 'POST', '/v1/episodes', episodeBody({ task_description: 'new' }), { 'idempotency-key': key });
+    const second = await send(app, 'POST', '/v1/episodes', episodeBody({ task_description: 'new' }), {
+      'idempotency-key': key,
+    });
     expect(second.status).toBe(201);
     expect(second.body.id).not.toBe(first.body.id);
     expect(second.headers['idempotent-replayed']).toBeUndefined();

@@ -12,7 +12,11 @@ describe('list query plans', () => {
     app = await buildTestApp({}, { faults: true });
     await send(app, 'POST', '/v1/episodes/batch', {
       episodes: Array.from({ length: 50 }, (_, i) =>
-        episodeBody({ agent_id: `a${i % 3}`, context: { domain: `d${i % 5}`, language: 'ts' }, tags: ['t1'] }),
+        episodeBody({
+          agent_id: `a${i % 3}`,
+          context: { domain: `d${i % 5}`, language: 'ts' },
+          tags: ['t1'],
+        }),
       ),
     });
     await app.engram.db.write([{ sql: 'ANALYZE', args: [] }]);

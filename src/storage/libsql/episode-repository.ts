@@ -1,8 +1,8 @@
 import type { Database } from '../../db/database.js';
 import { DbError } from '../../db/errors.js';
 import { type Row, type SqlValue, type Statement, sql } from '../../db/types.js';
-import { type EpisodeListQuery, type EpisodeRecord, metadataFilters } from '../../domain/episode.js';
 import { normaliseTags } from '../../domain/common.js';
+import { type EpisodeListQuery, type EpisodeRecord, metadataFilters } from '../../domain/episode.js';
 import {
   EmbeddingDimensionMismatch,
   EpisodeAlreadyCompleted,
@@ -107,8 +107,14 @@ function toStep(row: Row): StepRecord {
 /** Full-text document of an episode: description, verdict or reason, reflection (SPEC §3.1 `q`). */
 function searchText(r: EpisodeRecord): string {
   const o = r.outcome;
-  const outcomeText = !o ? [] : 'verdict' in o ? [o.verdict] : [o.reason, 'error_details' in o ? o.error_details : ''];
-  const reflection = r.reflection ? [...r.reflection.successes, ...r.reflection.improvements, ...r.reflection.insights] : [];
+  const outcomeText = !o
+    ? []
+    : 'verdict' in o
+      ? [o.verdict]
+      : [o.reason, 'error_details' in o ? o.error_details : ''];
+  const reflection = r.reflection
+    ? [...r.reflection.successes, ...r.reflection.improvements, ...r.reflection.insights]
+    : [];
   return [r.task_description, ...outcomeText, ...reflection].filter(Boolean).join('\n');
 }
 
@@ -123,20 +129,41 @@ function vectorBlob(vector: number[]): Uint8Array {
 }
 
 /** Remembers the response; an expired key with the same name is replaced, a live one makes the write fail. */
-function idempotencyInserts(tenant: string, r: IdempotentResponse, bodySql = '?', bodyArgs?: SqlValue[]): Statement[] {
+function idempotencyInserts(
+  tenant: string,
+  r: IdempotentResponse,
+  bodySql = '?',
+  bodyArgs?: SqlValue[],
+): Statement[] {
   const now = Date.now();
   return [
-    sql('DELETE FROM idempotency_keys WHERE tenant = ? AND key = ? AND created_at <= ?', tenant, r.key, now - IDEMPOTENCY_TTL_MS),
+    sql(
+      'DELETE FROM idempotency_keys WHERE tenant = ? AND key = ? AND created_at <= ?',
+      tenant,
+      r.key,
+      now - IDEMPOTENCY_TTL_MS,
+    ),
     {
       sql: `INSERT INTO idempotency_keys (tenant, key, fingerprint, status, headers, body, created_at)
             VALUES (?, ?, ?, ?, ?, ${bodySql}, ?)`,
-      args: [tenant, r.key, r.fingerprint, r.status, JSON.stringify(r.headers), ...(bodyArgs ?? [JSON.stringify(r.body)]), now],
+      args: [
+        tenant,
+        r.key,
+        r.fingerprint,
+        r.status,
+        JSON.stringify(r.headers),
+        ...(bodyArgs ?? [JSON.stringify(r.body)]),
+        now,
+      ],
     },
   ];
 }
 
 /** Maps a failed write to the domain error it means; anything unexpected stays a DbError. */
-function mapWriteError(err: unknown, context: { episodeId?: string; version?: number; model?: string }): never {
+async function rethrowAsDomainError(
+  err: unknown,
+  context: { episodeId?: string; currentVersion?: () => Promise<number | undefined>; model?: string },
+): Promise<never> {
   if (!(err instanceof DbError)) throw err;
   const id = context.episodeId ?? '';
   if (err.kind === 'precondition') {
@@ -144,7 +171,7 @@ function mapWriteError(err: unknown, context: { episodeId?: string; version?: nu
       case 'EPISODE_NOT_FOUND':
         throw new EpisodeNotFound(id);
       case 'VERSION_MISMATCH':
-        throw new PreconditionFailed(String(context.version ?? ''));
+        throw new PreconditionFailed(String((await context.currentVersion?.()) ?? ''));
       case 'EPISODE_ALREADY_COMPLETED':
         throw new EpisodeAlreadyCompleted(id);
       case 'EPISODE_COMPLETED':
@@ -157,9 +184,9 @@ function mapWriteError(err: unknown, context: { episodeId?: string; version?: nu
   }
   if (err.kind === 'constraint') {
     const detail = err.detail ?? '';
-    if (detail.includes('idempotency_keys.')) throw new IdempotencyKeyTaken('');
-    if (detail.includes('episodes.tenant, episodes.id')) throw new EpisodeIdTaken(/* resolved by caller */ id);
-    if (detail.includes('steps.tenant, steps.episode_id, steps.step_number')) throw new StepNumberConflict(id);
+    if (detail.includes('idempotency_keys.')) throw new IdempotencyKeyTaken();
+    if (detail.includes('steps.tenant, steps.episode_id, steps.step_number'))
+      throw new StepNumberConflict(id);
     if (detail.includes('FOREIGN KEY')) throw new EpisodeNotFound(id);
   }
   throw err;
@@ -174,23 +201,30 @@ export class LibsqlEpisodeRepository implements EpisodeRepository {
     try {
       await this.db.write(stmts);
     } catch (err) {
-      if (err instanceof DbError && err.kind === 'constraint' && err.detail?.includes('episodes.tenant, episodes.id')) {
+      if (
+        err instanceof DbError &&
+        err.kind === 'constraint' &&
+        err.detail?.includes('episodes.tenant, episodes.id')
+      ) {
         throw new EpisodeIdTaken(await this.firstExisting(tenant, episodes));
       }
-      mapWriteError(err, { model: episodes.find((e) => e.embedding)?.embedding?.model });
+      return rethrowAsDomainError(err, { model: episodes.find((e) => e.embedding)?.embedding?.model });
     }
   }
 
   async get(tenant: string, id: string): Promise<EpisodeRecord | null> {
-    const rows = await this.db.read(`SELECT ${EPISODE_COLUMNS} FROM episodes e WHERE e.tenant = ? AND e.id = ?`, [
-      tenant,
-      id,
-    ]);
+    const rows = await this.db.read(
+      `SELECT ${EPISODE_COLUMNS} FROM episodes e WHERE e.tenant = ? AND e.id = ?`,
+      [tenant, id],
+    );
     return rows[0] ? toEpisode(rows[0]) : null;
   }
 
   async bodyHash(tenant: string, id: string): Promise<string | null> {
-    const rows = await this.db.read('SELECT body_hash FROM episodes WHERE tenant = ? AND id = ?', [tenant, id]);
+    const rows = await this.db.read('SELECT body_hash FROM episodes WHERE tenant = ? AND id = ?', [
+      tenant,
+      id,
+    ]);
     return (rows[0]?.body_hash as string | undefined) ?? null;
   }
 
@@ -218,12 +252,17 @@ export class LibsqlEpisodeRepository implements EpisodeRepository {
     if (q.started_before !== undefined) add('e.start_time < ?', ms(q.started_before));
     const tags = normaliseTags(q.tag ?? []);
     if (tags.length > 0) {
-      const tagged = 'SELECT 1 FROM episode_tags t WHERE t.tenant = e.tenant AND t.episode_id = e.id AND t.tag';
+      const tagged =
+        'SELECT 1 FROM episode_tags t WHERE t.tenant = e.tenant AND t.episode_id = e.id AND t.tag';
       if (q.tags_match === 'all') for (const tag of tags) add(`EXISTS (${tagged} = ?)`, tag);
       else add(`EXISTS (${tagged} IN (${tags.map(() => '?').join(', ')}))`, ...tags);
     }
     for (const [key, value] of Object.entries(metadataFilters(q))) {
-      add(`EXISTS (SELECT 1 FROM json_each(e.body, '$.metadata') m WHERE m.key = ? AND m.value = ?)`, key, value);
+      add(
+        `EXISTS (SELECT 1 FROM json_each(e.body, '$.metadata') m WHERE m.key = ? AND m.value = ?)`,
+        key,
+        value,
+      );
     }
     const match = q.q === undefined ? null : ftsQuery(q.q);
     if (match) add('e.rowid IN (SELECT rowid FROM episodes_fts WHERE episodes_fts MATCH ?)', match);
@@ -240,7 +279,13 @@ export class LibsqlEpisodeRepository implements EpisodeRepository {
       if (sort === 'start_time_asc') add('(e.start_time, e.id) > (?, ?)', key, id);
       else if (sort === 'start_time_desc') add('(e.start_time, e.id) < (?, ?)', key, id);
       else if (key === null) add('e.reward_total IS NULL AND e.id < ?', id);
-      else add('(e.reward_total < ? OR (e.reward_total = ? AND e.id < ?) OR e.reward_total IS NULL)', key, key, id);
+      else
+        add(
+          '(e.reward_total < ? OR (e.reward_total = ? AND e.id < ?) OR e.reward_total IS NULL)',
+          key,
+          key,
+          id,
+        );
     }
     const rows = await this.db.read(
       `SELECT ${EPISODE_COLUMNS}, e.reward_total FROM episodes e WHERE ${where.join(' AND ')} ORDER BY ${order} LIMIT ?`,
@@ -249,7 +294,10 @@ export class LibsqlEpisodeRepository implements EpisodeRepository {
     const items = rows.slice(0, q.limit).map(toEpisode);
     const last = rows.length > q.limit ? rows[q.limit - 1] : undefined;
     const next_cursor = last
-      ? encodeCursor(sort, [sort === 'reward_desc' ? (last.reward_total as number | null) : Number(last.start_time), last.id as string])
+      ? encodeCursor(sort, [
+          sort === 'reward_desc' ? (last.reward_total as number | null) : Number(last.start_time),
+          last.id as string,
+        ])
       : null;
     return { items, next_cursor };
   }
@@ -257,7 +305,12 @@ export class LibsqlEpisodeRepository implements EpisodeRepository {
   async update(tenant: string, change: EpisodeChange, idempotent?: IdempotentResponse): Promise<void> {
     const r = change.record;
     const stmts: Statement[] = [
-      assert('EXISTS (SELECT 1 FROM episodes WHERE tenant = ? AND id = ?)', 'EPISODE_NOT_FOUND', tenant, r.id),
+      assert(
+        'EXISTS (SELECT 1 FROM episodes WHERE tenant = ? AND id = ?)',
+        'EPISODE_NOT_FOUND',
+        tenant,
+        r.id,
+      ),
       assert(
         '(SELECT version FROM episodes WHERE tenant = ? AND id = ?) = ?',
         'VERSION_MISMATCH',
@@ -296,16 +349,27 @@ export class LibsqlEpisodeRepository implements EpisodeRepository {
       ),
       sql('DELETE FROM episode_tags WHERE tenant = ? AND episode_id = ?', tenant, r.id),
       ...this.tagInserts(tenant, r),
-      sql('DELETE FROM episodes_fts WHERE rowid = (SELECT rowid FROM episodes WHERE tenant = ? AND id = ?)', tenant, r.id),
+      sql(
+        'DELETE FROM episodes_fts WHERE rowid = (SELECT rowid FROM episodes WHERE tenant = ? AND id = ?)',
+        tenant,
+        r.id,
+      ),
       this.ftsInsert(tenant, r),
-      sql('DELETE FROM spatiotemporal_entries WHERE tenant = ? AND episode_id = ? AND step_number = 0', tenant, r.id),
+      sql(
+        'DELETE FROM spatiotemporal_entries WHERE tenant = ? AND episode_id = ? AND step_number = 0',
+        tenant,
+        r.id,
+      ),
       ...this.locationInserts(tenant, r.id, 0, r.location, ms(r.start_time), r.end_time),
     );
     if (idempotent) stmts.push(...idempotencyInserts(tenant, idempotent));
     try {
       await this.db.write(stmts);
     } catch (err) {
-      mapWriteError(err, { episodeId: r.id, version: await this.currentVersion(tenant, r.id) });
+      return rethrowAsDomainError(err, {
+        episodeId: r.id,
+        currentVersion: () => this.currentVersion(tenant, r.id),
+      });
     }
   }
 
@@ -317,7 +381,13 @@ export class LibsqlEpisodeRepository implements EpisodeRepository {
     ];
     if (expectedVersion !== undefined) {
       stmts.push(
-        assert('(SELECT version FROM episodes WHERE tenant = ? AND id = ?) = ?', 'VERSION_MISMATCH', tenant, id, expectedVersion),
+        assert(
+          '(SELECT version FROM episodes WHERE tenant = ? AND id = ?) = ?',
+          'VERSION_MISMATCH',
+          tenant,
+          id,
+          expectedVersion,
+        ),
       );
     }
     stmts.push(
@@ -332,7 +402,10 @@ export class LibsqlEpisodeRepository implements EpisodeRepository {
       const n = (i: number) => Number(results[stmts.length - 5 + i]?.rows[0]?.n ?? 0);
       return { episodes: 1, steps: n(0), tags: n(1), embeddings: n(2), spatiotemporal_entries: n(3) };
     } catch (err) {
-      mapWriteError(err, { episodeId: id, version: await this.currentVersion(tenant, id) });
+      return rethrowAsDomainError(err, {
+        episodeId: id,
+        currentVersion: () => this.currentVersion(tenant, id),
+      });
     }
   }
 
@@ -346,15 +419,30 @@ export class LibsqlEpisodeRepository implements EpisodeRepository {
     const episode = 'FROM episodes WHERE tenant = ? AND id = ?';
     const stmts: Statement[] = [
       assert(`EXISTS (SELECT 1 ${episode})`, 'EPISODE_NOT_FOUND', tenant, episodeId),
-      assert(`(SELECT step_count ${episode}) + ? <= ?`, 'STEP_LIMIT_EXCEEDED', tenant, episodeId, steps.length, MAX_STEPS_PER_EPISODE),
+      assert(
+        `(SELECT step_count ${episode}) + ? <= ?`,
+        'STEP_LIMIT_EXCEEDED',
+        tenant,
+        episodeId,
+        steps.length,
+        MAX_STEPS_PER_EPISODE,
+      ),
     ];
-    if (append.strict) stmts.push(assert(`(SELECT end_time ${episode}) IS NULL`, 'EPISODE_COMPLETED', tenant, episodeId));
-    const nextNumber = '(SELECT COALESCE(MAX(step_number), 0) FROM steps WHERE tenant = ? AND episode_id = ?)';
+    if (append.strict)
+      stmts.push(assert(`(SELECT end_time ${episode}) IS NULL`, 'EPISODE_COMPLETED', tenant, episodeId));
+    const nextNumber =
+      '(SELECT COALESCE(MAX(step_number), 0) FROM steps WHERE tenant = ? AND episode_id = ?)';
     if (idempotent) {
       // Numbers are known only in the transaction: the remembered body gets them from the same next-number rule.
       const paths = idempotent.stepNumberPaths;
-      const bodySql = paths.length === 0 ? '?' : `json_set(?, ${paths.map((_, i) => `?, ${nextNumber} + ${i + 1}`).join(', ')})`;
-      const bodyArgs: SqlValue[] = [JSON.stringify(idempotent.body), ...paths.flatMap((p) => [p, tenant, episodeId])];
+      const bodySql =
+        paths.length === 0
+          ? '?'
+          : `json_set(?, ${paths.map((_, i) => `?, ${nextNumber} + ${i + 1}`).join(', ')})`;
+      const bodyArgs: SqlValue[] = [
+        JSON.stringify(idempotent.body),
+        ...paths.flatMap((p) => [p, tenant, episodeId]),
+      ];
       stmts.push(...idempotencyInserts(tenant, idempotent, bodySql, bodyArgs));
     }
     const firstInsert = stmts.length;
@@ -371,13 +459,18 @@ export class LibsqlEpisodeRepository implements EpisodeRepository {
     for (const s of steps) {
       if (!s.location) continue;
       const number = append.autoNumber ? null : s.step_number;
-      stmts.push(...this.locationInserts(tenant, episodeId, number, s.location, ms(s.timestamp), s.timestamp));
+      stmts.push(
+        ...this.locationInserts(tenant, episodeId, number, s.location, ms(s.timestamp), s.timestamp),
+      );
     }
     try {
       const results = await this.db.write(stmts);
-      return steps.map((s, i) => ({ ...s, step_number: Number(results[firstInsert + i]?.rows[0]?.step_number) }));
+      return steps.map((s, i) => ({
+        ...s,
+        step_number: Number(results[firstInsert + i]?.rows[0]?.step_number),
+      }));
     } catch (err) {
-      mapWriteError(err, { episodeId });
+      return rethrowAsDomainError(err, { episodeId });
     }
   }
 
@@ -389,7 +482,12 @@ export class LibsqlEpisodeRepository implements EpisodeRepository {
     return rows[0] ? toStep(rows[0]) : null;
   }
 
-  async listSteps(tenant: string, episodeId: string, limit: number, cursor?: string): Promise<Page<StepRecord>> {
+  async listSteps(
+    tenant: string,
+    episodeId: string,
+    limit: number,
+    cursor?: string,
+  ): Promise<Page<StepRecord>> {
     const after = cursor === undefined ? 0 : Number(decodeCursor(cursor, 'step_number')[0]);
     const rows = await this.db.read(
       `SELECT ${STEP_COLUMNS} FROM steps s WHERE s.tenant = ? AND s.episode_id = ? AND s.step_number > ?
@@ -427,7 +525,9 @@ export class LibsqlEpisodeRepository implements EpisodeRepository {
     const last = rows.length > q.limit ? items[items.length - 1] : undefined;
     return {
       items,
-      next_cursor: last ? encodeCursor('steps_newest', [ms(last.timestamp), last.episode_id, last.step_number]) : null,
+      next_cursor: last
+        ? encodeCursor('steps_newest', [ms(last.timestamp), last.episode_id, last.step_number])
+        : null,
     };
   }
 
@@ -476,7 +576,10 @@ export class LibsqlEpisodeRepository implements EpisodeRepository {
     ];
     for (const s of e.steps) {
       stmts.push(this.stepInsert(tenant, s, false));
-      if (s.location) stmts.push(...this.locationInserts(tenant, r.id, s.step_number, s.location, ms(s.timestamp), s.timestamp));
+      if (s.location)
+        stmts.push(
+          ...this.locationInserts(tenant, r.id, s.step_number, s.location, ms(s.timestamp), s.timestamp),
+        );
     }
     if (e.embedding) {
       const { model, vector } = e.embedding;
@@ -513,7 +616,9 @@ export class LibsqlEpisodeRepository implements EpisodeRepository {
   }
 
   private tagInserts(tenant: string, r: EpisodeRecord): Statement[] {
-    return r.tags.map((tag) => sql('INSERT INTO episode_tags (tenant, episode_id, tag) VALUES (?, ?, ?)', tenant, r.id, tag));
+    return r.tags.map((tag) =>
+      sql('INSERT INTO episode_tags (tenant, episode_id, tag) VALUES (?, ?, ?)', tenant, r.id, tag),
+    );
   }
 
   private ftsInsert(tenant: string, r: EpisodeRecord): Statement {
@@ -558,7 +663,9 @@ export class LibsqlEpisodeRepository implements EpisodeRepository {
   }
 
   private stepInsert(tenant: string, s: StepRecord, autoNumber: boolean): Statement {
-    const number = autoNumber ? '(SELECT COALESCE(MAX(step_number), 0) + 1 FROM steps WHERE tenant = ? AND episode_id = ?)' : '?';
+    const number = autoNumber
+      ? '(SELECT COALESCE(MAX(step_number), 0) + 1 FROM steps WHERE tenant = ? AND episode_id = ?)'
+      : '?';
     const numberArgs: SqlValue[] = autoNumber ? [tenant, s.episode_id] : [s.step_number];
     return {
       sql: `INSERT INTO steps (tenant, episode_id, step_number, timestamp, tool, result_type, agent_id, body)
