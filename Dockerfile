@@ -1,5 +1,7 @@
 # Engram: multi-stage build (deps → build → runtime). Only production dependencies and the
 # compiled JavaScript reach the runtime image; it runs as the non-root user `node` under tini.
+# The build context is what .dockerignore lets through; the e2e tests hash the same inputs
+# (BUILD_INPUTS in test/e2e/helpers/image.ts): keep the three in step.
 
 ARG NODE_IMAGE=node:24-bookworm-slim
 
@@ -8,8 +10,7 @@ ARG NODE_IMAGE=node:24-bookworm-slim
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
- && npm cache clean --force
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 
 # Compile TypeScript with the full dependency set (typescript is a devDependency).
 FROM ${NODE_IMAGE} AS build

@@ -1,5 +1,5 @@
 import autocannon, { type AutocannonRequest, type AutocannonResult } from 'autocannon';
-import { cpuMeter, sampleRss } from './processes.js';
+import { type CpuUse, cpuMeter, sampleRss } from './processes.js';
 
 /** Latencies (ms) kept whole, so that any percentile is exact (autocannon reports no p95). */
 export class Samples {
@@ -49,8 +49,8 @@ export interface Measurement {
   /** Wall clock (ms since the epoch) at the start and end of the measured phase. */
   startedAt: number;
   finishedAt: number;
-  /** CPU use during the measured phase, in cores: server (null in-process), this process, all others. */
-  cpu: { server: number | null; self: number; other: number };
+  /** CPU use during the measured phase, in cores. */
+  cpu: CpuUse;
 }
 
 export interface LoadSpec {

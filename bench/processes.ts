@@ -44,10 +44,13 @@ export function sampleRss(pid: number, everyMs = 200): { stop(): number | null }
   };
 }
 
-/** CPU time of a process (user + system) in clock ticks, from /proc/<pid>/stat; 0 when unreadable. */
-function processTicks(pid: number): number {
+/** CPU time (user + system) in clock ticks from a /proc stat file: a process's, or one thread's; 0 when unreadable. */
+function processTicks(pid: number, thread?: number): number {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(
+      thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`,
+      'utf8',
+    );
     // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return Number(fields[11]) + Number(fields[12]);
@@ -70,23 +73,38 @@ function machineBusyTicks(): number {
 
 const TICKS_PER_S = 100; // USER_HZ on Linux
 
-/**
- * Measures CPU use over an interval, in cores: by `server`, by this process (the load generator or
- * in-process baseline), and by everything else on the machine (other users' work: noise).
- */
+export interface CpuUse {
+  /** The server process, all threads (null for in-process measurements). */
+  server: number | null;
+  /** The server's main thread alone: the event loop. 1.0 means it is saturated. */
+  serverMain: number | null;
+  /** This process: the load generator, or the in-process baseline. */
+  self: number;
+  /** Everything else on the machine: other users' work, i.e. noise. */
+  other: number;
+}
+
+/** Measures CPU use over an interval, in cores (see CpuUse). */
 export function cpuMeter(server: number | null) {
   const started = performance.now();
   const busy0 = machineBusyTicks();
   const self0 = processTicks(process.pid);
   const server0 = server === null ? 0 : processTicks(server);
+  const main0 = server === null ? 0 : processTicks(server, server);
   return {
-    stop(): { server: number | null; self: number; other: number } {
+    stop(): CpuUse {
       const seconds = (performance.now() - started) / 1000;
       const cores = (ticks: number) => ticks / TICKS_PER_S / seconds;
       const self = processTicks(process.pid) - self0;
       const srv = server === null ? 0 : processTicks(server) - server0;
+      const main = server === null ? 0 : processTicks(server, server) - main0;
       const other = Math.max(0, machineBusyTicks() - busy0 - self - srv);
-      return { server: server === null ? null : cores(srv), self: cores(self), other: cores(other) };
+      return {
+        server: server === null ? null : cores(srv),
+        serverMain: server === null ? null : cores(main),
+        self: cores(self),
+        other: cores(other),
+      };
     },
   };
 }

@@ -1,8 +1,11 @@
 import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
 
 // Summarises a V8 .cpuprofile (from `npm run bench -- --cpu-prof`): where the server's CPU time went,
 // by package or source directory (self time), by function (self time) and by function (inclusive time).
-// usage: node --import tsx bench/profile-summary.ts <file.cpuprofile> [top=25]
+// usage: node --import tsx bench/profile-summary.ts <file.cpuprofile> [--top 25] [--last S]
+//   --last S  only the last S seconds of the profile (e.g. the final scenario of an `--only` run,
+//             since the profile spans the server's whole life: population and shutdown included)
 
 interface ProfileNode {
   id: number;
@@ -33,17 +36,29 @@ function area(url: string): string {
 }
 
 function main(): void {
-  const [file, topArg] = process.argv.slice(2);
-  if (!file) {
-    console.error('usage: node --import tsx bench/profile-summary.ts <file.cpuprofile> [top]');
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: { top: { type: 'string', default: '25' }, last: { type: 'string' } },
+  });
+  const file = positionals[0];
+  if (!file || positionals.length > 1) {
+    console.error('usage: node --import tsx bench/profile-summary.ts <file.cpuprofile> [--top N] [--last S]');
     process.exit(2);
   }
-  const top = Number.isInteger(Number(topArg)) ? Number(topArg) : 25;
+  const top = Number(values.top);
   const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-  // Self time per node from the sample timeline (µs).
+  // Sample times (µs from the profile's start), then self time per node over the chosen window.
+  const times: number[] = [];
+  profile.timeDeltas.reduce((at, d) => {
+    times.push(at + d);
+    return at + d;
+  }, 0);
+  const end = times[times.length - 1] ?? 0;
+  const from = values.last === undefined ? 0 : end - Number(values.last) * 1e6;
   const self = new Map<number, number>();
   profile.samples.forEach((id, i) => {
+    if ((times[i] ?? 0) < from) return;
     self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
   });
   const total = [...self.values()].reduce((a, b) => a + b, 0);

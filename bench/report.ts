@@ -115,21 +115,30 @@ export const HEADER = [
   'p95 ms',
   'p99 ms',
   'RSS MB',
-  'CPU srv/gen/other',
+  'CPU srv (main) / gen / other',
+  'CPU µs/req',
   'non-2xx+err',
   'ratio vs baseline',
   'target',
   'result',
 ];
 
+/**
+ * CPU time per request (per episode or read for baselines), µs: the server's, or for an in-process
+ * baseline this process's. Unlike req/s it hardly moves when other processes take CPU away.
+ */
+function cpuPerRequest(m: Measurement | null): number | null {
+  if (!m || m.rate === 0) return null;
+  return ((m.cpu.server ?? m.cpu.self) * 1e6) / m.rate;
+}
+
 /** Table cells, one line per check (continuation lines repeat nothing but the comparison). */
 export function cells(rows: TableRow[]): string[][] {
   const out: string[][] = [];
   for (const row of rows) {
     const m = row.m;
-    const cpu = m
-      ? `${m.cpu.server === null ? '—' : num(m.cpu.server, 2)}/${num(m.cpu.self, 2)}/${num(m.cpu.other, 2)}`
-      : '—';
+    const server = m?.cpu.server == null ? '—' : `${num(m.cpu.server, 2)} (${num(m.cpu.serverMain, 2)})`;
+    const cpu = m ? `${server} / ${num(m.cpu.self, 2)} / ${num(m.cpu.other, 2)}` : '—';
     const failures = m ? num(m.failures + m.warmupFailures) : '—';
     const first = row.checks[0];
     out.push([
@@ -141,13 +150,14 @@ export function cells(rows: TableRow[]): string[][] {
       ms(m?.p99),
       num(m?.rssMb),
       cpu,
+      num(cpuPerRequest(m)),
       failures,
       first ? checkText(first) : '',
       targetText(first?.target),
       first ? verdict(first) : '',
     ]);
     for (const c of row.checks.slice(1)) {
-      out.push(['', '', '', '', '', '', '', '', '', checkText(c), targetText(c.target), verdict(c)]);
+      out.push(['', '', '', '', '', '', '', '', '', '', checkText(c), targetText(c.target), verdict(c)]);
     }
   }
   return out;
@@ -177,7 +187,7 @@ export function mdTable(
   return [line(header), line(align), ...body.map(line)].join('\n');
 }
 
-const NUMERIC = new Set([2, 3, 4, 5, 6, 8]);
+const NUMERIC = new Set([2, 3, 4, 5, 6, 8, 9]);
 export const consoleTable = (rows: TableRow[]) => textTable(HEADER, cells(rows), NUMERIC);
 export const markdownTable = (rows: TableRow[]) => mdTable(HEADER, cells(rows), NUMERIC);
 

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +15,7 @@ import {
 } from './capture.js';
 import { type Measurement, measureLoad } from './load.js';
 import type { ProbeLine } from './probe.js';
-import { probeTable, readProbe } from './probe-report.js';
+import { PROBE_HEADER, probeRows, readProbe } from './probe-report.js';
 import { freePort, type ServerProcess, startProcess } from './processes.js';
 import {
   type Check,
@@ -135,6 +136,23 @@ function expect(condition: unknown, what: string, detail: unknown): asserts cond
   if (!condition) throw new Error(`${what}: ${JSON.stringify(detail).slice(0, 400)}`);
 }
 
+/** The commit under test, and whether the service's sources differ from it (others edit the tree too). */
+function revision(): string {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'routes', 'package.json'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    }).trim();
+    return dirty ? `${head} + uncommitted changes in src/routes` : head;
+  } catch {
+    return 'unknown (no git)';
+  }
+}
+
 /** Server-side configuration the environment changes (secrets masked): part of what was measured. */
 function serverEnvOverrides(): string[] {
   return Object.entries(process.env)
@@ -153,11 +171,6 @@ function describeFailures(name: string, m: Measurement): void {
 }
 
 // ---- Scenarios against the service ---------------------------------------------------------------------
-
-interface Context {
-  server: ServerProcess;
-  load: (name: string, requests: AutocannonRequest[]) => Promise<Measurement>;
-}
 
 async function checkCreate(url: string, body: string): Promise<void> {
   const res = await request(`${url}/v1/episodes`, { method: 'POST', headers: JSON_HEADERS, body });
@@ -227,7 +240,9 @@ async function main(): Promise<number> {
   const machine = describeMachine(ROOT);
   const started = new Date();
   log(`Engram benchmark — ${started.toISOString()}`);
+  const rev = revision();
   log(`machine: ${machineLine(machine)}`);
+  log(`service: ${rev}`);
   log(
     `settings: ${opts.connections} connections, ${opts.warmupS} s warm-up + ${opts.durationS} s per load phase, ` +
       `population ${opts.population.toLocaleString('en-US')}, scenarios ${[...opts.only].join(',')}`,
@@ -329,12 +344,12 @@ async function main(): Promise<number> {
       readyPath: '/health/ready',
       logFile: join(tmp, 'server.log'),
     });
-    const ctx: Context = { server, load: loadOf(server) };
+    const load = loadOf(server);
     const pick = random(42);
     try {
       if (want('health')) {
         await attempt('health', async () => {
-          m.health = await ctx.load('health', [{ method: 'GET', path: '/health/live' }]);
+          m.health = await load('health', [{ method: 'GET', path: '/health/live' }]);
         });
       }
 
@@ -343,7 +358,7 @@ async function main(): Promise<number> {
           const { before, after } = createBodyTemplate();
           await checkCreate(server.url, `${before}0${after}`);
           let n = 0;
-          m.create = await ctx.load('episode create', [
+          m.create = await load('episode create', [
             {
               method: 'POST',
               path: '/v1/episodes',
@@ -380,7 +395,7 @@ async function main(): Promise<number> {
             'GET /v1/episodes/{id} should answer 200',
             res,
           );
-          m.get = await ctx.load('get by id', [
+          m.get = await load('get by id', [
             {
               method: 'GET',
               path: '/',
@@ -393,7 +408,7 @@ async function main(): Promise<number> {
       if (want('list') && populationIds.length > 0) {
         await attempt('filtered list', async () => {
           await checkList(server.url);
-          m.list = await ctx.load('filtered list', [
+          m.list = await load('filtered list', [
             {
               method: 'GET',
               path: '/',
@@ -420,7 +435,7 @@ async function main(): Promise<number> {
             'step append should answer 201',
             res,
           );
-          m.steps = await ctx.load('step append', [
+          m.steps = await load('step append', [
             {
               method: 'POST',
               path: '/',
@@ -499,6 +514,11 @@ async function main(): Promise<number> {
 
   // 4. The table.
   const ratio = (a: Measurement | undefined, b: Measurement | undefined) => (a && b ? a.rate / b.rate : null);
+  // The same comparison by server CPU per request: what the ratio would be if both had the same CPU,
+  // which a busy machine does not guarantee.
+  const perCpu = (a: Measurement | undefined, b: Measurement | undefined) =>
+    a?.cpu.server && b?.cpu.server ? a.rate / a.cpu.server / (b.rate / b.cpu.server) : null;
+  const byCpu = 'hello-world, per server CPU-second';
   const conns = `${opts.connections} conns`;
   const rows: TableRow[] = [];
   const add = (
@@ -513,6 +533,7 @@ async function main(): Promise<number> {
   add(needsHello, 'hello-world (own process)', conns, m.hello);
   add(want('health'), 'health: GET /health/live', conns, m.health, [
     { label: 'hello-world', value: ratio(m.health, m.hello) },
+    { label: byCpu, value: perCpu(m.health, m.hello) },
   ]);
   add(want('create'), 'episode create: POST /v1/episodes', conns, m.create, [
     {
@@ -527,27 +548,29 @@ async function main(): Promise<number> {
     },
     { label: 'p99', value: m.create?.p99 ?? null, target: { op: '<=', value: 50, unit: 'ms' } },
   ]);
-  add(want('create'), '  baseline: @libsql/client batch per episode', 'sequential', m.directCreate);
+  add(want('create'), '↳ baseline: @libsql/client batch per episode', 'sequential', m.directCreate);
   add(
     want('create'),
-    `  baseline: libsql raw, ${RAW_PER_TRANSACTION} episodes/txn`,
+    `↳ baseline: libsql raw, ${RAW_PER_TRANSACTION} episodes/txn`,
     'sequential',
     m.rawCreate,
   );
   add(want('get'), 'get by id: GET /v1/episodes/{id}', conns, m.get, [
     { label: 'hello-world', value: ratio(m.get, m.hello), target: { op: '>=', value: 0.4, unit: '×' } },
+    { label: byCpu, value: perCpu(m.get, m.hello) },
     { label: 'direct client execute', value: ratio(m.get, m.directGet) },
     { label: 'raw prepared', value: ratio(m.get, m.rawGet) },
   ]);
-  add(want('get'), '  baseline: @libsql/client execute', 'sequential', m.directGet);
-  add(want('get'), '  baseline: libsql raw prepared', 'sequential', m.rawGet);
+  add(want('get'), '↳ baseline: @libsql/client execute', 'sequential', m.directGet);
+  add(want('get'), '↳ baseline: libsql raw prepared', 'sequential', m.rawGet);
   add(want('list'), 'filtered list: GET /v1/episodes?domain&status&limit=20', conns, m.list, [
     { label: 'hello-world', value: ratio(m.list, m.hello), target: { op: '>=', value: 0.1, unit: '×' } },
+    { label: byCpu, value: perCpu(m.list, m.hello) },
     { label: 'direct client execute', value: ratio(m.list, m.directList) },
     { label: 'raw prepared', value: ratio(m.list, m.rawList) },
   ]);
-  add(want('list'), '  baseline: @libsql/client execute', 'sequential', m.directList);
-  add(want('list'), '  baseline: libsql raw prepared', 'sequential', m.rawList);
+  add(want('list'), '↳ baseline: @libsql/client execute', 'sequential', m.directList);
+  add(want('list'), '↳ baseline: libsql raw prepared', 'sequential', m.rawList);
   add(want('steps'), 'step append: POST /v1/episodes/{id}/steps', conns, m.steps, [
     { label: 'episode create', value: ratio(m.steps, m.create), target: { op: '>=', value: 1, unit: '×' } },
   ]);
@@ -566,22 +589,24 @@ async function main(): Promise<number> {
   ).flatMap(([scenario, x]) =>
     x ? [{ scenario, startedAt: x.startedAt, finishedAt: x.finishedAt, requests: x.count }] : [],
   );
-  const [probeHeader, ...probeRows] = opts.probe ? probeTable(probeLines, phases) : [];
+  const probed = opts.probe ? probeRows(probeLines, phases) : [];
   const probeNote =
-    'Server probe (bench/probe.ts, measured phases only): time inside prepared statements and inside exec() ' +
-    '(BEGIN / SAVEPOINT / RELEASE / COMMIT, fsync included) as a share of wall time; event-loop delay per second.';
+    'Server probe (bench/probe.ts, measured phases only): "in SQL" is the time inside the libsql driver ' +
+    '(statements and BEGIN / SAVEPOINT / RELEASE / COMMIT, fsync included) as a share of wall time, on the main ' +
+    'thread (time the event loop cannot serve HTTP) and on other threads (a writer thread, if any).';
   log('');
   log(consoleTable(rows));
-  if (probeHeader) {
+  if (opts.probe) {
     log('');
-    log(textTable(probeHeader, probeRows, new Set([1, 2, 4, 5, 6])));
+    log(textTable(PROBE_HEADER, probed, new Set([1, 2, 4, 5, 6])));
     log(probeNote);
   }
   log('');
   for (const n of notes) log(n);
   log(
     'req/s: completed requests (service, hello-world) or episodes / reads per second (baselines); latencies per request ' +
-      `or per operation (per transaction for the ${RAW_PER_TRANSACTION}/txn baseline). CPU in cores: server / this process / others.`,
+      `or per operation (per transaction for the ${RAW_PER_TRANSACTION}/txn baseline). CPU in cores: server (its main thread) / this process / all other processes; ` +
+      'CPU µs/req: server CPU per request (in-process baselines: their own CPU per episode or read).',
   );
   log(`${summary}; load average at the end ${loadEnd.toFixed(2)}`);
   if (problems.length > 0) {
@@ -596,6 +621,7 @@ async function main(): Promise<number> {
     `# Engram benchmark — ${started.toISOString()}`,
     '',
     `- Machine: ${machineLine(machine)}; load average at the end ${loadEnd.toFixed(2)}`,
+    `- Service: commit ${rev}`,
     `- Settings: ${opts.connections} connections, ${opts.warmupS} s warm-up + ${opts.durationS} s per load phase; ` +
       `in-process baselines ${timing.warmupS} s + ${timing.durationS} s; scenarios ${[...opts.only].join(', ')}`,
     ...(overrides.length > 0 ? [`- Server environment overrides: \`${overrides.join(' ')}\``] : []),
@@ -604,11 +630,13 @@ async function main(): Promise<number> {
     '',
     markdownTable(rows),
     '',
-    ...(probeHeader ? [mdTable(probeHeader, probeRows, new Set([1, 2, 4, 5, 6])), '', probeNote, ''] : []),
+    ...(opts.probe ? [mdTable(PROBE_HEADER, probed, new Set([1, 2, 4, 5, 6])), '', probeNote, ''] : []),
     'req/s: completed requests (service, hello-world) or episodes / reads per second (baselines). Latencies per request, ' +
       `or per operation for the in-process baselines (per transaction of ${RAW_PER_TRANSACTION} for the raw create). ` +
-      'RSS: largest VmRSS of the server (of this process for in-process baselines). ' +
-      'CPU (cores): server / load generator or baseline process / every other process on the machine.',
+      'RSS: largest VmRSS of the server process. ' +
+      'CPU (cores): server, all threads (its main thread, the event loop) / load generator or baseline process / every other process on the machine. ' +
+      'CPU µs/req: server CPU per request (in-process baselines: their own CPU per episode or read). ' +
+      '"per server CPU-second": the ratio of requests per second of server CPU, less sensitive to other load than req/s.',
     '',
     problems.length > 0
       ? `**THIS RUN HAD ${problems.length} ERROR(S):**\n\n${problems.map((p) => `- ${p}`).join('\n')}`

@@ -19,7 +19,7 @@ import { createDatabase } from './db/create-database.js';
 import type { Database } from './db/database.js';
 import type { SqlDriver } from './db/types.js';
 import { InvalidRequest } from './domain/errors.js';
-import { registerProblemHandlers } from './http/problem.js';
+import { registerProblemHandlers, sendProblem } from './http/problem.js';
 import { createLogger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { EpisodeService } from './services/episode-service.js';
@@ -101,7 +101,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     },
     bodyLimit: config.HTTP_BODY_LIMIT_BYTES,
     requestTimeout: 120_000,
-    return503OnClosing: true,
+    return503OnClosing: false, // answered as problem+json by the onRequest hook below
     forceCloseConnections: 'idle',
   });
   app.decorate('engram', { db, health, metrics });
@@ -113,6 +113,21 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   registerProblemHandlers(app, { retryAfterSeconds: () => db.policy.retryAfterSeconds() });
   registerJsonParser(app);
 
+  let closing = false;
+  app.addHook('onRequest', async (request, reply) => {
+    if (!closing) return;
+    reply.header('connection', 'close');
+    return sendProblem(
+      request,
+      reply,
+      503,
+      'SHUTTING_DOWN',
+      'The service is shutting down; retry on another instance',
+      {
+        retryAfter: 1,
+      },
+    );
+  });
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
@@ -122,7 +137,10 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     metrics.httpDuration.observe({ method: request.method, route, status_code: reply.statusCode }, seconds);
     logResponse(request, route, reply.statusCode, reply.elapsedTime);
   });
-  app.addHook('preClose', async () => health.beginShutdown());
+  app.addHook('preClose', async () => {
+    closing = true;
+    health.beginShutdown();
+  });
   app.addHook('onClose', async () => {
     clearInterval(syncTimer);
     clearInterval(pruneTimer);
@@ -164,19 +182,27 @@ function logResponse(request: FastifyRequest, route: string, status: number, ms:
   else request.log.info(line, 'request completed');
 }
 
-/** The default JSON parser (prototype-poisoning safe) plus a nesting limit (SPEC §6). */
+/**
+ * JSON only — `application/json` and, for PATCH, `application/merge-patch+json` — through the default
+ * parser (prototype-poisoning safe) plus a nesting limit (SPEC §6). Anything else is a 415.
+ */
 function registerJsonParser(app: FastifyInstance): void {
   const parseJson = app.getDefaultJsonParser('error', 'error');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    parseJson(request, body as string, (err: Error | null, value?: unknown) => {
-      if (err) return done(err, undefined);
-      if (depthExceeds(value, MAX_JSON_DEPTH)) {
-        const message = `JSON nesting is deeper than ${MAX_JSON_DEPTH} levels`;
-        return done(new InvalidRequest(400, [{ in: 'body', path: '/', message }]), undefined);
-      }
-      done(null, value);
-    });
-  });
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser(
+    ['application/json', 'application/merge-patch+json'],
+    { parseAs: 'string' },
+    (request, body, done) => {
+      parseJson(request, body as string, (err: Error | null, value?: unknown) => {
+        if (err) return done(err, undefined);
+        if (depthExceeds(value, MAX_JSON_DEPTH)) {
+          const message = `JSON nesting is deeper than ${MAX_JSON_DEPTH} levels`;
+          return done(new InvalidRequest(400, [{ in: 'body', path: '/', message }]), undefined);
+        }
+        done(null, value);
+      });
+    },
+  );
 }
 
 function depthExceeds(value: unknown, limit: number): boolean {

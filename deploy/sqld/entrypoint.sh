@@ -24,6 +24,14 @@ if [[ ${1:-} == --healthcheck ]]; then
   exit
 fi
 
+# The upstream image starts as root and drops to its `sqld` user with gosu (as its own entrypoint
+# does); an image without them runs sqld as whatever user it starts with.
+if [[ $(id -u) == 0 ]] && command -v gosu >/dev/null && id sqld >/dev/null 2>&1; then
+  mkdir -p /var/lib/sqld
+  chown -R sqld:sqld /var/lib/sqld
+  exec gosu sqld /bin/bash "$0" "$@"
+fi
+
 ADMIN_PORT=${SQLD_ADMIN_PORT:-9090}
 MODE=${SQLD_DURABILITY_MODE:-}
 rm -f "$READY"

@@ -106,7 +106,7 @@ export const episodeRoutes: FastifyPluginAsyncZod<{ episodes: EpisodeService }> 
         tags: ['episodes'],
         summary: 'List episodes, filtered (AND) and paginated by keyset cursor',
         querystring: EpisodeListQuery,
-        response: { 200: EpisodePage },
+        response: { 200: EpisodePage, ...problems() },
       },
     },
     async (request) => episodes.list(tenantOf(request), request.query),
@@ -145,7 +145,7 @@ export const episodeRoutes: FastifyPluginAsyncZod<{ episodes: EpisodeService }> 
         params: IdParams,
         headers: WriteHeaders,
         body: EpisodeComplete,
-        response: { 200: EpisodeRecord, ...problems(404, 409, 415, 422) },
+        response: { 200: EpisodeRecord, ...problems(404, 409, 413, 415, 422) },
       },
     },
     async (request, reply) =>

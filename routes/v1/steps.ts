@@ -86,7 +86,7 @@ export const stepRoutes: FastifyPluginAsyncZod<{ episodes: EpisodeService }> = a
         tags: ['steps'],
         summary: 'Steps across episodes, newest first: tool-usage analysis',
         querystring: GlobalStepListQuery,
-        response: { 200: StepPage },
+        response: { 200: StepPage, ...problems() },
       },
     },
     async (request) => episodes.listAllSteps(tenantOf(request), request.query),

@@ -1,5 +1,5 @@
 import { type Client, createClient, type InStatement, type ResultSet } from '@libsql/client';
-import type { Row, SqlDriver, Statement, StatementResult } from './types.js';
+import { argsOf, type Row, type SqlDriver, type Statement, type StatementResult } from './types.js';
 
 export interface ClientOptions {
   url: string;
@@ -20,7 +20,7 @@ function toRows(rs: ResultSet): Row[] {
 
 const toIn = (s: Statement): InStatement => ({
   sql: s.sql,
-  args: s.args as InStatement extends { args?: infer A } ? A : never,
+  args: argsOf(s) as InStatement extends { args?: infer A } ? A : never,
 });
 
 /**

@@ -19,18 +19,12 @@ export function createDriver(config: Config): SqlDriver {
   });
 }
 
-export function createResiliencePolicy(
-  config: Config,
-  events?: ResilienceEvents,
-  synchronous = databaseMode(config) === 'embedded',
-): ResiliencePolicy {
+export function createResiliencePolicy(config: Config, events?: ResilienceEvents): ResiliencePolicy {
   return new ResiliencePolicy(
     {
       poolSize: config.DB_POOL_SIZE,
       queueSize: config.DB_POOL_QUEUE,
-      // The embedded file runs every statement synchronously on the event loop: no timer can fire before the
-      // call returns, so a deadline there would only cost ≈10 µs per call. Remote calls get the deadline.
-      timeoutMs: synchronous ? null : config.DB_TIMEOUT_MS,
+      timeoutMs: config.DB_TIMEOUT_MS,
       retry: {
         maxAttempts: config.DB_RETRY_MAX_ATTEMPTS,
         initialBackoffMs: config.DB_RETRY_INITIAL_BACKOFF_MS,
@@ -53,9 +47,10 @@ export function createDatabase(
   hooks: { events?: ResilienceEvents; observer?: DatabaseObserver; driver?: SqlDriver } = {},
 ): Database {
   const driver = hooks.driver ?? createDriver(config);
-  return new Database(driver, createResiliencePolicy(config, hooks.events, driver.mode === 'embedded'), {
+  return new Database(driver, createResiliencePolicy(config, hooks.events), {
     writeBatchMax: config.DB_WRITE_BATCH_MAX,
-    writeQueueMax: config.DB_POOL_QUEUE,
+    // Group commit keeps writes waiting in its own queue: as many as the pool could run plus its waiting room.
+    writeQueueMax: config.DB_POOL_SIZE + config.DB_POOL_QUEUE,
     observer: hooks.observer,
   });
 }

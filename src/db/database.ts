@@ -42,7 +42,7 @@ export class Database {
   }
 
   read(text: string, args: readonly SqlValue[] = []): Promise<Row[]> {
-    return this.run('read', () => this.driver.query({ sql: text, args }));
+    return this.run('read', () => this.driver.query({ sql: text, args }), this.driver.synchronousReads);
   }
 
   /** Runs the statements atomically; rejects with a DbError (kind `precondition` for a failed guard). */
@@ -60,7 +60,11 @@ export class Database {
   /** Round trip to the database; returns its latency in ms. */
   async ping(): Promise<number> {
     const started = performance.now();
-    await this.run('ping', () => this.driver.query({ sql: 'SELECT 1', args: [] }));
+    await this.run(
+      'ping',
+      () => this.driver.query({ sql: 'SELECT 1', args: [] }),
+      this.driver.synchronousReads,
+    );
     return performance.now() - started;
   }
 
@@ -97,6 +101,7 @@ export class Database {
   private async flush(): Promise<void> {
     const group = this.driver.group?.bind(this.driver);
     if (!group) return;
+    await this.driver.ready?.().catch(() => undefined); // a failed start surfaces as the group's error
     while (this.pending.length > 0) {
       const batch = this.pending.splice(0, this.options.writeBatchMax);
       try {
@@ -113,10 +118,10 @@ export class Database {
     }
   }
 
-  private async run<T>(operation: Operation, fn: () => Promise<T>): Promise<T> {
+  private async run<T>(operation: Operation, fn: () => Promise<T>, synchronous = false): Promise<T> {
     const started = performance.now();
     try {
-      const result = await this.policy.execute(fn);
+      const result = await this.policy.execute(fn, { synchronous });
       this.options.observer?.operation(operation, 'success', (performance.now() - started) / 1000);
       return result;
     } catch (err) {

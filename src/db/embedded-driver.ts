@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
-import type { SerializedError, WriterCall, WriterResponse } from './embedded-writer.js';
+import type { SerializedError, WriterCall, WriterReady, WriterResponse } from './embedded-writer.js';
 import { SqliteConnection } from './sqlite-connection.js';
 import type { Row, SqlDriver, Statement, StatementResult } from './types.js';
 
@@ -36,23 +36,33 @@ type InFlight = { resolve(result: unknown): void; reject(err: Error): void };
  */
 export class EmbeddedDriver implements SqlDriver {
   readonly mode = 'embedded' as const;
+  readonly synchronousReads = true;
   private readonly reader: SqliteConnection;
   /** Null for `:memory:`, which a second thread could not share: writes then run here too. */
   private readonly writer: Worker | null;
   private readonly inFlight = new Map<number, InFlight>();
   private nextId = 0;
   private exited: Error | undefined;
+  private readonly started: Promise<void>;
 
   constructor(options: EmbeddedOptions) {
     this.reader = new SqliteConnection(options.path, options.busyTimeoutMs); // creates the file, sets WAL
     if (options.path === ':memory:') {
       this.writer = null;
+      this.started = Promise.resolve();
       return;
     }
     const writer = startWriter(options);
     this.writer = writer;
-    writer.unref();
-    writer.on('message', (response: WriterResponse) => {
+    this.started = new Promise((resolve, reject) => {
+      writer.once('message', (message: WriterReady) =>
+        message.ready ? resolve() : reject(revive(message.error)),
+      );
+      writer.once('exit', () => reject(new Error('embedded writer exited before it was ready')));
+    });
+    this.started.catch(() => undefined); // reported to whoever awaits ready()
+    writer.on('message', (response: WriterResponse | WriterReady) => {
+      if (!('id' in response)) return;
       const call = this.inFlight.get(response.id);
       if (!call) return;
       this.inFlight.delete(response.id);
@@ -62,6 +72,11 @@ export class EmbeddedDriver implements SqlDriver {
     });
     writer.on('error', (err) => this.fail(err));
     writer.on('exit', (code) => this.fail(new Error(`embedded writer exited with code ${code}`)));
+  }
+
+  /** Resolves once the writer thread has opened its connection: its start-up is not any write's latency. */
+  ready(): Promise<void> {
+    return this.started;
   }
 
   async query(stmt: Statement): Promise<Row[]> {

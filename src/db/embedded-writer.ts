@@ -19,6 +19,8 @@ export interface SerializedError {
 export type WriterResponse =
   | { id: number; ok: true; result: unknown }
   | { id: number; ok: false; error: SerializedError };
+/** The first message: the writer has opened its connection (or could not). */
+export type WriterReady = { ready: true } | { ready: false; error: SerializedError };
 
 const serialize = (err: unknown): SerializedError => {
   const e = err as { message?: unknown; code?: unknown };
@@ -28,7 +30,14 @@ const serialize = (err: unknown): SerializedError => {
 const { path, busyTimeoutMs } = workerData as { path: string; busyTimeoutMs: number };
 const port = parentPort;
 if (!port) throw new Error('embedded-writer runs as a worker thread');
-const connection = new SqliteConnection(path, busyTimeoutMs);
+let connection: SqliteConnection;
+try {
+  connection = new SqliteConnection(path, busyTimeoutMs);
+  port.postMessage({ ready: true } satisfies WriterReady);
+} catch (err) {
+  port.postMessage({ ready: false, error: serialize(err) } satisfies WriterReady);
+  throw err;
+}
 
 port.on('message', (request: WriterRequest) => {
   let response: WriterResponse;

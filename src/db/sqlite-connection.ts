@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'libsql';
-import type { Row, Statement, StatementResult } from './types.js';
+import { argsOf, type Row, type Statement, type StatementResult } from './types.js';
 
 type NativeStatement = ReturnType<Database.Database['prepare']>;
 
@@ -28,7 +28,7 @@ export class SqliteConnection {
   }
 
   query(stmt: Statement): Row[] {
-    return this.prepare(stmt.sql).all(stmt.args as unknown[]) as Row[];
+    return this.prepare(stmt.sql).all(argsOf(stmt)) as Row[];
   }
 
   /** All statements in one write transaction, or none. */
@@ -76,10 +76,10 @@ export class SqliteConnection {
   private run(stmt: Statement): StatementResult {
     const prepared = this.prepare(stmt.sql);
     if (prepared.reader) {
-      const rows = prepared.all(stmt.args as unknown[]) as Row[];
+      const rows = prepared.all(argsOf(stmt)) as Row[];
       return { rows, changes: rows.length };
     }
-    const info = prepared.run(stmt.args as unknown[]);
+    const info = prepared.run(argsOf(stmt));
     return { rows: [], changes: Number(info.changes) };
   }
 

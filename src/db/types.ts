@@ -17,6 +17,8 @@ export interface StatementResult {
 /** A driver runs SQL on one kind of libSQL connection; the Database adds the resilience policy. */
 export interface SqlDriver {
   readonly mode: DatabaseMode;
+  /** Reads run to completion on the calling thread (the embedded file): no deadline can interrupt them. */
+  readonly synchronousReads?: boolean;
   query(stmt: Statement): Promise<Row[]>;
   /** Runs the statements in one write transaction: all or nothing. */
   transaction(stmts: readonly Statement[]): Promise<StatementResult[]>;
@@ -26,9 +28,21 @@ export interface SqlDriver {
    * Drivers without it commit one transaction per job.
    */
   group?(jobs: readonly (readonly Statement[])[]): Promise<(StatementResult[] | Error)[]>;
+  /** Resolves when the driver can take calls (the embedded writer thread has started). */
+  ready?(): Promise<void>;
   /** Embedded replica: pulls the primary's changes. */
   sync?(): Promise<void>;
   close(): Promise<void>;
 }
 
 export const sql = (text: string, ...args: SqlValue[]): Statement => ({ sql: text, args });
+
+/**
+ * The statement's arguments, checked to be an array at run time: libsql aborts the whole process when an
+ * object meets `?` placeholders (libsql-js#114), and types alone do not stop a stray `any`.
+ */
+export function argsOf(stmt: Statement): unknown[] {
+  if (!Array.isArray(stmt.args))
+    throw new TypeError('SQL arguments must be an array (positional ? placeholders)');
+  return stmt.args as unknown[];
+}

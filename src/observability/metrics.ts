@@ -9,6 +9,15 @@ export type Metrics = ReturnType<typeof createMetrics>;
 export function createMetrics(build: { version: string }) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  // prom-client also exports these gauges under a `_total` name, which promtool rightly rejects; the same
+  // values remain as nodejs_active_handles, nodejs_active_requests and nodejs_active_resources.
+  for (const name of [
+    'nodejs_active_handles_total',
+    'nodejs_active_requests_total',
+    'nodejs_active_resources_total',
+  ]) {
+    registry.removeSingleMetric(name);
+  }
   const registers = [registry];
   const metrics = {
     registry,

@@ -47,7 +47,7 @@ describe.runIf(shouldRun(probe))('docker compose stack', () => {
 
   beforeAll(async () => {
     runtime = requireRuntime(probe);
-    image = await buildEngramImage(runtime, `engram:${name}`);
+    image = await buildEngramImage(runtime);
     const [engram, engram2, lb, prometheus, sqld] = await Promise.all([1, 2, 3, 4, 5].map(() => freePort()));
     engramUrl = `http://127.0.0.1:${engram}`;
     engram2Url = `http://127.0.0.1:${engram2}`;
@@ -73,7 +73,6 @@ describe.runIf(shouldRun(probe))('docker compose stack', () => {
     if (!project) return;
     if (failed) console.log(`e2e: logs of ${name}:\n${await project.logs()}`);
     await project.destroy();
-    if (image?.owned) await removeImage(runtime, image.tag);
     await removeImage(runtime, `engram-lb:${name}`);
   });
 
@@ -164,56 +163,75 @@ describe.runIf(shouldRun(probe))('docker compose stack', () => {
   });
 
   it('scaleProfile_replicaStoppedMidLoad_loadBalancerKeepsServingWithoutFailedWrites', async () => {
+    const run1 = await writeThroughFailover('stop', ['stop', '-t', '30']);
+    expect(run1.failed).toEqual([]);
+    expect(run1.writes).toBeGreaterThan(60);
+    // Graceful: readiness took it out of the rotation, in-flight requests finished, exit 0.
+    expect(await project.exitCode('engram-2')).toBe(0);
+    expect(await findMissing(engramUrl, run1.acked)).toEqual([]);
+  });
+
+  it('scaleProfile_replicaKilledMidLoad_loadBalancerReplaysInFlightWritesIdempotently', async () => {
+    await run(runtime.docker, ['start', await project.containerId('engram-2')]);
+    await waitForReady(engram2Url);
+    const run2 = await writeThroughFailover('kill', ['kill', '--signal', 'KILL']);
+    // Writes in flight on the killed replica were replayed on the other one (same Idempotency-Key),
+    // so no client saw a failure and nothing was written twice (ids are the clients').
+    expect(run2.failed).toEqual([]);
+    expect(run2.replayed).toBeGreaterThan(0);
+    expect(await findMissing(engramUrl, run2.acked)).toEqual([]);
+  });
+
+  /**
+   * Writes through the load balancer with 8 workers; after 60 acknowledged writes runs
+   * `docker <action> engram-2`, and goes on until 2 s after it returned (≤ 3,000 writes, ≤ 90 s).
+   */
+  async function writeThroughFailover(label: string, action: string[]) {
     await waitForBackends(2);
-    // Writes go on until 2 s after engram-2 has stopped (at most 3,000 of them, at most 90 s).
-    let stop: Promise<number> | undefined;
-    let stoppedAt = 0;
+    const logBefore = await lbPostRetries();
+    const engram2 = await project.containerId('engram-2');
+    let done: Promise<number> | undefined;
+    let doneAt = 0;
     const deadline = Date.now() + 90_000;
     function* episodes() {
-      for (
-        let i = 0;
-        i < 3_000 && Date.now() < deadline && !(stoppedAt && Date.now() > stoppedAt + 2_000);
-        i++
-      ) {
-        yield newEpisode(`failover-${i}`);
+      for (let i = 0; i < 3_000 && Date.now() < deadline && !(doneAt && Date.now() > doneAt + 2_000); i++) {
+        yield newEpisode(`${label}-${i}`);
       }
     }
-    const engram2 = await project.containerId('engram-2');
     const outcome = await writeAll(lbUrl, episodes(), 8, (acked) => {
       if (acked !== 60) return;
       const t0 = Date.now();
-      stop = run(runtime.docker, ['stop', '--time', '30', engram2], { timeoutMs: 60_000 }).then(() => {
-        stoppedAt = Date.now();
-        return stoppedAt - t0;
+      done = run(runtime.docker, [...action, engram2], { timeoutMs: 60_000 }).then(() => {
+        doneAt = Date.now();
+        return doneAt - t0;
       });
     });
-    const stopMs = await stop;
-
-    const failedWrites = outcome.filter((r) => r.status !== 201 && r.status !== 200);
-    const perBackend = countBy(outcome.map((r) => r.backend ?? '?'));
-    const lbLog = (await project.compose(['--profile', 'scale', 'logs', '--no-color', 'lb'], 60_000)).stdout;
-    // httplog: "<termination state> <actconn>/<feconn>/<beconn>/<srv_conn>/<retries>"; "+" = redispatched.
-    const replayed = lbLog
-      .split('\n')
-      .filter(
-        (l) => l.includes('"POST /v1/episodes') && / \S{4} \d+\/\d+\/\d+\/\d+\/\+?[1-9]\d* /.test(l),
-      ).length;
+    const actionMs = await done;
+    const failed = outcome.filter((r) => r.status !== 201 && r.status !== 200);
+    const replayed = (await lbPostRetries()) - logBefore;
     console.log(
-      `e2e: engram-2 stopped after 60 acknowledged writes (docker stop took ${stopMs} ms); ${outcome.length} writes, ` +
-        `${failedWrites.length} failed, per replica ${JSON.stringify(perBackend)}, replayed by the load balancer: ${replayed}`,
+      `e2e: docker ${action[0]} engram-2 after 60 acknowledged writes (took ${actionMs} ms): ${outcome.length} writes, ` +
+        `${failed.length} failed, per replica ${JSON.stringify(countBy(outcome.map((r) => r.backend ?? '?')))}, ` +
+        `replayed by the load balancer: ${replayed}`,
     );
-    expect(stopMs).toBeDefined();
-    expect(failedWrites).toEqual([]);
-    expect(outcome.length).toBeGreaterThan(60);
-    expect(await project.exitCode('engram-2')).toBe(0);
-    // Every acknowledged write, including any the load balancer replayed, reads back.
-    expect(
-      await findMissing(
-        engramUrl,
-        outcome.map((r) => r.episode),
-      ),
-    ).toEqual([]);
-  });
+    expect(actionMs).toBeDefined();
+    return {
+      writes: outcome.length,
+      failed,
+      replayed,
+      acked: outcome.filter((r) => r.status === 201 || r.status === 200).map((r) => r.episode),
+    };
+  }
+
+  /** POSTs HAProxy retried or redispatched so far, from its httplog lines. */
+  async function lbPostRetries(): Promise<number> {
+    const log = await project.serviceLogs('lb');
+    // "<termination state> <actconn>/<feconn>/<beconn>/<srv_conn>/<retries>"; "+" marks a redispatch.
+    return log
+      .split('\n')
+      .filter((l) => l.includes('"POST /v1/episodes') && / \S{4} \d+\/\d+\/\d+\/\d+\/\+?[1-9]\d* /.test(l))
+      .length;
+  }
 
   async function waitForBackends(count: number): Promise<void> {
     await waitFor(

@@ -10,7 +10,7 @@ import {
   waitFor,
   waitForReady,
 } from './helpers/http.js';
-import { type BuiltImage, buildEngramImage, inspectImage, removeImage } from './helpers/image.js';
+import { type BuiltImage, buildEngramImage, inspectImage } from './helpers/image.js';
 import { run } from './helpers/process.js';
 import {
   type ContainerRuntime,
@@ -41,7 +41,7 @@ describe.runIf(shouldRun(probe))('Engram image', () => {
 
   beforeAll(async () => {
     runtime = requireRuntime(probe);
-    image = await buildEngramImage(runtime, `engram:${id}`);
+    image = await buildEngramImage(runtime);
     port = await freePort();
     baseUrl = `http://127.0.0.1:${port}`;
   });
@@ -51,7 +51,6 @@ describe.runIf(shouldRun(probe))('Engram image', () => {
     if (!runtime) return;
     await run(runtime.docker, ['rm', '-f', id], { check: false });
     await run(runtime.docker, ['volume', 'rm', '-f', volume], { check: false });
-    if (image?.owned) await removeImage(runtime, image.tag);
   });
 
   it('image_config_runsAsNonRootUnderTiniWithHealthcheckAndDataVolume', async () => {
@@ -103,6 +102,15 @@ describe.runIf(shouldRun(probe))('Engram image', () => {
     const health = (await http(`${baseUrl}/health`)).json<{ status: string; database: { mode: string } }>();
     expect(health.database.mode).toBe('embedded');
     expect((await docker(['exec', id, 'id', '-u'])).stdout.trim()).not.toBe('0');
+
+    // Nothing the service reads at run time is missing from the image.
+    const openapi = await http(`${baseUrl}/openapi.json`);
+    expect(openapi.status).toBe(200);
+    expect(openapi.json().openapi).toMatch(/^3\./);
+    expect((await http(`${baseUrl}/docs`)).status).toBeLessThan(400);
+    const metrics = await http(`${baseUrl}/metrics`);
+    expect(metrics.status).toBe(200);
+    expect(metrics.text).toContain('engram_build_info');
 
     const episode = newEpisode('image');
     const created = await postEpisode(baseUrl, episode);
@@ -168,7 +176,7 @@ describe.runIf(shouldRun(probe))('Engram image', () => {
     });
     const inFlightAtStop = inFlight;
     const stopStarted = Date.now();
-    await docker(['stop', '--time', '30', id], 60_000);
+    await docker(['stop', '-t', '30', id], 60_000);
     const stopMs = Date.now() - stopStarted;
     await Promise.all([...workers, monitor]);
 

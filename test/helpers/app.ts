@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { type AppOverrides, buildApp } from '../../src/app.js';
 import { type Config, loadConfig } from '../../src/config.js';
-import { EmbeddedDriver } from '../../src/db/embedded-driver.js';
+import { createDriver } from '../../src/db/create-database.js';
 import type { Row, SqlDriver, Statement, StatementResult } from '../../src/db/types.js';
 
 // Building an app for a test, on its own database, with its own settings.
@@ -13,8 +13,8 @@ import type { Row, SqlDriver, Statement, StatementResult } from '../../src/db/ty
 //   const res = await app.inject({ method: 'GET', url: '/health' });
 //   await app.close();                                           // also deletes the temp directory
 //
-// Failure injection: `buildTestApp(env, { faults: true })` puts a FaultyDriver in front of the real
-// embedded driver; set `app.faults.fault` AFTER the app is built (migrations run through it too):
+// Failure injection: `buildTestApp(env, { faults: true })` puts a FaultyDriver in front of the real driver
+// the config asks for; set `app.faults.fault` AFTER the app is built (migrations run through it too):
 //
 //   const app = await buildTestApp({}, { faults: true });
 //   app.faults.fault = () => { throw Object.assign(new Error('no such table: x'), { code: 'SQLITE_ERROR' }); };
@@ -49,9 +49,12 @@ export class FaultyDriver implements SqlDriver {
   fault: ((call: DriverCall) => undefined | Promise<void>) | undefined;
   calls = 0;
   readonly group?: (jobs: readonly (readonly Statement[])[]) => Promise<(StatementResult[] | Error)[]>;
+  readonly sync?: () => Promise<void>;
 
   constructor(readonly inner: SqlDriver) {
     this.mode = inner.mode;
+    const sync = inner.sync?.bind(inner);
+    if (sync) this.sync = sync;
     const group = inner.group?.bind(inner);
     if (group) {
       this.group = async (jobs) => {
@@ -69,6 +72,10 @@ export class FaultyDriver implements SqlDriver {
   async transaction(stmts: readonly Statement[]): Promise<StatementResult[]> {
     await this.before('transaction', stmts);
     return this.inner.transaction(stmts);
+  }
+
+  ready(): Promise<void> {
+    return this.inner.ready?.() ?? Promise.resolve();
   }
 
   close(): Promise<void> {
@@ -106,8 +113,7 @@ export async function buildTestApp(
     const { faults, ...appOverrides } = overrides;
     let faulty: FaultyDriver | undefined;
     if (faults) {
-      const path = join(dir, 'engram.db');
-      faulty = new FaultyDriver(new EmbeddedDriver({ path, busyTimeoutMs: config.LIBSQL_BUSY_TIMEOUT_MS }));
+      faulty = new FaultyDriver(createDriver(config));
       appOverrides.driver = faulty;
     }
     const app = (await buildApp(config, appOverrides)) as TestApp;

@@ -19,7 +19,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
     sqld = await startSqld();
   } catch (err) {
     if (process.env.CI === 'true') throw err;
-    console.warn(`\n[sqld] WARNING: integration tests that need a sqld will skip: ${(err as Error).message}\n`);
+    console.warn(
+      `\n[sqld] WARNING: integration tests that need a sqld will skip: ${(err as Error).message}\n`,
+    );
   }
   project.provide('sqldUrl', sqld?.url ?? '');
   return async () => {

@@ -54,7 +54,8 @@ export async function startSqld(options: SqldOptions = {}): Promise<SqldHandle> 
       handle = await startContainer(timeoutMs);
     } catch (err) {
       reasons.push(`container: ${(err as Error).message}`);
-      if (options.kind === 'container') throw new Error(`sqld container could not start: ${reasons.join('; ')}`);
+      if (options.kind === 'container')
+        throw new Error(`sqld container could not start: ${reasons.join('; ')}`);
     }
   }
   if (!handle) {
@@ -76,7 +77,11 @@ export async function startSqld(options: SqldOptions = {}): Promise<SqldHandle> 
 }
 
 /** Resolves when GET <url>/health answers 200; rejects after `timeoutMs` or when `exited()` says so. */
-async function waitHealthy(url: string, timeoutMs: number, exited: () => string | undefined = () => undefined) {
+async function waitHealthy(
+  url: string,
+  timeoutMs: number,
+  exited: () => string | undefined = () => undefined,
+) {
   const deadline = Date.now() + timeoutMs;
   let last = 'no answer';
   while (Date.now() < deadline) {
@@ -174,7 +179,10 @@ async function startContainer(timeoutMs: number): Promise<SqldHandle> {
   const client = await Promise.race([
     getContainerRuntimeClient(),
     new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no Docker API answered within ${DOCKER_PROBE_MS} ms`)), DOCKER_PROBE_MS);
+      timer = setTimeout(
+        () => reject(new Error(`no Docker API answered within ${DOCKER_PROBE_MS} ms`)),
+        DOCKER_PROBE_MS,
+      );
     }),
   ]).finally(() => clearTimeout(timer));
 
@@ -193,7 +201,8 @@ async function startContainer(timeoutMs: number): Promise<SqldHandle> {
     if (await running()) await container.kill({ signal: 'SIGKILL' });
     const deadline = Date.now() + 10_000;
     while (await running()) {
-      if (Date.now() > deadline) throw new Error(`container ${started.getId()} still runs 10 s after SIGKILL`);
+      if (Date.now() > deadline)
+        throw new Error(`container ${started.getId()} still runs 10 s after SIGKILL`);
       await sleep(50);
     }
   };

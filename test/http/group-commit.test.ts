@@ -53,7 +53,9 @@ describe('Database group commit', () => {
   it('write - 200 concurrent writes - all acknowledged, all stored, in few transactions', async () => {
     const db = await withTable();
     const groupsBefore = app?.engram.metrics.dbOperation ? await groupCount(app) : 0;
-    const writes = Array.from({ length: 200 }, (_, i) => db.write([sql('INSERT INTO gc VALUES (?, ?)', i, `v${i}`)]));
+    const writes = Array.from({ length: 200 }, (_, i) =>
+      db.write([sql('INSERT INTO gc VALUES (?, ?)', i, `v${i}`)]),
+    );
     const results = await within(5_000, '200 writes', Promise.all(writes));
     expect(results.every(([r]) => r?.changes === 1)).toBe(true);
     expect(await db.read('SELECT COUNT(*) AS n FROM gc')).toEqual([{ n: 200 }]);
@@ -71,7 +73,10 @@ describe('Database group commit', () => {
       'group with a bad write',
       Promise.allSettled([
         db.write([sql('INSERT INTO gc VALUES (?, ?)', 1, 'a')]),
-        db.write([sql('INSERT INTO gc VALUES (?, ?)', 2, 'b'), sql('INSERT INTO gc VALUES (?, ?)', 0, 'dup')]),
+        db.write([
+          sql('INSERT INTO gc VALUES (?, ?)', 2, 'b'),
+          sql('INSERT INTO gc VALUES (?, ?)', 0, 'dup'),
+        ]),
         db.write([sql('INSERT INTO gc VALUES (?, ?)', 3, 'c')]),
       ]),
     );

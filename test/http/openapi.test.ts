@@ -25,7 +25,6 @@ interface Document {
   components?: { schemas?: Record<string, Schema> };
 }
 
-
 let generated: string;
 let doc: Document;
 
@@ -47,9 +46,10 @@ describe('openapi/openapi.json', () => {
   it('openapi.json - regenerated from the routes - identical to the committed file', () => {
     const committed = readFileSync(OPENAPI_PATH, 'utf8');
     // toBe on 400 kB strings prints a useless diff; say what to do instead.
-    expect(committed === generated, 'openapi/openapi.json is stale: run `npm run openapi` and commit the result').toBe(
-      true,
-    );
+    expect(
+      committed === generated,
+      'openapi/openapi.json is stale: run `npm run openapi` and commit the result',
+    ).toBe(true);
   });
 
   it('openapi.json - whole document - valid per @readme/openapi-parser', async () => {
@@ -99,7 +99,9 @@ describe('openapi/openapi.json', () => {
     for (const { where, response } of problems) {
       expect(Object.keys(response.content ?? {}), where).toEqual(['application/problem+json']);
       const schema = response.content?.['application/problem+json']?.schema;
-      const resolved = schema?.$ref ? doc.components?.schemas?.[schema.$ref.replace('#/components/schemas/', '')] : schema;
+      const resolved = schema?.$ref
+        ? doc.components?.schemas?.[schema.$ref.replace('#/components/schemas/', '')]
+        : schema;
       expect(resolved?.required, where).toEqual(
         expect.arrayContaining(['type', 'title', 'status', 'detail', 'instance', 'code', 'request_id']),
       );

@@ -72,7 +72,10 @@ describe('/health', () => {
   });
 
   it('/health - database failing - 503 unavailable, breaker state and failures reported', async () => {
-    app = await buildTestApp({ DB_RETRY_MAX_ATTEMPTS: 1, DB_BREAKER_FAILURE_THRESHOLD: 100 }, { faults: true });
+    app = await buildTestApp(
+      { DB_RETRY_MAX_ATTEMPTS: 1, DB_BREAKER_FAILURE_THRESHOLD: 100 },
+      { faults: true },
+    );
     app.faults.fault = () => {
       throw busy();
     };
@@ -115,7 +118,10 @@ describe('/health', () => {
   });
 
   it('/health/ready - database unreachable (breaker still closed) - 503', async () => {
-    app = await buildTestApp({ DB_RETRY_MAX_ATTEMPTS: 1, DB_BREAKER_FAILURE_THRESHOLD: 100 }, { faults: true });
+    app = await buildTestApp(
+      { DB_RETRY_MAX_ATTEMPTS: 1, DB_BREAKER_FAILURE_THRESHOLD: 100 },
+      { faults: true },
+    );
     app.faults.fault = () => {
       throw busy();
     };
@@ -213,7 +219,9 @@ describe('/metrics', () => {
     expect(sampleValue(scrape, 'engram_db_pool_queued')).toBe(0);
     expect(sampleValue(scrape, 'engram_db_pool_acquired_total')).toBeGreaterThan(3);
     expect(sampleValue(scrape, 'engram_records{table="episodes"}')).toBe(1);
-    expect(labelsOf(scrape, 'engram_build_info')).toEqual([{ version: VERSION, node_version: process.version }]);
+    expect(labelsOf(scrape, 'engram_build_info')).toEqual([
+      { version: VERSION, node_version: process.version },
+    ]);
   });
 
   it('/metrics - open breaker - circuit state 1 and one break counted', async () => {

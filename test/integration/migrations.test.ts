@@ -47,9 +47,13 @@ function open(url: string, env: Record<string, string | number> = {}): Database 
 /** The schema is whole: integrity ok, every table there, every migration recorded exactly once. */
 async function expectIntactSchema(db: Database): Promise<void> {
   expect(await db.read('PRAGMA integrity_check')).toEqual([{ integrity_check: 'ok' }]);
-  const names = (await db.read("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")).map((r) => r.name);
+  const names = (await db.read("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")).map(
+    (r) => r.name,
+  );
   expect(names).toEqual(expect.arrayContaining([...TABLES, 'engram_assert']));
-  const ledger = await db.read('SELECT version, COUNT(*) AS n FROM schema_migrations GROUP BY version ORDER BY version');
+  const ledger = await db.read(
+    'SELECT version, COUNT(*) AS n FROM schema_migrations GROUP BY version ORDER BY version',
+  );
   expect(ledger).toEqual(MIGRATIONS.map((m) => ({ version: m.version, n: 1 })));
 }
 
@@ -92,7 +96,9 @@ describe('migrations', () => {
       expect(run.code, run.stderr).toBe(0);
       expect(run.stdout).toContain(`schema version ${latestSchemaVersion()}`);
     }
-    const appliedBy = runs.filter((r) => r.stdout.includes(`applied [${MIGRATIONS.map((m) => m.version).join(',')}]`));
+    const appliedBy = runs.filter((r) =>
+      r.stdout.includes(`applied [${MIGRATIONS.map((m) => m.version).join(',')}]`),
+    );
     expect(appliedBy).toHaveLength(1);
     await expectIntactSchema(open(url));
   });
@@ -112,7 +118,9 @@ describe('migrations', () => {
     const before = await db.read('SELECT version, applied_at FROM schema_migrations ORDER BY version');
     await new Promise((resolve) => setImmediate(resolve));
     expect(await migrate(db)).toEqual([]);
-    expect(await db.read('SELECT version, applied_at FROM schema_migrations ORDER BY version')).toEqual(before);
+    expect(await db.read('SELECT version, applied_at FROM schema_migrations ORDER BY version')).toEqual(
+      before,
+    );
     await expectIntactSchema(db);
   });
 });

@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import Database from 'libsql';
 import { afterEach, describe, expect, it } from 'vitest';
+import { buildTestApp } from '../helpers/app.js';
 import { freePort } from '../helpers/ports.js';
 
 // SPEC §9 and RELIABILITY R9, on the REAL server process: on SIGTERM readiness turns 503 first, the
@@ -61,15 +62,26 @@ async function startServer(): Promise<Server> {
     rmSync(dir, { recursive: true, force: true });
   });
   const server = { child, port, dbFile, logs: () => logs, exited };
-  await until(20_000, 'the server to be ready', async () => (await get(port, '/health/ready'))?.status === 200, () => logs);
+  await until(
+    20_000,
+    'the server to be ready',
+    async () => (await get(port, '/health/ready'))?.status === 200,
+    () => logs,
+  );
   return server;
 }
 
 /** Polls `check` every 20 ms until it is true; fails after `ms` with `what` and the server's logs. */
-async function until(ms: number, what: string, check: () => Promise<boolean>, logs = () => ''): Promise<void> {
+async function until(
+  ms: number,
+  what: string,
+  check: () => Promise<boolean>,
+  logs = () => '',
+): Promise<void> {
   const deadline = Date.now() + ms;
   while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}\n${logs().slice(-3_000)}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${ms} ms waiting for ${what}\n${logs().slice(-3_000)}`);
     await sleep(20);
   }
 }
@@ -103,7 +115,7 @@ function refuses(port: number): Promise<boolean> {
   });
 }
 
-/** A POST whose body is sent in two parts: the first half now, the rest when the test calls finish(). */
+/** A POST sent in two parts: headers and half the body now, the rest when the test calls finish(). */
 function postInTwoParts(port: number, path: string, body: string) {
   const bytes = Buffer.from(body);
   const half = Math.floor(bytes.length / 2);
@@ -139,20 +151,21 @@ function batch(count: number, label: string): string {
     tags: ['shutdown', label],
     metadata: { index: String(i) },
     steps: [
-      { tool: 'shell', action: 'npm test', result: { type: 'error', message: 'one failure' }, latency_ms: 1200 },
-      { tool: 'editor', action: 'fix the assertion', parameters: { file: 'x.ts', line: i }, result: { type: 'success', output: 'ok' } },
+      {
+        tool: 'shell',
+        action: 'npm test',
+        result: { type: 'error', message: 'one failure' },
+        latency_ms: 1200,
+      },
+      {
+        tool: 'editor',
+        action: 'fix the assertion',
+        parameters: { file: 'x.ts', line: i },
+        result: { type: 'success', output: 'ok' },
+      },
     ],
   }));
   return JSON.stringify({ episodes });
-}
-
-async function post(port: number, path: string, body: string): Promise<{ status: number; body: string }> {
-  const res = await fetch(`http://127.0.0.1:${port}${path}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', connection: 'close' },
-    body,
-  });
-  return { status: res.status, body: await res.text() };
 }
 
 describe('graceful shutdown (real process)', () => {
@@ -160,36 +173,43 @@ describe('graceful shutdown (real process)', () => {
     const server = await startServer();
     const { port } = server;
 
-    // One batch held half-sent by the client, so it is certainly in flight through the whole shutdown,
-    // and two more sent whole just before the signal.
-    const held = postInTwoParts(port, '/v1/episodes/batch', batch(500, 'held'));
-    await held.sent;
-    const others = [
-      post(port, '/v1/episodes/batch', batch(500, 'second')),
-      post(port, '/v1/episodes/batch', batch(500, 'third')),
-    ];
+    // Three large batches, each held half-sent by the client so that they are certainly in flight when the
+    // signal arrives; a readiness round trip makes sure the server has read their headers.
+    const inFlight = ['first', 'second', 'third'].map((label) =>
+      postInTwoParts(port, '/v1/episodes/batch', batch(500, label)),
+    );
+    await Promise.all(inFlight.map((r) => r.sent));
+    expect((await get(port, '/health/ready'))?.status).toBe(200);
 
     expect(server.child.kill('SIGTERM')).toBe(true);
     const signalledAt = Date.now();
 
     // Readiness turns 503 while the listener still accepts connections (the drain window).
     let ready: { status: number; body: string } | undefined;
-    await until(DRAIN_MS * 4, 'readiness to turn 503', async () => {
-      ready = await get(port, '/health/ready');
-      return ready?.status === 503;
-    }, server.logs);
+    await until(
+      DRAIN_MS * 4,
+      'readiness to turn 503',
+      async () => {
+        ready = await get(port, '/health/ready');
+        return ready?.status === 503;
+      },
+      server.logs,
+    );
     expect(JSON.parse(ready?.body ?? '{}')).toEqual({ status: 'not_ready', reason: 'shutting down' });
 
-    // Then the listener closes, with our held request still open.
+    // Two requests complete during the drain; the third only after the listener has closed.
+    const [first, second, third] = inFlight as [
+      (typeof inFlight)[0],
+      (typeof inFlight)[0],
+      (typeof inFlight)[0],
+    ];
+    first.finish();
+    second.finish();
     await until(10_000, 'the listener to close', () => refuses(port), server.logs);
     expect(Date.now() - signalledAt).toBeGreaterThanOrEqual(DRAIN_MS - 50);
+    third.finish();
 
-    held.finish();
-    const heldResponse = await held.response;
-    console.log('DEBUG held', heldResponse.status, (await Promise.all(others)).map((o) => o.status));
-    expect(heldResponse.status, heldResponse.body.slice(0, 500)).toBe(201);
-    expect(JSON.parse(heldResponse.body).ids).toHaveLength(500);
-    for (const res of await Promise.all(others)) {
+    for (const res of await Promise.all(inFlight.map((r) => r.response))) {
       expect(res.status, res.body.slice(0, 500)).toBe(201);
       expect(JSON.parse(res.body).ids).toHaveLength(500);
     }
@@ -202,12 +222,53 @@ describe('graceful shutdown (real process)', () => {
 
     // Every acknowledged episode is in the file, with its steps.
     const db = new Database(server.dbFile, { readonly: true });
+    const scalar = (text: string) => Object.values(db.prepare(text).get() as object)[0];
     try {
-      expect(db.prepare('SELECT COUNT(*) AS n FROM episodes').get()).toEqual({ n: 1500 });
-      expect(db.prepare('SELECT COUNT(*) AS n FROM steps').get()).toEqual({ n: 3000 });
-      expect(db.prepare('PRAGMA integrity_check').get()).toEqual({ integrity_check: 'ok' });
+      expect(scalar('SELECT COUNT(*) FROM episodes')).toBe(1500);
+      expect(scalar('SELECT COUNT(*) FROM steps')).toBe(3000);
+      expect(scalar('PRAGMA integrity_check')).toBe('ok');
     } finally {
       db.close();
     }
+  });
+
+  it('closing - a request read after close began (pipelined behind an in-flight one) - 503 problem+json with Retry-After', async () => {
+    const app = await buildTestApp();
+    cleanups.push(() => void app.close().catch(() => undefined));
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = app.server.address() as { port: number };
+    const body = JSON.stringify({
+      task_type: 'testing',
+      task_description: 'pipelined',
+      context: { domain: 'x' },
+    });
+    const half = Math.floor(body.length / 2);
+
+    const socket = connect({ host: '127.0.0.1', port });
+    let raw = '';
+    socket.on('data', (c: Buffer) => {
+      raw += c.toString();
+    });
+    const ended = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    socket.write(
+      `POST /v1/episodes HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body.slice(0, half)}`,
+    );
+    // A round trip on another connection: the server has read our headers by now.
+    expect((await get(port, '/health/live'))?.status).toBe(200);
+
+    const closing = app.close();
+    await until(5_000, 'the listener to close', () => refuses(port));
+    // The rest of the in-flight body, and a second request pipelined behind it on the same connection.
+    socket.write(`${body.slice(half)}GET /health/live HTTP/1.1\r\nHost: t\r\n\r\n`);
+    await Promise.race([ended, sleep(5_000)]);
+    socket.destroy();
+    await closing;
+
+    const [first, second] = raw.split(/(?=HTTP\/1\.1 \d{3} )/);
+    expect(first, raw).toMatch(/^HTTP\/1\.1 201 /);
+    expect(second, raw).toMatch(/^HTTP\/1\.1 503 /);
+    expect(second).toMatch(/\r\ncontent-type: application\/problem\+json/i);
+    expect(second).toMatch(/\r\nretry-after: \d+/i);
   });
 });

@@ -106,7 +106,9 @@ describe('loadConfig database URL rules (SPEC §5)', () => {
 
     it('LIBSQL_URL - TLS URL without a token to a non-loopback host - refused naming LIBSQL_AUTH_TOKEN', () => {
       for (const url of ['libsql://db.example.com', 'https://db.example.com', 'wss://db.example.com']) {
-        expect(refusal({ LIBSQL_URL: url })).toMatch(/^LIBSQL_AUTH_TOKEN: required for the remote database db\.example\.com/);
+        expect(refusal({ LIBSQL_URL: url })).toMatch(
+          /^LIBSQL_AUTH_TOKEN: required for the remote database db\.example\.com/,
+        );
       }
     });
 
@@ -132,19 +134,27 @@ describe('loadConfig database URL rules (SPEC §5)', () => {
 
     it('LIBSQL_SYNC_URL - plain http:// primary off loopback - refused naming LIBSQL_SYNC_URL', () => {
       expect(
-        refusal({ LIBSQL_URL: 'file:/tmp/replica.db', LIBSQL_SYNC_URL: 'http://primary.example.com', LIBSQL_AUTH_TOKEN: TOKEN }),
+        refusal({
+          LIBSQL_URL: 'file:/tmp/replica.db',
+          LIBSQL_SYNC_URL: 'http://primary.example.com',
+          LIBSQL_AUTH_TOKEN: TOKEN,
+        }),
       ).toMatch(/^LIBSQL_SYNC_URL: plain http:\/\/ to primary\.example\.com is refused/);
     });
 
     it('LIBSQL_SYNC_URL - TLS primary without a token - refused naming LIBSQL_AUTH_TOKEN', () => {
-      expect(refusal({ LIBSQL_URL: 'file:/tmp/replica.db', LIBSQL_SYNC_URL: 'libsql://primary.example.com' })).toMatch(
-        /^LIBSQL_AUTH_TOKEN: required for the remote database primary\.example\.com/,
-      );
+      expect(
+        refusal({ LIBSQL_URL: 'file:/tmp/replica.db', LIBSQL_SYNC_URL: 'libsql://primary.example.com' }),
+      ).toMatch(/^LIBSQL_AUTH_TOKEN: required for the remote database primary\.example\.com/);
     });
 
     it('LIBSQL_SYNC_URL - unsupported scheme - refused naming LIBSQL_SYNC_URL', () => {
       expect(
-        refusal({ LIBSQL_URL: 'file:/tmp/replica.db', LIBSQL_SYNC_URL: 'mysql://primary.example.com', LIBSQL_AUTH_TOKEN: TOKEN }),
+        refusal({
+          LIBSQL_URL: 'file:/tmp/replica.db',
+          LIBSQL_SYNC_URL: 'mysql://primary.example.com',
+          LIBSQL_AUTH_TOKEN: TOKEN,
+        }),
       ).toMatch(/^LIBSQL_SYNC_URL: unsupported scheme "mysql:"/);
     });
 
@@ -159,7 +169,9 @@ describe('loadConfig database URL rules (SPEC §5)', () => {
     });
 
     it('LIBSQL_ALLOW_INSECURE=false - explicit false - plain http off loopback still refused', () => {
-      expect(refusal({ LIBSQL_URL: 'http://db.example.com', LIBSQL_ALLOW_INSECURE: 'false' })).toMatch(/^LIBSQL_URL: plain/);
+      expect(refusal({ LIBSQL_URL: 'http://db.example.com', LIBSQL_ALLOW_INSECURE: 'false' })).toMatch(
+        /^LIBSQL_URL: plain/,
+      );
     });
   });
 
@@ -202,7 +214,10 @@ describe('loadConfig database URL rules (SPEC §5)', () => {
     });
 
     it('embedded replica - loopback plain primary without a token - accepted', () => {
-      const config = loadConfig({ LIBSQL_URL: 'file:/tmp/replica.db', LIBSQL_SYNC_URL: 'http://127.0.0.1:8080' });
+      const config = loadConfig({
+        LIBSQL_URL: 'file:/tmp/replica.db',
+        LIBSQL_SYNC_URL: 'http://127.0.0.1:8080',
+      });
       expect(databaseMode(config)).toBe('embedded_replica');
     });
 

@@ -1,5 +1,10 @@
 import { LibsqlError } from '@libsql/client';
-import { BrokenCircuitError, BulkheadRejectedError, IsolatedCircuitError, TaskCancelledError } from 'cockatiel';
+import {
+  BrokenCircuitError,
+  BulkheadRejectedError,
+  IsolatedCircuitError,
+  TaskCancelledError,
+} from 'cockatiel';
 import { describe, expect, it } from 'vitest';
 import {
   classifyDbError,
@@ -12,7 +17,8 @@ import {
 // Every driver or policy error becomes a DbError whose kind decides retry, breaker and HTTP status.
 
 const coded = (message: string, code: string) => Object.assign(new Error(message), { code });
-const fetchFailed = (code: string) => new TypeError('fetch failed', { cause: Object.assign(new Error(code), { code }) });
+const fetchFailed = (code: string) =>
+  new TypeError('fetch failed', { cause: Object.assign(new Error(code), { code }) });
 
 const CASES: [string, unknown, DbErrorKind][] = [
   // the policy's own errors
@@ -27,8 +33,16 @@ const CASES: [string, unknown, DbErrorKind][] = [
     'precondition',
   ],
   // constraints (native libsql and @libsql/client spellings)
-  ['native SQLITE_CONSTRAINT_PRIMARYKEY', coded('UNIQUE constraint failed: t.id', 'SQLITE_CONSTRAINT_PRIMARYKEY'), 'constraint'],
-  ['native SQLITE_CONSTRAINT_FOREIGNKEY', coded('FOREIGN KEY constraint failed', 'SQLITE_CONSTRAINT_FOREIGNKEY'), 'constraint'],
+  [
+    'native SQLITE_CONSTRAINT_PRIMARYKEY',
+    coded('UNIQUE constraint failed: t.id', 'SQLITE_CONSTRAINT_PRIMARYKEY'),
+    'constraint',
+  ],
+  [
+    'native SQLITE_CONSTRAINT_FOREIGNKEY',
+    coded('FOREIGN KEY constraint failed', 'SQLITE_CONSTRAINT_FOREIGNKEY'),
+    'constraint',
+  ],
   [
     'LibsqlError with extendedCode SQLITE_CONSTRAINT_UNIQUE',
     new LibsqlError('UNIQUE constraint failed: t.v', 'SQLITE_CONSTRAINT', 'SQLITE_CONSTRAINT_UNIQUE', 2067),
@@ -45,7 +59,11 @@ const CASES: [string, unknown, DbErrorKind][] = [
   ['bare ECONNREFUSED code', coded('connect ECONNREFUSED 127.0.0.1:1', 'ECONNREFUSED'), 'connection'],
   ['socket hang up', new Error('socket hang up'), 'connection'],
   // deadlines of the remote client's fetch
-  ['AbortSignal.timeout reason (TimeoutError)', new DOMException('The operation was aborted due to timeout', 'TimeoutError'), 'timeout'],
+  [
+    'AbortSignal.timeout reason (TimeoutError)',
+    new DOMException('The operation was aborted due to timeout', 'TimeoutError'),
+    'timeout',
+  ],
   ['AbortError', new DOMException('This operation was aborted', 'AbortError'), 'timeout'],
   // server
   ['Hrana SERVER_ERROR', new LibsqlError('Server returned HTTP status 503', 'SERVER_ERROR'), 'server'],

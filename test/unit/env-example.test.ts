@@ -6,9 +6,12 @@ import { ConfigSchema, loadConfig } from '../../src/config.js';
 
 const ENV_EXAMPLE = new URL('../../.env.example', import.meta.url);
 
-/** `NAME=value` lines of the file, in order (comments and blank lines skipped). */
-function assignments(): [string, string][] {
-  return readFileSync(ENV_EXAMPLE, 'utf8')
+const COMPOSE_SECTION = '# --- docker compose only';
+
+/** `NAME=value` lines of one section of the file, in order (comments and blank lines skipped). */
+function assignments(section: 'service' | 'compose' = 'service'): [string, string][] {
+  const [service = '', compose = ''] = readFileSync(ENV_EXAMPLE, 'utf8').split(COMPOSE_SECTION);
+  return (section === 'service' ? service : (compose.split('\n').slice(1).join('\n')))
     .split('\n')
     .map((line) => line.trim())
     .filter((line) => line !== '' && !line.startsWith('#'))
@@ -24,6 +27,15 @@ describe('.env.example', () => {
     const names = assignments().map(([name]) => name);
     expect(new Set(names).size, 'a variable is listed twice').toBe(names.length);
     expect([...names].sort()).toEqual(Object.keys(ConfigSchema.shape).sort());
+  });
+
+  it('.env.example - compose section - lists every variable docker-compose.yml reads, and only those', () => {
+    const compose = readFileSync(new URL('../../docker-compose.yml', import.meta.url), 'utf8');
+    const used = new Set([...compose.matchAll(/\$\{([A-Z][A-Z0-9_]*)/g)].map((m) => m[1] as string));
+    const listed = new Set([...assignments('service'), ...assignments('compose')].map(([name]) => name));
+    expect([...used].filter((name) => !listed.has(name)), 'used by compose, missing from .env.example').toEqual([]);
+    const composeOnly = assignments('compose').map(([name]) => name);
+    expect(composeOnly.filter((name) => !used.has(name)), 'listed as compose-only, unused').toEqual([]);
   });
 
   it('.env.example - values shown - are the defaults (the file loads to the same config as no file)', () => {

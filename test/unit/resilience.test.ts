@@ -9,7 +9,8 @@ import { testConfig } from '../helpers/app.js';
 
 const busy = () => Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
 const refused = () => new TypeError('fetch failed', { cause: { code: 'ECONNREFUSED' } });
-const serverError = () => Object.assign(new Error('Server returned HTTP status 503'), { code: 'SERVER_ERROR' });
+const serverError = () =>
+  Object.assign(new Error('Server returned HTTP status 503'), { code: 'SERVER_ERROR' });
 const constraint = () =>
   Object.assign(new Error('UNIQUE constraint failed: episodes.id'), { code: 'SQLITE_CONSTRAINT_PRIMARYKEY' });
 const sqlError = () => Object.assign(new Error('no such table: nope'), { code: 'SQLITE_ERROR' });
@@ -41,7 +42,13 @@ function makePolicy(o: Overrides = {}, events: ResilienceEvents = {}): Resilienc
       queueSize: o.queueSize ?? 4,
       timeoutMs: o.timeoutMs ?? 2_000,
       retry: { maxAttempts: 3, initialBackoffMs: 1, maxBackoffMs: 4, multiplier: 2, ...o.retry },
-      breaker: { failureThreshold: 3, successThreshold: 2, openMs: OPEN_MS, halfOpenMaxCalls: 2, ...o.breaker },
+      breaker: {
+        failureThreshold: 3,
+        successThreshold: 2,
+        openMs: OPEN_MS,
+        halfOpenMaxCalls: 2,
+        ...o.breaker,
+      },
     },
     events,
   );
@@ -85,7 +92,11 @@ async function timedRejection(promise: () => Promise<unknown>): Promise<{ err: D
  * Asserts that `n` calls all fail fast with `kind`. Judged on the median and the 90th percentile, so a
  * lone GC pause on a busy 2-core machine does not fail the test; a call that waits for anything would.
  */
-async function expectFastRejections(call: () => Promise<unknown>, kind: DbError['kind'], n = 20): Promise<void> {
+async function expectFastRejections(
+  call: () => Promise<unknown>,
+  kind: DbError['kind'],
+  n = 20,
+): Promise<void> {
   const times: number[] = [];
   for (let i = 0; i < n; i++) {
     const { err, ms } = await timedRejection(call);
@@ -159,16 +170,22 @@ describe('ResiliencePolicy retries', () => {
     ['SQLITE_BUSY', busy, 'busy'],
     ['fetch failed / ECONNREFUSED', refused, 'connection'],
     ['server 5xx', serverError, 'server'],
-  ])('retry - %s every time - exactly maxAttempts calls, then the classified error', async (_name, make, kind) => {
-    const onRetry = vi.fn();
-    const policy = makePolicy({ retry: { maxAttempts: 3 }, breaker: { failureThreshold: 100 } }, { onRetry });
-    const call = fakeCall(() => make());
-    const err = await rejection(policy.execute(call));
-    expect(err.kind).toBe(kind);
-    expect(call.calls).toBe(3);
-    expect(onRetry).toHaveBeenCalledTimes(2);
-    expect(onRetry.mock.calls[0]?.[0]).toMatchObject({ kind });
-  });
+  ])(
+    'retry - %s every time - exactly maxAttempts calls, then the classified error',
+    async (_name, make, kind) => {
+      const onRetry = vi.fn();
+      const policy = makePolicy(
+        { retry: { maxAttempts: 3 }, breaker: { failureThreshold: 100 } },
+        { onRetry },
+      );
+      const call = fakeCall(() => make());
+      const err = await rejection(policy.execute(call));
+      expect(err.kind).toBe(kind);
+      expect(call.calls).toBe(3);
+      expect(onRetry).toHaveBeenCalledTimes(2);
+      expect(onRetry.mock.calls[0]?.[0]).toMatchObject({ kind });
+    },
+  );
 
   it('retry - busy twice then success - resolves with the third call', async () => {
     const policy = makePolicy({ retry: { maxAttempts: 3 } });
@@ -266,7 +283,10 @@ describe('ResiliencePolicy circuit breaker', () => {
   });
 
   it('breaker - open - every call fails fast with circuit_open and never reaches the database', async () => {
-    const policy = makePolicy({ retry: { maxAttempts: 1 }, breaker: { failureThreshold: 2, openMs: 60_000 } });
+    const policy = makePolicy({
+      retry: { maxAttempts: 1 },
+      breaker: { failureThreshold: 2, openMs: 60_000 },
+    });
     await tripBreaker(policy, 2);
     const call = fakeCall();
     await expectFastRejections(() => policy.execute(call), 'circuit_open');
@@ -299,7 +319,10 @@ describe('ResiliencePolicy circuit breaker', () => {
   });
 
   it('breaker - open period over - lets at most halfOpenMaxCalls probes through concurrently, the rest fail fast', async () => {
-    const policy = makePolicy({ retry: { maxAttempts: 1 }, breaker: { failureThreshold: 2, halfOpenMaxCalls: 2 } });
+    const policy = makePolicy({
+      retry: { maxAttempts: 1 },
+      breaker: { failureThreshold: 2, halfOpenMaxCalls: 2 },
+    });
     await untilHalfOpenDue(await tripBreaker(policy, 2));
     const g = gate();
     const outcomes = Array.from({ length: 6 }, () =>
@@ -309,7 +332,10 @@ describe('ResiliencePolicy circuit breaker', () => {
       ),
     );
     // Those beyond the limit are refused while the probes are still held at the gate: they do not wait.
-    const refused = await Promise.race([Promise.all(outcomes.slice(2)), sleep(1_000).then(() => 'still waiting')]);
+    const refused = await Promise.race([
+      Promise.all(outcomes.slice(2)),
+      sleep(1_000).then(() => 'still waiting'),
+    ]);
     expect(refused).toEqual(['circuit_open', 'circuit_open', 'circuit_open', 'circuit_open']);
     g.open();
     expect(await Promise.all(outcomes.slice(0, 2))).toEqual(['ok', 'ok']);
@@ -334,7 +360,10 @@ describe('ResiliencePolicy circuit breaker', () => {
   });
 
   it('breaker - default successThreshold 2 - one successful probe does not close it yet', async () => {
-    const policy = makePolicy({ retry: { maxAttempts: 1 }, breaker: { failureThreshold: 2, successThreshold: 2 } });
+    const policy = makePolicy({
+      retry: { maxAttempts: 1 },
+      breaker: { failureThreshold: 2, successThreshold: 2 },
+    });
     await untilHalfOpenDue(await tripBreaker(policy, 2));
     await policy.execute(fakeCall());
     expect(policy.breakerSnapshot.state).toBe('half_open');
@@ -361,7 +390,10 @@ describe('ResiliencePolicy circuit breaker', () => {
   it('breaker - a failure while recovering (after a successful probe) - reopens, then recovers from scratch', async () => {
     const onBreak = vi.fn();
     const policy = makePolicy(
-      { retry: { maxAttempts: 1 }, breaker: { failureThreshold: 2, successThreshold: 3, halfOpenMaxCalls: 1 } },
+      {
+        retry: { maxAttempts: 1 },
+        breaker: { failureThreshold: 2, successThreshold: 3, halfOpenMaxCalls: 1 },
+      },
       { onBreak },
     );
     await untilHalfOpenDue(await tripBreaker(policy, 2));
@@ -374,7 +406,10 @@ describe('ResiliencePolicy circuit breaker', () => {
     await expectFastRejections(() => policy.execute(blocked), 'circuit_open', 5);
     expect(blocked.calls).toBe(0);
     // After the open period it is half-open again and needs the full successThreshold once more.
-    await vi.waitFor(() => expect(policy.breakerSnapshot.state).toBe('half_open'), { timeout: 2_000, interval: 5 });
+    await vi.waitFor(() => expect(policy.breakerSnapshot.state).toBe('half_open'), {
+      timeout: 2_000,
+      interval: 5,
+    });
     const ok = fakeCall();
     await policy.execute(ok);
     await policy.execute(ok);
@@ -432,7 +467,12 @@ describe('ResiliencePolicy pool (bulkhead)', () => {
   });
 
   it('pool - idle - snapshot is empty with the configured size', () => {
-    expect(makePolicy({ poolSize: 7 }).poolSnapshot).toEqual({ size: 7, in_use: 0, queued: 0, total_acquired: 0 });
+    expect(makePolicy({ poolSize: 7 }).poolSnapshot).toEqual({
+      size: 7,
+      in_use: 0,
+      queued: 0,
+      total_acquired: 0,
+    });
   });
 
   it('pool - calls queued behind a hung database - each fails within the deadline of its own arrival', async () => {
@@ -443,17 +483,24 @@ describe('ResiliencePolicy pool (bulkhead)', () => {
     const started = performance.now();
     const elapsed = await Promise.all(
       Array.from({ length: 4 }, () =>
-        policy.execute(() => new Promise<never>(() => undefined)).then(
-          () => Number.NaN,
-          () => performance.now() - started,
-        ),
+        policy
+          .execute(() => new Promise<never>(() => undefined))
+          .then(
+            () => Number.NaN,
+            () => performance.now() - started,
+          ),
       ),
     );
     expect(Math.max(...elapsed)).toBeLessThan(timeoutMs + 100);
   });
 
   it('pool - a timed-out call - gives its slot back', async () => {
-    const policy = makePolicy({ poolSize: 1, queueSize: 0, timeoutMs: 20, breaker: { failureThreshold: 100 } });
+    const policy = makePolicy({
+      poolSize: 1,
+      queueSize: 0,
+      timeoutMs: 20,
+      breaker: { failureThreshold: 100 },
+    });
     expect((await rejection(policy.execute(() => new Promise<never>(() => undefined)))).kind).toBe('timeout');
     expect(policy.poolSnapshot.in_use).toBe(0);
     await expect(policy.execute(fakeCall())).resolves.toBe(1);
