@@ -55,9 +55,11 @@ export class HealthService {
   /** Ready to take traffic: not shutting down, breaker not open, database reachable and migrated. */
   async readiness(): Promise<{ ready: boolean; reason?: string }> {
     if (this.shuttingDown) return { ready: false, reason: 'shutting down' };
+    // Probe even while the breaker is open: it fails fast until half-open is due, and then the probe is
+    // what lets the breaker close; an instance out of rotation receives nothing but these probes.
+    const probe = await this.probe();
     if (this.db.policy.breakerSnapshot.state === 'open')
       return { ready: false, reason: 'circuit breaker open' };
-    const probe = await this.probe();
     if (!probe.reachable) return { ready: false, reason: 'database unreachable' };
     if (probe.schemaVersion !== latestSchemaVersion())
       return { ready: false, reason: 'migrations not applied' };

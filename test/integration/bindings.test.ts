@@ -33,7 +33,8 @@ try {
   console.log(JSON.stringify({ settled: 'resolved', message: JSON.stringify(value) }));
 } catch (err) {
   console.log(JSON.stringify({ settled: 'rejected', name: err?.name, message: err?.message }));
-}`;
+}
+process.exit(0); // the probe is over; an open database (its writer thread) must not keep the child alive`;
   return new Promise((resolve, reject) => {
     const loader = typescript ? ['--import', 'tsx'] : [];
     const child = spawn(process.execPath, [...loader, '--input-type=module', '-e', code], {

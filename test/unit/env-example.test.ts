@@ -11,7 +11,7 @@ const COMPOSE_SECTION = '# --- docker compose only';
 /** `NAME=value` lines of one section of the file, in order (comments and blank lines skipped). */
 function assignments(section: 'service' | 'compose' = 'service'): [string, string][] {
   const [service = '', compose = ''] = readFileSync(ENV_EXAMPLE, 'utf8').split(COMPOSE_SECTION);
-  return (section === 'service' ? service : (compose.split('\n').slice(1).join('\n')))
+  return (section === 'service' ? service : compose.split('\n').slice(1).join('\n'))
     .split('\n')
     .map((line) => line.trim())
     .filter((line) => line !== '' && !line.startsWith('#'))
@@ -33,9 +33,15 @@ describe('.env.example', () => {
     const compose = readFileSync(new URL('../../docker-compose.yml', import.meta.url), 'utf8');
     const used = new Set([...compose.matchAll(/\$\{([A-Z][A-Z0-9_]*)/g)].map((m) => m[1] as string));
     const listed = new Set([...assignments('service'), ...assignments('compose')].map(([name]) => name));
-    expect([...used].filter((name) => !listed.has(name)), 'used by compose, missing from .env.example').toEqual([]);
+    expect(
+      [...used].filter((name) => !listed.has(name)),
+      'used by compose, missing from .env.example',
+    ).toEqual([]);
     const composeOnly = assignments('compose').map(([name]) => name);
-    expect(composeOnly.filter((name) => !used.has(name)), 'listed as compose-only, unused').toEqual([]);
+    expect(
+      composeOnly.filter((name) => !used.has(name)),
+      'listed as compose-only, unused',
+    ).toEqual([]);
   });
 
   it('.env.example - values shown - are the defaults (the file loads to the same config as no file)', () => {

@@ -1,0 +1,174 @@
+import type { AutocannonRequest } from 'autocannon';
+import type { Measurement } from './load.js';
+import { createBodyTemplate, DOMAIN_COUNT, domainOf, populationEpisode, stepBody } from './workload.js';
+
+// The service's scenarios: a pre-check of one request each, then the load; and the population.
+
+export const SCENARIOS = ['health', 'create', 'get', 'list', 'steps'] as const;
+export type Scenario = (typeof SCENARIOS)[number];
+
+export const POPULATION_BATCH = 500;
+const JSON_HEADERS = { 'content-type': 'application/json' };
+
+/** Drives one load phase (warm-up + measured) against the server. */
+export type Drive = (name: string, requests: AutocannonRequest[]) => Promise<Measurement>;
+
+/** Seeded PRNG (mulberry32): the same run picks the same ids. Returns an integer in [0, n). */
+export function random(seed: number): (n: number) => number {
+  let a = seed >>> 0;
+  return (n) => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
+  };
+}
+
+async function request(url: string, init: RequestInit = {}): Promise<{ status: number; body: unknown }> {
+  const res = await fetch(url, { ...init, signal: AbortSignal.timeout(60_000) });
+  const text = await res.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // not JSON: keep the text for the message
+  }
+  return { status: res.status, body };
+}
+
+function expect(condition: unknown, what: string, detail: unknown): asserts condition {
+  if (!condition) throw new Error(`${what}: ${JSON.stringify(detail).slice(0, 400)}`);
+}
+
+export function health(drive: Drive): Promise<Measurement> {
+  return drive('health', [{ method: 'GET', path: '/health/live' }]);
+}
+
+/** `POST /v1/episodes`, every body unique (the task number); checks one create first. */
+export async function episodeCreate(url: string, drive: Drive): Promise<Measurement> {
+  const { before, after } = createBodyTemplate();
+  const res = await request(`${url}/v1/episodes`, {
+    method: 'POST',
+    headers: JSON_HEADERS,
+    body: `${before}0${after}`,
+  });
+  const record = res.body as { step_count?: number; tags?: string[]; location?: unknown };
+  expect(res.status === 201, 'POST /v1/episodes should answer 201', res);
+  expect(
+    record.step_count === 5 && record.location && record.tags?.length === 4,
+    'created episode is incomplete',
+    record,
+  );
+  let n = 0;
+  return drive('episode create', [
+    {
+      method: 'POST',
+      path: '/v1/episodes',
+      headers: JSON_HEADERS,
+      setupRequest: (req) => ({ ...req, body: before + ++n + after }),
+    },
+  ]);
+}
+
+/** Writes `count` episodes through `POST /v1/episodes/batch`, two requests in flight; returns their ids. */
+export async function populate(url: string, count: number): Promise<{ ids: string[]; seconds: number }> {
+  const started = performance.now();
+  const now = Date.now();
+  const batches = Math.ceil(count / POPULATION_BATCH);
+  const ids: string[][] = new Array(batches);
+  let nextBatch = 0;
+  const worker = async () => {
+    for (let b = nextBatch++; b < batches; b = nextBatch++) {
+      const first = b * POPULATION_BATCH;
+      const size = Math.min(POPULATION_BATCH, count - first);
+      const episodes = Array.from({ length: size }, (_, k) => populationEpisode(first + k, now));
+      const res = await request(`${url}/v1/episodes/batch`, {
+        method: 'POST',
+        headers: JSON_HEADERS,
+        body: JSON.stringify({ episodes }),
+      });
+      const got = (res.body as { ids?: string[] }).ids;
+      expect(
+        res.status === 201 && got?.length === size,
+        `POST /v1/episodes/batch #${b} should answer 201`,
+        res,
+      );
+      ids[b] = got;
+    }
+  };
+  await Promise.all([worker(), worker()]);
+  return { ids: ids.flat(), seconds: (performance.now() - started) / 1000 };
+}
+
+/** `GET /v1/episodes/{id}`, a random id of `ids` per request. */
+export async function getById(url: string, drive: Drive, randomId: () => string): Promise<Measurement> {
+  const id = randomId();
+  const res = await request(`${url}/v1/episodes/${id}`);
+  expect(
+    res.status === 200 && (res.body as { id?: string }).id === id,
+    'GET /v1/episodes/{id} should answer 200',
+    res,
+  );
+  return drive('get by id', [
+    { method: 'GET', path: '/', setupRequest: (req) => ({ ...req, path: `/v1/episodes/${randomId()}` }) },
+  ]);
+}
+
+const listPath = (domain: string) => `/v1/episodes?domain=${domain}&status=completed&limit=20`;
+
+/** `GET /v1/episodes?domain=X&status=completed&limit=20`, a random domain per request; checks a page first. */
+export async function filteredList(
+  url: string,
+  drive: Drive,
+  pick: (n: number) => number,
+): Promise<Measurement> {
+  const domain = domainOf(3);
+  const res = await request(url + listPath(domain));
+  const page = res.body as {
+    items?: { context: { domain: string }; status: string }[];
+    next_cursor?: string | null;
+  };
+  expect(res.status === 200, 'GET /v1/episodes should answer 200', res);
+  expect(
+    page.items?.length === 20 && page.next_cursor,
+    'filtered list should return a full page and a cursor',
+    page,
+  );
+  expect(
+    page.items.every((e) => e.context.domain === domain && e.status === 'completed'),
+    'filtered list returned episodes outside the filter',
+    page.items.map((e) => [e.context.domain, e.status]),
+  );
+  return drive('filtered list', [
+    {
+      method: 'GET',
+      path: '/',
+      setupRequest: (req) => ({ ...req, path: listPath(domainOf(pick(DOMAIN_COUNT))) }),
+    },
+  ]);
+}
+
+/** `POST /v1/episodes/{id}/steps`, one auto-numbered step to a random episode per request. */
+export async function stepAppend(url: string, drive: Drive, randomId: () => string): Promise<Measurement> {
+  const body = stepBody();
+  const res = await request(`${url}/v1/episodes/${randomId()}/steps`, {
+    method: 'POST',
+    headers: JSON_HEADERS,
+    body,
+  });
+  expect(
+    res.status === 201 && typeof (res.body as { step_number?: unknown }).step_number === 'number',
+    'POST /v1/episodes/{id}/steps should answer 201 with a step number',
+    res,
+  );
+  return drive('step append', [
+    {
+      method: 'POST',
+      path: '/',
+      headers: JSON_HEADERS,
+      body,
+      setupRequest: (req) => ({ ...req, path: `/v1/episodes/${randomId()}/steps` }),
+    },
+  ]);
+}
