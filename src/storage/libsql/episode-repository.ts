@@ -37,6 +37,8 @@ const assert = (condition: string, code: string, ...args: SqlValue[]): Statement
 const EPISODE_COLUMNS =
   'e.id, e.tenant, e.agent_id, e.session_id, e.task_type, e.start_time, e.end_time, e.archived, e.step_count, e.created_at, e.updated_at, e.version, e.body';
 const STEP_COLUMNS = 's.episode_id, s.step_number, s.timestamp, s.tool, s.body';
+/** Rows per multi-row step INSERT: 8 arguments each, well inside SQLite's 32,766 variables. */
+const STEP_ROWS_PER_INSERT = 100;
 /** R*Tree time axis: seconds; an episode still in progress extends to "the end of time". */
 const OPEN_END_S = 1e12;
 
@@ -465,6 +467,7 @@ export class LibsqlEpisodeRepository implements EpisodeRepository {
     }
     try {
       const results = await this.db.write(stmts);
+      if (!append.autoNumber) return steps;
       return steps.map((s, i) => ({
         ...s,
         step_number: Number(results[firstInsert + i]?.rows[0]?.step_number),
@@ -574,8 +577,8 @@ export class LibsqlEpisodeRepository implements EpisodeRepository {
       this.ftsInsert(tenant, r),
       ...this.locationInserts(tenant, r.id, 0, r.location, ms(r.start_time), r.end_time),
     ];
+    stmts.push(...this.stepsInserts(tenant, e.steps, r.agent_id));
     for (const s of e.steps) {
-      stmts.push(this.stepInsert(tenant, s, false));
       if (s.location)
         stmts.push(
           ...this.locationInserts(tenant, r.id, s.step_number, s.location, ms(s.timestamp), s.timestamp),
@@ -662,6 +665,7 @@ export class LibsqlEpisodeRepository implements EpisodeRepository {
     ];
   }
 
+  /** One appended step: its number is the next free one when `autoNumber`, read back with RETURNING. */
   private stepInsert(tenant: string, s: StepRecord, autoNumber: boolean): Statement {
     const number = autoNumber
       ? '(SELECT COALESCE(MAX(step_number), 0) + 1 FROM steps WHERE tenant = ? AND episode_id = ?)'
@@ -670,7 +674,7 @@ export class LibsqlEpisodeRepository implements EpisodeRepository {
     return {
       sql: `INSERT INTO steps (tenant, episode_id, step_number, timestamp, tool, result_type, agent_id, body)
             VALUES (?, ?, ${number}, ?, ?, ?, (SELECT agent_id FROM episodes WHERE tenant = ? AND id = ?), ?)
-            RETURNING step_number`,
+            ${autoNumber ? 'RETURNING step_number' : ''}`,
       args: [
         tenant,
         s.episode_id,
@@ -683,6 +687,32 @@ export class LibsqlEpisodeRepository implements EpisodeRepository {
         JSON.stringify(stepBody(s)),
       ],
     };
+  }
+
+  /**
+   * The numbered steps of a new episode, many rows per statement: one statement per step would cost a
+   * round of binding and execution each, the largest part of an episode write.
+   */
+  private stepsInserts(tenant: string, steps: StepRecord[], agentId: string | null): Statement[] {
+    const stmts: Statement[] = [];
+    for (let i = 0; i < steps.length; i += STEP_ROWS_PER_INSERT) {
+      const chunk = steps.slice(i, i + STEP_ROWS_PER_INSERT);
+      stmts.push({
+        sql: `INSERT INTO steps (tenant, episode_id, step_number, timestamp, tool, result_type, agent_id, body)
+              VALUES ${chunk.map(() => '(?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
+        args: chunk.flatMap((s) => [
+          tenant,
+          s.episode_id,
+          s.step_number,
+          ms(s.timestamp),
+          s.tool,
+          s.result?.type ?? null,
+          agentId,
+          JSON.stringify(stepBody(s)),
+        ]),
+      });
+    }
+    return stmts;
   }
 
   private async currentVersion(tenant: string, id: string): Promise<number | undefined> {
