@@ -26,7 +26,7 @@ import {
   type Page,
   type StepAppend,
 } from '../episode-repository.js';
-import { decodeCursor, encodeCursor } from './cursor.js';
+import { decodeCursor, pageOf } from './cursor.js';
 import { IDEMPOTENCY_TTL_MS } from './idempotency-repository.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -293,15 +293,10 @@ export class LibsqlEpisodeRepository implements EpisodeRepository {
       `SELECT ${EPISODE_COLUMNS}, e.reward_total FROM episodes e WHERE ${where.join(' AND ')} ORDER BY ${order} LIMIT ?`,
       [...args, q.limit + 1],
     );
-    const items = rows.slice(0, q.limit).map(toEpisode);
-    const last = rows.length > q.limit ? rows[q.limit - 1] : undefined;
-    const next_cursor = last
-      ? encodeCursor(sort, [
-          sort === 'reward_desc' ? (last.reward_total as number | null) : Number(last.start_time),
-          last.id as string,
-        ])
-      : null;
-    return { items, next_cursor };
+    return pageOf(rows, q.limit, toEpisode, sort, (last) => [
+      sort === 'reward_desc' ? (last.reward_total as number | null) : Number(last.start_time),
+      last.id as string,
+    ]);
   }
 
   async update(tenant: string, change: EpisodeChange, idempotent?: IdempotentResponse): Promise<void> {
@@ -497,9 +492,7 @@ export class LibsqlEpisodeRepository implements EpisodeRepository {
        ORDER BY s.step_number LIMIT ?`,
       [tenant, episodeId, after, limit + 1],
     );
-    const items = rows.slice(0, limit).map(toStep);
-    const last = rows.length > limit ? items[items.length - 1] : undefined;
-    return { items, next_cursor: last ? encodeCursor('step_number', [last.step_number]) : null };
+    return pageOf(rows, limit, toStep, 'step_number', (last) => [Number(last.step_number)]);
   }
 
   async listAllSteps(tenant: string, q: GlobalStepListQuery): Promise<Page<StepRecord>> {
@@ -524,14 +517,11 @@ export class LibsqlEpisodeRepository implements EpisodeRepository {
        ORDER BY s.timestamp DESC, s.episode_id DESC, s.step_number DESC LIMIT ?`,
       [...args, q.limit + 1],
     );
-    const items = rows.slice(0, q.limit).map(toStep);
-    const last = rows.length > q.limit ? items[items.length - 1] : undefined;
-    return {
-      items,
-      next_cursor: last
-        ? encodeCursor('steps_newest', [ms(last.timestamp), last.episode_id, last.step_number])
-        : null,
-    };
+    return pageOf(rows, q.limit, toStep, 'steps_newest', (last) => [
+      Number(last.timestamp),
+      last.episode_id as string,
+      Number(last.step_number),
+    ]);
   }
 
   async stepsOf(tenant: string, episodeIds: string[]): Promise<Map<string, StepRecord[]>> {
