@@ -14,6 +14,8 @@ import {
   GetHeaders,
   idempotencyOf,
   MatchHeaders,
+  pageJsonText,
+  sendJsonText,
   sendOutcome,
   tenantOf,
   versionOf,
@@ -88,14 +90,14 @@ export const episodeRoutes: FastifyPluginAsyncZod<{ episodes: EpisodeService }> 
     },
     async (request, reply) => {
       const known = versionOf(request, 'if-none-match');
-      const record = await episodes.get(
+      const episode = await episodes.get(
         tenantOf(request),
         request.params.id,
         request.query.include === 'steps',
       );
-      reply.header('etag', etagOf(record.version));
-      if (known === record.version) return reply.code(304).send();
-      return record;
+      reply.header('etag', etagOf(episode.version));
+      if (known === episode.version) return reply.code(304).send();
+      return sendJsonText(reply, episode.json);
     },
   );
 
@@ -109,7 +111,8 @@ export const episodeRoutes: FastifyPluginAsyncZod<{ episodes: EpisodeService }> 
         response: { 200: EpisodePage, ...problems() },
       },
     },
-    async (request) => episodes.list(tenantOf(request), request.query),
+    async (request, reply) =>
+      sendJsonText(reply, pageJsonText(await episodes.list(tenantOf(request), request.query))),
   );
 
   app.patch(

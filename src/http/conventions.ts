@@ -65,3 +65,15 @@ export function sendOutcome<T>(reply: FastifyReply, outcome: WriteOutcome<T>): T
   if (outcome.replayed) reply.header('idempotent-replayed', 'true');
   return outcome.body;
 }
+
+/**
+ * Sends JSON text as it is: encoded records (see EncodedEpisode) skip the serializer. Their shape is the
+ * route's documented response schema, which the contract tests check on every response.
+ */
+export function sendJsonText(reply: FastifyReply, json: string): FastifyReply {
+  return reply.type('application/json; charset=utf-8').send(json);
+}
+
+/** A page of encoded records as the `{ items, next_cursor }` JSON text of SPEC §2. */
+export const pageJsonText = (page: { items: { json: string }[]; next_cursor: string | null }): string =>
+  `{"items":[${page.items.map((item) => item.json).join(',')}],"next_cursor":${JSON.stringify(page.next_cursor)}}`;

@@ -21,6 +21,7 @@ import {
 import type { GlobalStepListQuery, StepCreate, StepRecord } from '../domain/step.js';
 import {
   type DeletionReport,
+  type EncodedEpisode,
   EpisodeIdTaken,
   type EpisodeRepository,
   IdempotencyKeyTaken,
@@ -72,6 +73,11 @@ function mergePatch<T>(target: T, patch: unknown): T {
   return base as T;
 }
 
+/** Adds `steps` to an encoded episode (its JSON text ends with the closing brace of the object). */
+function withSteps(episode: EncodedEpisode, steps: StepRecord[]): EncodedEpisode {
+  return { ...episode, json: `${episode.json.slice(0, -1)},"steps":${JSON.stringify(steps)}}` };
+}
+
 /** Timestamps are stored and returned in canonical UTC (SPEC §2), wherever they sit. */
 function canonicalReflection<T extends { generated_at: string } | null | undefined>(reflection: T): T {
   return reflection
@@ -119,7 +125,7 @@ export class EpisodeService {
         if ((await this.episodes.bodyHash(tenant, episode.record.id)) !== episode.bodyHash) {
           throw new EpisodeIdConflict(episode.record.id);
         }
-        const stored = await this.get(tenant, episode.record.id, false);
+        const stored = await this.current(tenant, episode.record.id);
         return { status: 200, headers: { etag: etag(stored.version) }, body: stored };
       }
     });
@@ -152,22 +158,22 @@ export class EpisodeService {
     });
   }
 
-  async get(tenant: string, id: string, includeSteps: boolean): Promise<EpisodeRecord> {
-    const record = await this.episodes.get(tenant, id);
-    if (!record) throw new EpisodeNotFound(id);
-    if (!includeSteps) return record;
-    const steps = await this.episodes.stepsOf(tenant, [id]);
-    return { ...record, steps: steps.get(id) ?? [] };
+  /** An episode as JSON text (see EncodedEpisode), with its steps when asked. */
+  async get(tenant: string, id: string, includeSteps: boolean): Promise<EncodedEpisode> {
+    const episode = await this.episodes.get(tenant, id);
+    if (!episode) throw new EpisodeNotFound(id);
+    if (!includeSteps) return episode;
+    return withSteps(episode, (await this.episodes.stepsOf(tenant, [id])).get(id) ?? []);
   }
 
-  async list(tenant: string, query: EpisodeListQuery): Promise<Page<EpisodeRecord>> {
+  async list(tenant: string, query: EpisodeListQuery): Promise<Page<EncodedEpisode>> {
     const page = await this.episodes.list(tenant, query);
     if (query.include !== 'steps' || page.items.length === 0) return page;
     const steps = await this.episodes.stepsOf(
       tenant,
       page.items.map((e) => e.id),
     );
-    return { ...page, items: page.items.map((e) => ({ ...e, steps: steps.get(e.id) ?? [] })) };
+    return { ...page, items: page.items.map((e) => withSteps(e, steps.get(e.id) ?? [])) };
   }
 
   async patch(
@@ -294,6 +300,13 @@ export class EpisodeService {
     return this.episodes.listAllSteps(tenant, query);
   }
 
+  /** The stored episode as an object, for the use cases that change it. */
+  private async current(tenant: string, id: string): Promise<EpisodeRecord> {
+    const episode = await this.episodes.get(tenant, id);
+    if (!episode) throw new EpisodeNotFound(id);
+    return JSON.parse(episode.json) as EpisodeRecord;
+  }
+
   /** Builds the stored form of a create request; `path` locates it in a batch for error messages. */
   private newEpisode(tenant: string, input: EpisodeCreate, path: string): NewEpisode {
     const { steps: stepInputs = [], embedding, id: givenId, ...fields } = input;
@@ -365,8 +378,7 @@ export class EpisodeService {
     options: { mustBeInProgress?: boolean; idem?: IdempotencyRequest | undefined } = {},
   ): Promise<WriteOutcome<EpisodeRecord>> {
     for (let attempt = 0; ; attempt++) {
-      const current = await this.episodes.get(tenant, id);
-      if (!current) throw new EpisodeNotFound(id);
+      const current = await this.current(tenant, id);
       if (options.mustBeInProgress && current.end_time !== null) throw new EpisodeAlreadyCompleted(id);
       if (ifMatch !== undefined && current.version !== ifMatch)
         throw new PreconditionFailed(String(current.version));

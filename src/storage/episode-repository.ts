@@ -26,6 +26,16 @@ export interface EpisodeChange {
   mustBeInProgress?: boolean;
 }
 
+/**
+ * An episode as its JSON text, straight from its row: reads answer with it as is, so a GET neither parses
+ * the stored body nor serialises it again. `JSON.parse(json)` is the EpisodeRecord.
+ */
+export interface EncodedEpisode {
+  id: string;
+  version: number;
+  json: string;
+}
+
 export interface Page<T> {
   items: T[];
   next_cursor: string | null;
@@ -70,9 +80,9 @@ export class IdempotencyKeyTaken extends Error {
 
 export interface EpisodeRepository {
   create(tenant: string, episodes: NewEpisode[], idempotent?: IdempotentResponse): Promise<void>;
-  get(tenant: string, id: string): Promise<EpisodeRecord | null>;
+  get(tenant: string, id: string): Promise<EncodedEpisode | null>;
   bodyHash(tenant: string, id: string): Promise<string | null>;
-  list(tenant: string, query: EpisodeListQuery): Promise<Page<EpisodeRecord>>;
+  list(tenant: string, query: EpisodeListQuery): Promise<Page<EncodedEpisode>>;
   update(tenant: string, change: EpisodeChange, idempotent?: IdempotentResponse): Promise<void>;
   delete(tenant: string, id: string, expectedVersion?: number): Promise<DeletionReport>;
   appendSteps(

@@ -16,6 +16,7 @@ import { MAX_STEPS_PER_EPISODE } from '../../domain/limits.js';
 import type { GlobalStepListQuery, StepRecord } from '../../domain/step.js';
 import {
   type DeletionReport,
+  type EncodedEpisode,
   type EpisodeChange,
   EpisodeIdTaken,
   type EpisodeRepository,
@@ -60,17 +61,19 @@ function episodeBody(r: EpisodeRecord) {
   };
 }
 
-/** The one place an episode row becomes a record. */
-function toEpisode(row: Row): EpisodeRecord {
-  const body = JSON.parse(row.body as string) as ReturnType<typeof episodeBody>;
+/**
+ * The one place an episode row becomes a record — as JSON text: the columns, then the stored body (the
+ * JSON of `episodeBody`, written by this module) spliced in without being parsed.
+ */
+function toEncodedEpisode(row: Row): EncodedEpisode {
   const endTime = row.end_time === null ? null : iso(Number(row.end_time));
-  return {
-    id: row.id as string,
-    tenant: row.tenant as string,
-    agent_id: (row.agent_id as string | null) ?? null,
-    session_id: (row.session_id as string | null) ?? null,
-    task_type: row.task_type as EpisodeRecord['task_type'],
-    ...body,
+  const version = Number(row.version);
+  const columns = JSON.stringify({
+    id: row.id,
+    tenant: row.tenant,
+    agent_id: row.agent_id ?? null,
+    session_id: row.session_id ?? null,
+    task_type: row.task_type,
     start_time: iso(Number(row.start_time)),
     end_time: endTime,
     status: endTime === null ? 'in_progress' : 'completed',
@@ -78,8 +81,10 @@ function toEpisode(row: Row): EpisodeRecord {
     step_count: Number(row.step_count),
     created_at: iso(Number(row.created_at)),
     updated_at: iso(Number(row.updated_at)),
-    version: Number(row.version),
-  };
+    version,
+  });
+  const body = row.body as string;
+  return { id: row.id as string, version, json: `${columns.slice(0, -1)},${body.slice(1)}` };
 }
 
 function stepBody(s: StepRecord) {
@@ -214,12 +219,12 @@ export class LibsqlEpisodeRepository implements EpisodeRepository {
     }
   }
 
-  async get(tenant: string, id: string): Promise<EpisodeRecord | null> {
+  async get(tenant: string, id: string): Promise<EncodedEpisode | null> {
     const rows = await this.db.read(
       `SELECT ${EPISODE_COLUMNS} FROM episodes e WHERE e.tenant = ? AND e.id = ?`,
       [tenant, id],
     );
-    return rows[0] ? toEpisode(rows[0]) : null;
+    return rows[0] ? toEncodedEpisode(rows[0]) : null;
   }
 
   async bodyHash(tenant: string, id: string): Promise<string | null> {
@@ -230,7 +235,7 @@ export class LibsqlEpisodeRepository implements EpisodeRepository {
     return (rows[0]?.body_hash as string | undefined) ?? null;
   }
 
-  async list(tenant: string, q: EpisodeListQuery): Promise<Page<EpisodeRecord>> {
+  async list(tenant: string, q: EpisodeListQuery): Promise<Page<EncodedEpisode>> {
     const where: string[] = ['e.tenant = ?'];
     const args: SqlValue[] = [tenant];
     const add = (clause: string, ...values: SqlValue[]) => {
@@ -293,7 +298,7 @@ export class LibsqlEpisodeRepository implements EpisodeRepository {
       `SELECT ${EPISODE_COLUMNS}, e.reward_total FROM episodes e WHERE ${where.join(' AND ')} ORDER BY ${order} LIMIT ?`,
       [...args, q.limit + 1],
     );
-    return pageOf(rows, q.limit, toEpisode, sort, (last) => [
+    return pageOf(rows, q.limit, toEncodedEpisode, sort, (last) => [
       sort === 'reward_desc' ? (last.reward_total as number | null) : Number(last.start_time),
       last.id as string,
     ]);
