@@ -10,7 +10,6 @@ import {
   EpisodeRecord,
 } from '../../src/domain/episode.js';
 import {
-  etagOf,
   GetHeaders,
   idempotencyOf,
   MatchHeaders,
@@ -22,7 +21,7 @@ import {
   WriteHeaders,
 } from '../../src/http/conventions.js';
 import { problems } from '../../src/http/problem-schema.js';
-import type { EpisodeService } from '../../src/services/episode-service.js';
+import { type EpisodeService, etagOf } from '../../src/services/episode-service.js';
 
 const IdParams = z.object({ id: Uuid });
 const EpisodePage = z.object({ items: z.array(EpisodeRecord), next_cursor: z.string().nullable() });

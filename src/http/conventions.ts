@@ -57,8 +57,6 @@ export function versionOf(request: FastifyRequest, header: 'if-match' | 'if-none
   return Number(match[1]);
 }
 
-export const etagOf = (version: number) => `"${version}"`;
-
 /** Sends a write's outcome; a replayed one says so. */
 export function sendOutcome<T>(reply: FastifyReply, outcome: WriteOutcome<T>): T {
   reply.code(outcome.status).headers(outcome.headers);

@@ -45,7 +45,8 @@ export interface WriteOutcome<T = unknown> {
 }
 
 const now = () => new Date().toISOString();
-const etag = (version: number) => `"${version}"`;
+/** The ETag of a record version (SPEC §2): writes answer with it, reads too. */
+export const etagOf = (version: number) => `"${version}"`;
 
 /** Canonical JSON (sorted keys) so equal bodies hash equally whatever their key order. */
 function canonicalJson(value: unknown): string {
@@ -126,7 +127,7 @@ export class EpisodeService {
           throw new EpisodeIdConflict(episode.record.id);
         }
         const stored = await this.current(tenant, episode.record.id);
-        return { status: 200, headers: { etag: etag(stored.version) }, body: stored };
+        return { status: 200, headers: { etag: etagOf(stored.version) }, body: stored };
       }
     });
   }
@@ -364,7 +365,7 @@ export class EpisodeService {
   private created(record: EpisodeRecord): WriteOutcome<EpisodeRecord> {
     return {
       status: 201,
-      headers: { location: `/v1/episodes/${record.id}`, etag: etag(record.version) },
+      headers: { location: `/v1/episodes/${record.id}`, etag: etagOf(record.version) },
       body: record,
     };
   }
@@ -388,7 +389,7 @@ export class EpisodeService {
       next.updated_at = now();
       const outcome: WriteOutcome<EpisodeRecord> = {
         status: 200,
-        headers: { etag: etag(next.version) },
+        headers: { etag: etagOf(next.version) },
         body: next,
       };
       try {
