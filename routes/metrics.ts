@@ -3,16 +3,18 @@ import type { Database } from '../src/db/database.js';
 import type { Metrics } from '../src/observability/metrics.js';
 
 const STATE_VALUE = { closed: 0, open: 1, half_open: 2 } as const;
-const COUNTED_TABLES = ['episodes', 'steps', 'episode_tags', 'embeddings', 'idempotency_keys'] as const;
 
-/** Prometheus scrape endpoint (SPEC §7); gauges that mirror live state are refreshed per scrape. */
+/**
+ * Prometheus scrape endpoint (SPEC §7). Gauges that mirror the policy's live state are set per scrape (no
+ * I/O); row counts are kept by RecordCounts in the background, so a scrape never touches the database.
+ */
 export const metricsRoutes: FastifyPluginAsyncZod<{ metrics: Metrics; db: Database }> = async (
   app,
   { metrics, db },
 ) => {
   let acquiredSeen = 0;
 
-  async function refresh(): Promise<void> {
+  function refresh(): void {
     const breaker = db.policy.breakerSnapshot;
     const pool = db.policy.poolSnapshot;
     metrics.circuitState.set(STATE_VALUE[breaker.state]);
@@ -20,15 +22,10 @@ export const metricsRoutes: FastifyPluginAsyncZod<{ metrics: Metrics; db: Databa
     metrics.poolQueued.set(pool.queued);
     metrics.poolAcquired.inc(pool.total_acquired - acquiredSeen);
     acquiredSeen = pool.total_acquired;
-    if (breaker.state === 'open') return; // keep the last counts rather than hammer a down database
-    const counts = await db
-      .read(COUNTED_TABLES.map((t) => `SELECT '${t}' AS name, COUNT(*) AS n FROM ${t}`).join(' UNION ALL '))
-      .catch(() => []);
-    for (const row of counts) metrics.records.set({ table: String(row.name) }, Number(row.n));
   }
 
   app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
-    await refresh();
+    refresh();
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 };

@@ -20,6 +20,7 @@ import {
   Uuid,
   utf8Bytes,
 } from './common.js';
+import type { FieldError } from './errors.js';
 import {
   MAX_ARTIFACT_BYTES,
   MAX_BATCH_EPISODES,
@@ -400,4 +401,42 @@ export function metadataFilters(query: EpisodeListQuery): Record<string, string>
         : [],
     ),
   );
+}
+
+/**
+ * Why a changed episode could not have been created as it now is (SPEC §3.1: every limit that create
+ * enforces holds after any change), as errors naming each field; empty when it could. A merge patch can
+ * reach states its own schema cannot see: metadata merged past 100 keys, an end before the start, a
+ * record grown past 10 MB.
+ */
+export function storedEpisodeProblems(record: EpisodeRecord): FieldError[] {
+  const given = Object.fromEntries(
+    Object.entries({
+      id: record.id,
+      agent_id: record.agent_id,
+      session_id: record.session_id,
+      task_type: record.task_type,
+      task_description: record.task_description,
+      context: record.context,
+      tags: record.tags,
+      start_time: record.start_time,
+      end_time: record.end_time,
+      outcome: record.outcome,
+      reward: record.reward,
+      reflection: record.reflection,
+      patterns: record.patterns,
+      heuristics: record.heuristics,
+      applied_patterns: record.applied_patterns,
+      salient_features: record.salient_features,
+      metadata: record.metadata,
+      location: record.location,
+      archived: record.archived,
+    }).filter(([, value]) => value !== null),
+  );
+  const parsed = EpisodeCreate.safeParse(given);
+  return (parsed.error?.issues ?? []).map((issue) => ({
+    in: 'body',
+    path: `/${issue.path.join('/')}`,
+    message: issue.message,
+  }));
 }

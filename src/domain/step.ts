@@ -12,7 +12,12 @@ import {
   Uuid,
   utf8Bytes,
 } from './common.js';
-import { MAX_STEP_PARAMETERS_BYTES, MAX_STEP_TEXT_BYTES, MAX_STEPS_PER_EPISODE } from './limits.js';
+import {
+  MAX_STEP_NUMBER,
+  MAX_STEP_PARAMETERS_BYTES,
+  MAX_STEP_TEXT_BYTES,
+  MAX_STEPS_PER_EPISODE,
+} from './limits.js';
 
 // Steps: one action inside an episode (SPEC §3.2).
 
@@ -50,7 +55,7 @@ const Parameters = JsonObject.superRefine((parameters, ctx) => {
   }
 });
 
-export const StepNumber = z.int().min(1);
+export const StepNumber = z.int().min(1).max(MAX_STEP_NUMBER);
 
 export const StepCreate = z.strictObject({
   step_number: StepNumber.optional().describe(
@@ -139,6 +144,9 @@ export const StepRecord = z.object({
   location: Location.nullable(),
 });
 export type StepRecord = z.infer<typeof StepRecord>;
+
+/** What an append answers: the stored step, or `{ items }` when the request sent `{ "steps": [...] }`. */
+export type AppendedSteps = StepRecord | { items: StepRecord[] };
 
 /** `GET /v1/episodes/{id}/steps`: pages in step_number order. */
 export const StepListQuery = z.strictObject({

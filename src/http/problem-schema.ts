@@ -27,8 +27,8 @@ const DESCRIPTIONS: Record<number, string> = {
   412: 'If-Match does not match the current version',
   413: 'Too large: a body, field or collection exceeds its limit',
   415: 'Unsupported media type: send application/json',
-  422: 'Idempotency-Key reused with a different request, or a semantic mismatch',
-  503: 'Database unavailable or overloaded; see Retry-After',
+  422: 'Idempotency-Key reused with a different request, a semantic mismatch, or an answer too large for one response',
+  503: 'Database unavailable or overloaded, or a write whose outcome is unknown (WRITE_OUTCOME_UNKNOWN: repeat it with the same Idempotency-Key); see Retry-After',
 };
 
 /** Documents the problem responses a route can give. */

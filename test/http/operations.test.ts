@@ -169,6 +169,7 @@ describe('/metrics', () => {
     await app.inject({ method: 'GET', url: `/v1/episodes/${episodeId}` });
     app.faults.fault = undefined;
     await app.inject({ method: 'GET', url: '/health' });
+    await app.engram.recordCounts.refresh(); // row counts are kept in the background, not by the scrape
     const res = await app.inject({ method: 'GET', url: '/metrics' });
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);

@@ -50,7 +50,7 @@ async function expectIntactSchema(db: Database): Promise<void> {
   const names = (await db.read("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")).map(
     (r) => r.name,
   );
-  expect(names).toEqual(expect.arrayContaining([...TABLES, 'engram_assert']));
+  expect(names).toEqual(expect.arrayContaining([...TABLES, 'engram_guard']));
   const ledger = await db.read(
     'SELECT version, COUNT(*) AS n FROM schema_migrations GROUP BY version ORDER BY version',
   );

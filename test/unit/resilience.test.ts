@@ -14,8 +14,7 @@ const serverError = () =>
 const constraint = () =>
   Object.assign(new Error('UNIQUE constraint failed: episodes.id'), { code: 'SQLITE_CONSTRAINT_PRIMARYKEY' });
 const sqlError = () => Object.assign(new Error('no such table: nope'), { code: 'SQLITE_ERROR' });
-const precondition = () =>
-  Object.assign(new Error('ENGRAM_ASSERT:EPISODE_NOT_FOUND'), { code: 'SQLITE_CONSTRAINT_TRIGGER' });
+const precondition = () => Object.assign(new Error('ENGRAM_GUARD'), { code: 'SQLITE_CONSTRAINT_TRIGGER' });
 
 /** Well under what any real database call costs: an open breaker or a full queue answers at once. */
 const FAST_MS = 5;
