@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { inject } from 'vitest';
-import { buildTestApp, type TestApp } from './app.js';
+import type { AppOverrides } from '../../src/app.js';
+import { buildTestApp, type TestApp, type TestEnv } from './app.js';
 
 /**
  * The storage backends every contract test runs against: an embedded file and a real sqld (started once
@@ -15,10 +16,29 @@ if (!sqldUrl)
 // containerised sqld can queue for longer than the default 5 s deadline, which is the outage tests' subject.
 const PATIENT = { DB_TIMEOUT_MS: 30_000 };
 
-export const BACKENDS: readonly { name: string; build: () => Promise<TestApp> }[] = [
-  { name: 'embedded file', build: () => buildTestApp(PATIENT) },
+type Build = (env?: TestEnv, overrides?: AppOverrides & { faults?: boolean }) => Promise<TestApp>;
+
+/**
+ * Each backend builds an app on its database; `env` and `overrides` as for `buildTestApp`. `groupCommit`:
+ * concurrent writes share one transaction, so a fault injected into one of them hits its neighbours too.
+ */
+export const BACKENDS: readonly { name: string; groupCommit: boolean; build: Build }[] = [
+  {
+    name: 'embedded file',
+    groupCommit: true,
+    build: (env = {}, overrides = {}) => buildTestApp({ ...PATIENT, ...env }, overrides),
+  },
   // Under CI=true the global setup fails the run instead of providing no URL, so this never narrows there.
-  ...(sqldUrl ? [{ name: 'sqld', build: () => buildTestApp({ ...PATIENT, LIBSQL_URL: sqldUrl }) }] : []),
+  ...(sqldUrl
+    ? [
+        {
+          name: 'sqld',
+          groupCommit: false,
+          build: ((env = {}, overrides = {}) =>
+            buildTestApp({ ...PATIENT, LIBSQL_URL: sqldUrl, ...env }, overrides)) satisfies Build,
+        },
+      ]
+    : []),
 ];
 
 export const uniqueAgent = () => `agent-${randomUUID()}`;
