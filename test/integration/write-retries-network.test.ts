@@ -40,7 +40,7 @@ describe.runIf(sqldUrl)('writes through a proxy that loses the answer after the 
         (request) => request.includes('INSERT INTO steps') && request.includes(e.id),
       );
       const connectionsBefore = proxy.connections;
-    const retriesBefore = await retries();
+      const retriesBefore = await retries();
       const res = await send(
         app,
         'POST',
@@ -55,7 +55,7 @@ describe.runIf(sqldUrl)('writes through a proxy that loses the answer after the 
       );
       await lost;
       expect(proxy.connections).toBeGreaterThan(connectionsBefore); // the retry needed a new connection
-    expect(await retries()).toBe(retriesBefore + 1);
+      expect(await retries()).toBe(retriesBefore + 1);
       expect(res.status, JSON.stringify(res.body)).toBe(201);
       expect(res.body.items.map((s: { step_number: number }) => s.step_number)).toEqual([2, 3]);
       const stored = await send(app, 'GET', `/v1/episodes/${e.id}/steps`);
