@@ -296,7 +296,7 @@ export const EpisodeStatus = z.enum(['in_progress', 'completed']);
 export type EpisodeStatus = z.infer<typeof EpisodeStatus>;
 
 /** An episode as stored and returned. Optional top-level fields are null when absent. */
-export const EpisodeRecord = z.object({
+export const EpisodeRecord = z.strictObject({
   id: Uuid,
   tenant: z.string(),
   agent_id: Name.nullable(),

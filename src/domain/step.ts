@@ -130,7 +130,7 @@ export function appendedSteps(body: StepAppend): StepCreate[] {
   return 'steps' in body ? body.steps : [body];
 }
 
-export const StepRecord = z.object({
+export const StepRecord = z.strictObject({
   episode_id: Uuid,
   step_number: StepNumber,
   timestamp: TimestampOut,

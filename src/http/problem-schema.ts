@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-export const FieldErrorSchema = z.object({
+export const FieldErrorSchema = z.strictObject({
   in: z.enum(['body', 'query', 'params', 'headers']),
   path: z.string().describe('JSON Pointer to the offending field'),
   message: z.string(),
@@ -8,7 +8,7 @@ export const FieldErrorSchema = z.object({
 
 /** RFC 9457 problem details, as every error response carries them (SPEC §2). */
 export const ProblemSchema = z
-  .object({
+  .strictObject({
     type: z.string(),
     title: z.string(),
     status: z.number().int(),

@@ -99,6 +99,9 @@ export class FaultyDriver implements SqlDriver {
   }
 }
 
+/** Where the test app leaves, on each raw response, the response schemas of the route that answered it. */
+export const RESPONSE_SCHEMAS = Symbol('response schemas of the route');
+
 export type TestApp = FastifyInstance & {
   /** The Config the app was built with. */
   testConfig: Config;
@@ -129,6 +132,10 @@ export async function buildTestApp(
     }
     const app = (await buildApp(config, appOverrides)) as TestApp;
     app.addHook('onClose', async () => cleanup());
+    // The contract suite checks every response against its route's schemas (see `send` in backends.ts).
+    app.addHook('onSend', async (request, reply) => {
+      Object.assign(reply.raw, { [RESPONSE_SCHEMAS]: request.routeOptions.schema?.response });
+    });
     return Object.assign(app, { testConfig: config, testDir: dir, faults: faulty as FaultyDriver });
   } catch (err) {
     cleanup();

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { inject } from 'vitest';
+import { z } from 'zod';
 import type { AppOverrides } from '../../src/app.js';
-import { buildTestApp, type TestApp, type TestEnv } from './app.js';
+import { ProblemSchema } from '../../src/http/problem-schema.js';
+import { buildTestApp, RESPONSE_SCHEMAS, type TestApp, type TestEnv } from './app.js';
 
 /**
  * The storage backends every contract test runs against: an embedded file and a real sqld (started once
@@ -58,7 +60,11 @@ export interface Sent {
   body: any;
 }
 
-/** One request through `app.inject`, JSON in and (parsed) JSON out. */
+/**
+ * One request through `app.inject`, JSON in and (parsed) JSON out. Every response is checked against the
+ * strict response schema its route documents for that status (the one in the OpenAPI document): a field
+ * that drifts, a status a route does not document, or an error that is not a problem fails the test here.
+ */
 export async function send(
   app: TestApp,
   method: 'GET' | 'POST' | 'PATCH' | 'DELETE' | 'PUT',
@@ -72,5 +78,40 @@ export async function send(
     headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
     ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
   });
-  return { status: res.statusCode, headers: res.headers, body: res.body ? JSON.parse(res.body) : undefined };
+  const sent = {
+    status: res.statusCode,
+    headers: res.headers,
+    body: res.body ? JSON.parse(res.body) : undefined,
+  };
+  const documented = (res.raw.res as unknown as Record<symbol, Record<string, unknown> | undefined>)[
+    RESPONSE_SCHEMAS
+  ];
+  expectDocumented(`${method} ${url}`, sent, documented);
+  return sent;
+}
+
+function expectDocumented(
+  request: string,
+  sent: Sent,
+  documented: Record<string, unknown> | undefined,
+): void {
+  const where = `${request} answered ${sent.status}`;
+  if (sent.status >= 400) {
+    // Unmatched routes have no schema of their own; every error is a problem all the same.
+    const entry = documented?.[sent.status] as
+      | { content?: Record<string, { schema: z.ZodType }> }
+      | undefined;
+    if (documented && !entry) throw new Error(`${where}, a status its route does not document`);
+    const schema = entry?.content?.['application/problem+json']?.schema ?? ProblemSchema;
+    const parsed = schema.safeParse(sent.body);
+    if (!parsed.success)
+      throw new Error(`${where}: not its problem schema: ${z.prettifyError(parsed.error)}`);
+    return;
+  }
+  // Operations endpoints (/health, /metrics) are hidden from the API document and have no response schemas.
+  if (!documented && !request.split(' ')[1]?.startsWith('/v1/')) return;
+  const schema = documented?.[sent.status];
+  if (!(schema instanceof z.ZodType)) throw new Error(`${where}, a status its route does not document`);
+  const parsed = schema.safeParse(sent.body);
+  if (!parsed.success) throw new Error(`${where}: not its response schema: ${z.prettifyError(parsed.error)}`);
 }
