@@ -45,6 +45,17 @@ export const BACKENDS: readonly { name: string; groupCommit: boolean; build: Bui
 
 export const uniqueAgent = () => `agent-${randomUUID()}`;
 
+/** Rows of `table` that match `where` (SQL of the test's own, with `?` arguments), read from the app's database. */
+export async function rowCount(
+  app: TestApp,
+  table: string,
+  where: string,
+  ...args: string[]
+): Promise<number> {
+  const [row] = await app.engram.db.read(`SELECT COUNT(*) AS n FROM ${table} WHERE ${where}`, args);
+  return Number(row?.n);
+}
+
 /** A minimal valid episode body, with overrides. */
 export const episodeBody = (overrides: Record<string, unknown> = {}) => ({
   task_type: 'debugging',

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestApp } from '../helpers/app.js';
-import { BACKENDS, episodeBody, send, uniqueAgent } from '../helpers/backends.js';
+import { BACKENDS, episodeBody, rowCount, send, uniqueAgent } from '../helpers/backends.js';
 
 // The episode and step contract (SPEC §2, §3.1, §3.2), run against an embedded file and a real sqld. Every
 // response is checked against its route's strict response schema by `send`.
@@ -17,8 +17,7 @@ describe.each(BACKENDS)('episodes on $name', ({ build }) => {
     await app.close();
   });
 
-  const count = async (table: string, where: string, ...args: string[]) =>
-    Number((await app.engram.db.read(`SELECT COUNT(*) AS n FROM ${table} WHERE ${where}`, args))[0]?.n);
+  const count = (table: string, where: string, ...args: string[]) => rowCount(app, table, where, ...args);
 
   it('create: 201 with Location and ETag, then GET returns the same record', async () => {
     const created = await send(app, 'POST', '/v1/episodes', episodeBody({ tags: ['CI', 'flaky', 'ci'] }));

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestApp } from '../helpers/app.js';
-import { BACKENDS, episodeBody, send } from '../helpers/backends.js';
+import { BACKENDS, episodeBody, rowCount, send } from '../helpers/backends.js';
 
 // Issue 8.1 (bullets 1 and 2) and 8.2, on both backends: inputs that reached the database as 500s, and
 // sequences that broke an invariant. Each is a 4xx now, and nothing of the request is stored.
@@ -19,8 +19,7 @@ describe.each(BACKENDS)('invariants on $name', ({ build }) => {
     await app.close();
   });
 
-  const count = async (table: string, where: string, ...args: string[]) =>
-    Number((await app.engram.db.read(`SELECT COUNT(*) AS n FROM ${table} WHERE ${where}`, args))[0]?.n);
+  const count = (table: string, where: string, ...args: string[]) => rowCount(app, table, where, ...args);
   const expect400 = (res: { status: number; body: { errors?: unknown[] } }, path: string) => {
     expect(res.status, JSON.stringify(res.body)).toBe(400);
     expect(res.body.errors).toContainEqual({ in: 'body', path, message: expect.any(String) });

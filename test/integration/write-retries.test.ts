@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DriverCall, TestApp } from '../helpers/app.js';
-import { BACKENDS, episodeBody, send } from '../helpers/backends.js';
+import { BACKENDS, episodeBody, rowCount, send } from '../helpers/backends.js';
 
 // SPEC §5, issue 7.1: no write is applied twice, and none is reported failed when it committed. Faults are
 // injected once into the write that carries a marker (an id in its statements), at each point:
@@ -91,8 +91,7 @@ describe.each(BACKENDS)('write retries on $name', ({ build, groupCommit }) => {
         await app.close();
       });
 
-      const count = async (table: string, where: string, ...args: string[]) =>
-        Number((await app.engram.db.read(`SELECT COUNT(*) AS n FROM ${table} WHERE ${where}`, args))[0]?.n);
+      const count = (table: string, where: string, ...args: string[]) => rowCount(app, table, where, ...args);
       const keyed = (): Record<string, string> => (withKey ? { 'idempotency-key': randomUUID() } : {});
       const created = async () =>
         (await send(app, 'POST', '/v1/episodes', episodeBody({ agent_id: randomUUID() }))).body;
