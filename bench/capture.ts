@@ -86,6 +86,12 @@ export async function episodeCreateStatements(
   return { id, claimKey: String(stmts[0]?.args[1]), write: template(stmts) };
 }
 
+/** The same create without its write claim (its first statement): what the claim costs, measured. */
+export const withoutClaim = (episode: { id: string; claimKey: string; write: StatementTemplate }) => ({
+  ...episode,
+  write: template(episode.write.stmts.slice(1)),
+});
+
 /** The SELECT of `GET /v1/episodes/{id}`; instances take `{ exact: [[SENTINEL, id]] }`. */
 export async function getByIdStatement(): Promise<StatementTemplate> {
   const driver = await recording(async (_episodes, repo) => {
