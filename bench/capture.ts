@@ -1,7 +1,8 @@
 import { loadConfig } from '../src/config.js';
 import { createDatabase } from '../src/db/create-database.js';
 import type { Row, SqlDriver, SqlValue, Statement, StatementResult } from '../src/db/types.js';
-import { EpisodeCreate, EpisodeListQuery } from '../src/domain/episode.js';
+import { EpisodeCreate } from '../src/domain/episode.js';
+import { EpisodeListQuery } from '../src/domain/episode-list.js';
 import { ClaimedWrites } from '../src/services/common/writes.js';
 import { EpisodeService } from '../src/services/episode-service.js';
 import { LibsqlEpisodeRepository } from '../src/storage/libsql/episode-repository.js';

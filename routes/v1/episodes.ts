@@ -5,10 +5,10 @@ import {
   EpisodeBatchCreate,
   EpisodeComplete,
   EpisodeCreate,
-  EpisodeListQuery,
   EpisodePatch,
   EpisodeRecord,
 } from '../../src/domain/episode.js';
+import { EpisodeListQuery } from '../../src/domain/episode-list.js';
 import {
   GetHeaders,
   idempotencyOf,

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import {
   boundedText,
   Cursor,
+  checkJsonSize,
   JsonObject,
   ListLimit,
   Location,
@@ -10,7 +11,6 @@ import {
   Timestamp,
   TimestampOut,
   Uuid,
-  utf8Bytes,
 } from './common.js';
 import {
   MAX_STEP_NUMBER,
@@ -42,18 +42,9 @@ export const StepResult = z
   .describe('What the action returned, tagged by type; null when not known');
 export type StepResult = z.infer<typeof StepResult>;
 
-const Parameters = JsonObject.superRefine((parameters, ctx) => {
-  const bytes = utf8Bytes(JSON.stringify(parameters));
-  if (bytes > MAX_STEP_PARAMETERS_BYTES) {
-    ctx.addIssue({
-      code: 'too_big',
-      origin: 'object',
-      maximum: MAX_STEP_PARAMETERS_BYTES,
-      inclusive: true,
-      message: `must be at most ${MAX_STEP_PARAMETERS_BYTES} bytes as JSON (got ${bytes})`,
-    });
-  }
-});
+const Parameters = JsonObject.superRefine((parameters, ctx) =>
+  checkJsonSize(parameters, MAX_STEP_PARAMETERS_BYTES, ctx),
+);
 
 export const StepNumber = z.int().min(1).max(MAX_STEP_NUMBER);
 

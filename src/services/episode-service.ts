@@ -3,11 +3,11 @@ import { normaliseTags, toCanonicalTimestamp } from '../domain/common.js';
 import {
   type EpisodeComplete,
   type EpisodeCreate,
-  type EpisodeListQuery,
   type EpisodePatch,
   type EpisodeRecord,
   storedEpisodeProblems,
 } from '../domain/episode.js';
+import type { EpisodeListQuery } from '../domain/episode-list.js';
 import {
   EndBeforeStart,
   EpisodeAlreadyCompleted,

@@ -1,4 +1,5 @@
-import type { EpisodeListQuery, EpisodeRecord } from '../domain/episode.js';
+import type { EpisodeRecord } from '../domain/episode.js';
+import type { EpisodeListQuery } from '../domain/episode-list.js';
 import type { StepRecord } from '../domain/step.js';
 import type { EncodedRecord, Page, WriteClaim, Written } from './types.js';
 

@@ -1,7 +1,8 @@
 import type { Database } from '../../db/database.js';
 import { labelled, type Row, type Statement } from '../../db/types.js';
 import { normaliseTags } from '../../domain/common.js';
-import { type EpisodeListQuery, type EpisodeRecord, metadataFilters } from '../../domain/episode.js';
+import type { EpisodeRecord } from '../../domain/episode.js';
+import { type EpisodeListQuery, metadataFilters } from '../../domain/episode-list.js';
 import { EpisodeAlreadyCompleted, EpisodeNotFound, ResponseTooLarge } from '../../domain/errors.js';
 import { MAX_EMBEDDED_STEPS, MAX_PAGE_BYTES } from '../../domain/limits.js';
 import {
