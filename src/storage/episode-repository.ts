@@ -48,19 +48,20 @@ export interface EpisodeRepository {
    * Answers `result` (remembered under a client key).
    */
   create<T>(tenant: string, episodes: NewEpisode[], claim: WriteClaim, result: T): Promise<Written<T>>;
-  /** One episode, or null. Atomicity: one read. */
+  /** One episode, or null. Atomicity: one read. Retry: safe. Concurrency: sees every committed write. */
   get(tenant: string, id: string): Promise<EncodedRecord | null>;
   /**
-   * One episode with its steps in number order, or null. Two reads (the steps may be newer than the
-   * episode). Throws ResponseTooLarge when the steps exceed a page's budget.
+   * One episode with its steps in number order, or null; ResponseTooLarge when its steps exceed a page's
+   * budget. Atomicity: two reads, so steps appended in between may show. Retry: safe.
    */
   getWithSteps(tenant: string, id: string): Promise<EncodedRecord | null>;
-  /** The fingerprint its create request had (empty for a server-made id), or null. */
+  /** The fingerprint its create request had (empty for a server-made id), or null. One read; safe to retry. */
   bodyHash(tenant: string, id: string): Promise<string | null>;
   /**
    * One keyset page of the filtered list, within the page budget (bytes, and embedded steps for
-   * `include=steps`): a page ends early, with a cursor, rather than grow past it. A cursor stays valid
-   * while rows are inserted concurrently (no duplicates, no skipped older rows).
+   * `include=steps`): a page ends early, with a cursor, rather than grow past it. Atomicity: one read (two
+   * with steps). Retry: safe. Concurrency: a cursor stays valid while rows are inserted concurrently (no
+   * duplicates, no skipped older rows).
    */
   list(tenant: string, query: EpisodeListQuery): Promise<Page<EncodedRecord>>;
   /**

@@ -28,10 +28,17 @@ export interface StepRepository {
     append: StepAppend,
     claim: WriteClaim,
   ): Promise<Written<AppendedSteps>>;
-  /** One step as JSON text, or null. Atomicity: one read. */
+  /** One step as JSON text, or null. Atomicity: one read. Retry: safe. */
   get(tenant: string, episodeId: string, stepNumber: number): Promise<Encoded | null>;
-  /** A keyset page of the episode's steps by number, within the page budget. */
+  /**
+   * A keyset page of the episode's steps by number, within the page budget. Atomicity: one read. Retry:
+   * safe. Concurrency: steps appended meanwhile appear on later pages, none twice.
+   */
   listForEpisode(tenant: string, episodeId: string, limit: number, cursor?: string): Promise<Page<Encoded>>;
-  /** A keyset page of steps across episodes, newest first, filtered, within the page budget. */
+  /**
+   * A keyset page of steps across episodes, newest first, filtered, within the page budget. Atomicity: one
+   * read. Retry: safe. Concurrency: no step twice; a step stamped older than the cursor after the page was
+   * read is not seen by this walk.
+   */
   list(tenant: string, query: GlobalStepListQuery): Promise<Page<Encoded>>;
 }
