@@ -21,6 +21,7 @@ import type { SqlDriver } from './db/types.js';
 import { InvalidRequest } from './domain/errors.js';
 import { KeyRing, loadApiKeys } from './http/api-keys.js';
 import { BEARER_SCHEME, documentSecurity, registerAuth } from './http/auth.js';
+import { jsonNestingExceeds } from './http/json-depth.js';
 import { registerProblemHandlers, sendProblem } from './http/problem.js';
 import { registerRateLimit } from './http/rate-limit.js';
 import { registerSecurityHeaders } from './http/security-headers.js';
@@ -208,23 +209,11 @@ function registerJsonParser(app: FastifyInstance): void {
     ['application/json', 'application/merge-patch+json'],
     { parseAs: 'string' },
     (request, body, done) => {
-      parseJson(request, body as string, (err: Error | null, value?: unknown) => {
-        if (err) return done(err, undefined);
-        if (depthExceeds(value, MAX_JSON_DEPTH)) {
-          const message = `JSON nesting is deeper than ${MAX_JSON_DEPTH} levels`;
-          return done(new InvalidRequest(400, [{ in: 'body', path: '/', message }]), undefined);
-        }
-        done(null, value);
-      });
+      if (jsonNestingExceeds(body as string, MAX_JSON_DEPTH)) {
+        const message = `JSON nesting is deeper than ${MAX_JSON_DEPTH} levels`;
+        return done(new InvalidRequest(400, [{ in: 'body', path: '/', message }]), undefined);
+      }
+      parseJson(request, body as string, done);
     },
   );
-}
-
-function depthExceeds(value: unknown, limit: number): boolean {
-  if (typeof value !== 'object' || value === null) return false;
-  if (limit === 0) return true;
-  for (const child of Array.isArray(value) ? value : Object.values(value)) {
-    if (depthExceeds(child, limit - 1)) return true;
-  }
-  return false;
 }
