@@ -21,37 +21,18 @@ interface Exit {
 }
 
 /** Runs `src/server.ts` with only `env` (plus PATH/HOME) until it exits; kills it after 20 s. */
-function runServer(env: Record<string, string>): Promise<Exit> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'info', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (c: Buffer) => {
-      output += c.toString();
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      output += c.toString();
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, output });
-    });
-  });
-}
+const runServer = (env: Record<string, string>): Promise<Exit> =>
+  runServerUntil(env, null, undefined, 20_000);
 
 /**
- * Runs `src/server.ts` until a log line matches `ready` (then `probe` runs against it and it gets SIGTERM),
- * or until it exits by itself; killed after 30 s.
+ * Runs `src/server.ts` with only `env` (plus PATH/HOME) until a log line matches `ready` (then `probe` runs
+ * against it and it gets SIGTERM), or until it exits by itself; killed after `killAfterMs`.
  */
 function runServerUntil(
   env: Record<string, string>,
-  ready: RegExp,
+  ready: RegExp | null,
   probe: () => Promise<void> = async () => undefined,
+  killAfterMs = 30_000,
 ): Promise<Exit & { probeError?: unknown }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
@@ -64,7 +45,7 @@ function runServerUntil(
     let probeError: unknown;
     const onData = (c: Buffer) => {
       output += c.toString();
-      if (probing || !ready.test(output)) return;
+      if (probing || !ready?.test(output)) return;
       probing = true;
       probe()
         .catch((err: unknown) => {
@@ -74,7 +55,7 @@ function runServerUntil(
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
     child.once('error', reject);
     child.once('close', (code) => {
       clearTimeout(timer);
