@@ -72,6 +72,10 @@ export function loadApiKeys(
   (config.ENGRAM_API_KEYS ?? '').split(',').forEach((entry, i) => {
     if (entry.trim() !== '') keys.push(parseApiKey(entry.trim(), `ENGRAM_API_KEYS entry ${i + 1}`));
   });
+  // Set but empty (`,` or blanks) would mean "keys asked for" and yet run open: refuse it.
+  if (config.ENGRAM_API_KEYS !== undefined && keys.length === 0) {
+    throw new ConfigError('ENGRAM_API_KEYS: holds no keys');
+  }
   const file = config.ENGRAM_API_KEYS_FILE;
   if (file !== undefined) {
     let text: string;

@@ -131,6 +131,10 @@ describe('loadApiKeys', () => {
     );
   });
 
+  it('loadApiKeys - ENGRAM_API_KEYS of commas and blanks - refused (it would run open while keys were asked for)', () => {
+    expect(refusal({ ENGRAM_API_KEYS: ' , ,' })).toBe('ENGRAM_API_KEYS: holds no keys');
+  });
+
   it('loadApiKeys - unreadable file - refused with the reason', () => {
     let message = '';
     try {
