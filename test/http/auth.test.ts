@@ -362,3 +362,33 @@ describe('response headers', () => {
     }
   });
 });
+
+describe('identities over a real listening server (the helper other tiers plug into)', () => {
+  let ids: IdentityApp;
+  beforeAll(async () => {
+    ids = await buildIdentityApp({}, { listen: true });
+  });
+  afterAll(() => ids.close());
+
+  it('six identities over HTTP - each writes as its tenant, reads only its tenant, read keys cannot write', async () => {
+    expect(ids.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(ids.identities).toHaveLength(6);
+    const body = JSON.stringify({
+      task_type: 'testing',
+      task_description: 'over http',
+      context: { domain: 'ids' },
+    });
+    for (const identity of ids.identities) {
+      const headers = { ...ids.headers(identity.slot, identity.role), 'content-type': 'application/json' };
+      const created = await fetch(`${ids.url}/v1/episodes`, { method: 'POST', headers, body });
+      expect(created.status, `${identity.tenant}/${identity.role}`).toBe(
+        identity.role === 'read' ? 403 : 201,
+      );
+      const list = await fetch(`${ids.url}/v1/episodes?limit=1000`, { headers });
+      const items = ((await list.json()) as { items: { tenant: string }[] }).items;
+      if (identity.role !== 'read') expect(items.length).toBeGreaterThan(0);
+      for (const item of items) expect(item.tenant).toBe(identity.tenant);
+    }
+    expect((await fetch(`${ids.url}/v1/episodes`)).status).toBe(401);
+  });
+});
