@@ -81,9 +81,22 @@ describe.runIf(shouldRun(probe))('Engram image', () => {
 
   it('container_withoutApiKeys_refusesToServeOn0000', async () => {
     // The image listens on 0.0.0.0: without keys (and without ENGRAM_ALLOW_ANONYMOUS) it must not start.
-    const res = await run(runtime.docker, ['run', '--rm', image.tag], { timeoutMs: 60_000, check: false });
-    expect(res.code, res.stdout + res.stderr).toBe(1);
-    expect(res.stdout + res.stderr).toContain('ENGRAM_API_KEYS: required to listen on 0.0.0.0');
+    // (Not `run --rm`: through Podman's Docker API that reports exit code 0 for a container that exited 1.)
+    const name = `${id}-nokeys`;
+    try {
+      await docker(['run', '-d', '--name', name, image.tag]);
+      const exit = await waitFor(`${name} to exit`, async () => {
+        const state = (await docker(['inspect', '--format', '{{.State.Status}} {{.State.ExitCode}}', name]))
+          .stdout;
+        const [status, code] = state.trim().split(' ');
+        return status === 'exited' ? Number(code) : undefined;
+      });
+      const logs = await docker(['logs', name]);
+      expect(exit, logs.stdout + logs.stderr).toBe(1);
+      expect(logs.stdout + logs.stderr).toContain('ENGRAM_API_KEYS: required to listen on 0.0.0.0');
+    } finally {
+      await run(runtime.docker, ['rm', '-f', name], { check: false });
+    }
   });
 
   it('container_embeddedDefaultOnVolume_servesAndReportsHealthy', async () => {
