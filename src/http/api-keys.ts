@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { type Config, ConfigError } from '../config.js';
 
@@ -33,7 +33,7 @@ const DIGEST = /^[0-9a-fA-F]{64}$/;
 const TENANT = /^[A-Za-z0-9._-]{1,64}$/;
 const FORMAT = 'expected key:tenant:role or sha256:<64 hex digits>:tenant:role';
 
-export const sha256 = (text: string): Buffer => createHash('sha256').update(text, 'utf8').digest();
+export const sha256 = (text: string): Buffer => hash('sha256', text, 'buffer');
 
 /** One `key:tenant:role` or `sha256:<hex>:tenant:role` entry; `source` names it in errors. */
 export function parseApiKey(entry: string, source: string): ApiKey {
