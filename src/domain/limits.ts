@@ -43,12 +43,13 @@ export const MAX_BATCH_EPISODES = 500;
 
 export const DEFAULT_LIST_LIMIT = 50;
 /**
- * Bytes of records one list page may carry: a page that would be larger ends early, with a cursor. Below a
- * remote sqld's default response limit (10 MB), so that one page is always one answer.
+ * Bytes of records one list page may carry: a page that would be larger ends early, with a cursor. Well
+ * below a remote sqld's default response limit (10 MB), so that one page is always one answer; a page of a
+ * thousand typical episodes is ≈ 1–2 MB.
  */
-export const MAX_PAGE_BYTES = 8 * 1024 * 1024;
+export const MAX_PAGE_BYTES = 4 * 1024 * 1024;
 /** Steps embedded in one page of `?include=steps`: the episodes past it wait for the next page. */
-export const MAX_EMBEDDED_STEPS = 10_000;
+export const MAX_EMBEDDED_STEPS = 5_000;
 export const MAX_LIST_LIMIT = 1_000;
 /** Values of one repeatable query filter (`?tag=a&tag=b`). */
 export const MAX_FILTER_VALUES = 64;

@@ -21,12 +21,14 @@ const PATIENT = { DB_TIMEOUT_MS: 30_000 };
 type Build = (env?: TestEnv, overrides?: AppOverrides & { faults?: boolean }) => Promise<TestApp>;
 
 /**
- * Each backend builds an app on its database; `env` and `overrides` as for `buildTestApp`. `groupCommit`:
- * concurrent writes share one transaction, so a fault injected into one of them hits its neighbours too.
+ * Each backend's settings (`env`, for builders such as buildIdentityApp) and a builder of an app on its
+ * database (`env` and `overrides` added as for `buildTestApp`). `groupCommit`: concurrent writes share one
+ * transaction, so a fault injected into one of them hits its neighbours too.
  */
-export const BACKENDS: readonly { name: string; groupCommit: boolean; build: Build }[] = [
+export const BACKENDS: readonly { name: string; env: TestEnv; groupCommit: boolean; build: Build }[] = [
   {
     name: 'embedded file',
+    env: PATIENT,
     groupCommit: true,
     build: (env = {}, overrides = {}) => buildTestApp({ ...PATIENT, ...env }, overrides),
   },
@@ -35,6 +37,7 @@ export const BACKENDS: readonly { name: string; groupCommit: boolean; build: Bui
     ? [
         {
           name: 'sqld',
+          env: { ...PATIENT, LIBSQL_URL: sqldUrl },
           groupCommit: false,
           build: ((env = {}, overrides = {}) =>
             buildTestApp({ ...PATIENT, LIBSQL_URL: sqldUrl, ...env }, overrides)) satisfies Build,
