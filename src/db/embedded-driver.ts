@@ -131,11 +131,10 @@ export class EmbeddedDriver implements SqlDriver {
       new DatabaseThread({ path: options.path, busyTimeoutMs: options.busyTimeoutMs, role });
     this.writer = thread('writer');
     this.readers = Array.from({ length: options.readerThreads }, () => thread('reader'));
-    this.started = Promise.all([this.writer, ...this.readers].map((t) => t.started)).then(() => undefined);
-    this.started.catch(() => undefined); // reported to whoever awaits ready()
+    this.started = this.writer.started;
   }
 
-  /** Resolves once every thread has opened its connection: their start-up is not any call's latency. */
+  /** Resolves once the writer has opened its connection: its start-up is not any write's latency. */
   ready(): Promise<void> {
     return this.started;
   }
@@ -150,6 +149,7 @@ export class EmbeddedDriver implements SqlDriver {
       undefined,
     );
     if (!reader) return this.main.query(stmt);
+    await reader.started; // a reader still starting (the first moments of the process) is waited for
     return (await reader.call({ op: 'query', stmt })) as Row[];
   }
 
