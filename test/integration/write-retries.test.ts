@@ -10,7 +10,8 @@ import { BACKENDS, episodeBody, rowCount, send } from '../helpers/backends.js';
 // it (the commit happens, its answer comes after the deadline). Every write, with and without an
 // Idempotency-Key: the counts and step numbers stored are exact and the answer is true to what was stored.
 
-const DEADLINE_MS = 1_000;
+// Short enough to wait out in a test, long enough that a loaded machine rarely misses it on its own.
+const DEADLINE_MS = 2_000;
 const FAULTS = {
   before: 'refused before the call',
   after: 'connection reset after the commit',
