@@ -4,7 +4,6 @@ import {
   createBodyTemplate,
   DOMAIN_COUNT,
   domainOf,
-  episodeWithSteps,
   populationEpisode,
   STEPS_DOMAIN,
   STEPS_PER_EPISODE,

@@ -8,7 +8,7 @@ import type { Where } from './where.js';
 type CursorKey = string | number | null;
 
 /** Opaque keyset cursor: the sort it belongs to and the last row's sort key. */
-export function encodeCursor(sort: string, key: CursorKey[]): string {
+function encodeCursor(sort: string, key: CursorKey[]): string {
   return Buffer.from(JSON.stringify({ s: sort, k: key })).toString('base64url');
 }
 
@@ -95,7 +95,7 @@ export function boundedPageSql(q: BoundedPageQuery): { sql: string; args: SqlVal
 }
 
 /** Whether rows were in line after the page read by `boundedPageSql` (past its limit or its budgets). */
-export const morePages = (rows: Row[]): boolean =>
+const morePages = (rows: Row[]): boolean =>
   rows.length > 0 && Number(rows.at(-1)?.page_candidates) > rows.length;
 
 /**

@@ -22,17 +22,6 @@ function stepBody(s: StepRecord) {
   };
 }
 
-export function toStep(row: Row): StepRecord {
-  const body = JSON.parse(row.body as string) as ReturnType<typeof stepBody>;
-  return {
-    episode_id: row.episode_id as string,
-    step_number: Number(row.step_number),
-    timestamp: iso(Number(row.timestamp)),
-    tool: row.tool as string,
-    ...body,
-  };
-}
-
 /** The episode's agent, for the steps' `agent_id` column (the cross-episode list filters by it). */
 function episodeAgent(tenant: string, episodeId: string): { sql: string; args: SqlValue[] } {
   const where = tenantScope(tenant).and('id = ?', episodeId);
