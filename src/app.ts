@@ -12,12 +12,14 @@ import type { Logger } from 'pino';
 import pkg from '../package.json' with { type: 'json' };
 import { healthRoutes } from '../routes/health.js';
 import { metricsRoutes } from '../routes/metrics.js';
+import { embeddingResource } from '../routes/v1/embeddings.js';
 import { episodeResource } from '../routes/v1/episodes.js';
 import { stepResource } from '../routes/v1/steps.js';
 import type { Config } from './config.js';
 import { createDatabase } from './db/create-database.js';
 import type { Database } from './db/database.js';
 import type { SqlDriver } from './db/types.js';
+import { type DiskAnnOptions, diskAnnOptionsOf } from './domain/embedding.js';
 import { InvalidRequest } from './domain/errors.js';
 import { KeyRing, loadApiKeys } from './http/api-keys.js';
 import { BEARER_SCHEME, documentSecurity, registerAuth } from './http/auth.js';
@@ -30,9 +32,12 @@ import { createLogger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { RecordCounts } from './observability/record-counts.js';
 import { ClaimedWrites } from './services/common/writes.js';
+import { EmbeddingService } from './services/embedding-service.js';
 import { EpisodeService } from './services/episode-service.js';
 import { HealthService } from './services/health-service.js';
 import { StepService } from './services/step-service.js';
+import { EmbeddingIndexer } from './storage/libsql/embedding-index.js';
+import { LibsqlEmbeddingRepository } from './storage/libsql/embedding-repository.js';
 import { LibsqlEpisodeRepository } from './storage/libsql/episode-repository.js';
 import { LibsqlStepRepository } from './storage/libsql/step-repository.js';
 import { LibsqlWriteClaimRepository } from './storage/libsql/write-claims.js';
@@ -58,6 +63,7 @@ export interface Engram {
 /** How often expired write claims are deleted, and row counts for the metrics refreshed. */
 const PRUNE_INTERVAL_MS = 60_000;
 const RECORD_COUNT_INTERVAL_MS = 30_000;
+const INDEX_INTERVAL_MS = 1_000;
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -109,11 +115,27 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   const recordCounts = new RecordCounts(db, metrics, logger);
   recordCounts.start(RECORD_COUNT_INTERVAL_MS);
 
+  // Vectors are indexed behind their writes (see embedding-index.ts); a tick also picks up vectors that
+  // other instances or a migration stored.
+  const indexDefaults = diskAnnOptionsOf(config.EMBEDDING_INDEX_OPTIONS) as DiskAnnOptions; // checked by loadConfig
+  const indexer = new EmbeddingIndexer(db, {
+    defaults: indexDefaults,
+    batch: config.EMBEDDING_INDEX_BATCH,
+    onError: (err) => logger.warn({ err }, 'indexing vectors failed; retried on the next tick'),
+  });
+  indexer.start(INDEX_INTERVAL_MS);
+
   const writes = new ClaimedWrites(claims);
   const episodeRepository = new LibsqlEpisodeRepository(db);
+  const embeddingRepository = new LibsqlEmbeddingRepository(db, indexer, {
+    exactScanMax: config.EMBEDDING_EXACT_SCAN_MAX,
+    overfetch: config.EMBEDDING_INDEX_OVERFETCH,
+    defaults: indexDefaults,
+  });
   const resources: Resource[] = [
     episodeResource(new EpisodeService(episodeRepository, writes)),
     stepResource(new StepService(new LibsqlStepRepository(db), episodeRepository, writes)),
+    embeddingResource(new EmbeddingService(embeddingRepository, writes)),
   ];
 
   const app = Fastify({
@@ -173,6 +195,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     clearInterval(syncTimer);
     clearInterval(pruneTimer);
     await recordCounts.stop();
+    await indexer.stop();
     await db.close();
   });
 

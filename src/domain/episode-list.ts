@@ -15,9 +15,8 @@ import { MAX_FILTER_VALUES, MAX_QUERY_TEXT_CHARS } from './limits.js';
 
 // The episode list's query string (SPEC §3.1): filters combined with AND, a sort and a keyset cursor.
 
-const listQueryShape = {
-  limit: ListLimit,
-  cursor: Cursor.optional(),
+/** The filters of the episode list (SPEC §3.1), shared by every query that filters episodes. */
+export const episodeFilterShape = {
   task_type: repeatable(TaskType, MAX_FILTER_VALUES).optional().describe('Repeatable; any of these'),
   domain: Name.optional(),
   language: Name.optional(),
@@ -48,6 +47,12 @@ const listQueryShape = {
     .refine((s) => !s.includes('\u0000'), 'must not contain U+0000')
     .optional()
     .describe('Full-text search over description, verdict or reason, and reflection'),
+};
+
+const listQueryShape = {
+  limit: ListLimit,
+  cursor: Cursor.optional(),
+  ...episodeFilterShape,
   sort: z.enum(['start_time_desc', 'start_time_asc', 'reward_desc']).default('start_time_desc'),
   include: z.enum(['steps']).optional().describe('steps: embed each episode’s steps'),
 };
@@ -90,4 +95,21 @@ export function metadataFilters(query: EpisodeListQuery): Record<string, string>
         : [],
     ),
   );
+}
+
+/**
+ * Episode filters as every query that filters episodes takes them (the list's query string, a similarity
+ * search's `filter`): what the one "episode filter → SQL" builder (storage/libsql/episode-filter.ts) reads.
+ */
+export type EpisodeFilter = Partial<
+  Omit<z.infer<z.ZodObject<typeof episodeFilterShape>>, 'archived' | 'tags_match'>
+> &
+  Pick<z.infer<z.ZodObject<typeof episodeFilterShape>>, 'archived' | 'tags_match'> & {
+    /** metadata key → value equality. */
+    metadata: Record<string, string>;
+  };
+
+/** The filters of a validated list query. */
+export function episodeFilterOf(query: EpisodeListQuery): EpisodeFilter {
+  return { ...query, metadata: metadataFilters(query) };
 }

@@ -94,6 +94,17 @@ describe.each(BACKENDS)('tenant isolation on $name', ({ env }) => {
       }
     }
     expect(known.size, 'A created nothing with a Location').toBeGreaterThan(0);
+    // Creates by PUT (201 documented): the client names the record. A path parameter takes its enum's first
+    // value or the id of a record A created (e.g. a vector belongs to an existing item).
+    const knownId = [...known.values()].find((params) => params.id !== undefined)?.id as string;
+    for (const op of ops.filter((o) => o.method === 'PUT' && '201' in o.responses)) {
+      const params = Object.fromEntries(
+        op.pathParams.map((name) => [name, String(op.pathSchemas[name]?.enum?.[0] ?? knownId)]),
+      );
+      const res = await call('a', 'PUT', urlOf(op, params), minimalValue(op.body ?? {}, doc, marker));
+      expect(res.statusCode, `A: PUT ${op.path}: ${res.body}`).toBe(201);
+      known.set(op.path, params);
+    }
     // What A can read now, to compare after B's attempts.
     const before = new Map<string, string>();
     for (const op of ops.filter((o) => o.method === 'GET')) {

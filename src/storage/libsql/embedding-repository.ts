@@ -1,0 +1,351 @@
+import type { Database } from '../../db/database.js';
+import { type Row, type SqlValue, type Statement, sql } from '../../db/types.js';
+import type { DiskAnnOptions, EmbeddingModel, ItemType } from '../../domain/embedding.js';
+import { EmbeddingItemNotFound, EmbeddingNotFound, ResponseTooLarge } from '../../domain/errors.js';
+import { MAX_PAGE_BYTES } from '../../domain/limits.js';
+import type {
+  EmbeddingRepository,
+  SimilarHit,
+  SimilarHits,
+  SimilarQuery,
+  StoredVector,
+  UpsertResult,
+  VectorWrite,
+} from '../embedding-repository.js';
+import { VersionMismatch, type WriteClaim, type Written } from '../types.js';
+import { type EmbeddingIndexer, indexName } from './embedding-index.js';
+import {
+  EMBEDDING_FAILURES,
+  embeddingInserts,
+  type Item,
+  itemExists,
+  modelIdOf,
+  vectorBlob,
+  vectorOfBlob,
+  withModelDimension,
+} from './embeddings.js';
+import { andEpisodeFilter } from './episode-filter.js';
+import { EPISODE_COLUMNS, iso, toEncodedEpisode } from './episode-rows.js';
+import type { Failures } from './statements.js';
+import { guard } from './statements.js';
+import { STEP_COLUMNS, toEncodedStep } from './step-rows.js';
+import { tenantScope, type Where } from './where.js';
+import { claimResultUpdate, runClaimed } from './write-claims.js';
+
+type Failure = 'EMBEDDING_ITEM_NOT_FOUND' | 'EMBEDDING_NOT_FOUND' | 'VERSION_MISMATCH';
+
+const FAILURES: Failures<Failure> = {
+  EMBEDDING_ITEM_NOT_FOUND: (item) => new EmbeddingItemNotFound(item ?? ''),
+  EMBEDDING_NOT_FOUND: (subject) => {
+    const [item, model] = JSON.parse(subject ?? '["", ""]') as [string, string];
+    return new EmbeddingNotFound(item, model);
+  },
+  VERSION_MISMATCH: (subject) => new VersionMismatch(subject ?? ''),
+};
+
+export interface SearchSettings {
+  /** At most this many matching vectors are scanned exactly rather than searched through the index. */
+  exactScanMax: number;
+  /** Index candidates per result wanted, before conditions and re-ranking. */
+  overfetch: number;
+  /** Index options shown for a model whose index does not exist yet. */
+  defaults: DiskAnnOptions;
+}
+
+/** The row of one vector of an item in a model. */
+function vectorRow(tenant: string, item: Item, model: string): Where {
+  const modelId = modelIdOf(tenant, model);
+  return tenantScope(tenant)
+    .and(`model_id = ${modelId.sql}`, ...modelId.args)
+    .and('item_type = ?', item.type)
+    .and('item_id = ?', item.id);
+}
+
+export class LibsqlEmbeddingRepository implements EmbeddingRepository {
+  /** Models whose index exists (an index is never dropped, so a positive answer stays true). */
+  private readonly indexed = new Set<number>();
+
+  constructor(
+    private readonly db: Database,
+    private readonly indexer: EmbeddingIndexer,
+    private readonly settings: SearchSettings,
+  ) {}
+
+  async upsert(
+    tenant: string,
+    writes: VectorWrite[],
+    claim: WriteClaim,
+    expectedVersion?: number,
+  ): Promise<Written<UpsertResult[]>> {
+    const now = Date.now();
+    const stmts: Statement[] = [];
+    for (const w of writes) {
+      stmts.push(itemExists(tenant, w.item));
+      if (expectedVersion !== undefined) {
+        const row = vectorRow(tenant, w.item, w.model);
+        stmts.push(
+          guard(
+            { code: 'VERSION_MISMATCH', subject: `${w.item.type}/${w.item.id}` },
+            `(SELECT version FROM embeddings WHERE ${row}) = ?`,
+            ...row.args,
+            expectedVersion,
+          ),
+        );
+      }
+      stmts.push(...embeddingInserts(tenant, w.item, w, now));
+    }
+    const keys = JSON.stringify(writes.map((w) => [w.item.type, w.item.id, w.model]));
+    const result = claimResultUpdate(
+      tenant,
+      claim,
+      `SELECT json_group_array(json(r)) FROM (
+         SELECT json_object('item_type', v.item_type, 'item_id', v.item_id, 'model', m.name,
+           'dimension', m.dimension, 'version', v.version,
+           'created_at', strftime('%Y-%m-%dT%H:%M:%fZ', v.created_at / 1000.0, 'unixepoch'),
+           'updated_at', strftime('%Y-%m-%dT%H:%M:%fZ', v.updated_at / 1000.0, 'unixepoch'), 'created', json(iif(v.version = 1, 'true', 'false'))) AS r
+         FROM json_each(?) w
+         JOIN embedding_models m ON m.tenant = ? AND m.name = w.value ->> 2
+         JOIN embeddings v ON v.tenant = m.tenant AND v.model_id = m.id
+           AND v.item_type = w.value ->> 0 AND v.item_id = w.value ->> 1
+         ORDER BY w.key)`,
+      keys,
+      tenant,
+    );
+    stmts.push(result);
+    const written = await withModelDimension(
+      this.db,
+      tenant,
+      runClaimed<UpsertResult[]>(
+        this.db,
+        tenant,
+        claim,
+        stmts,
+        { computed: result },
+        {
+          ...EMBEDDING_FAILURES,
+          ...FAILURES,
+        },
+      ),
+    );
+    this.indexer.kick();
+    return written;
+  }
+
+  async get(tenant: string, item: Item, model: string): Promise<StoredVector | null> {
+    const where = vectorRow(tenant, item, model);
+    const [row] = await this.db.read(
+      `SELECT item_type, item_id, vector, version, created_at, updated_at FROM embeddings WHERE ${where}`,
+      where.args,
+    );
+    if (!row) return null;
+    const vector = vectorOfBlob(row.vector);
+    return {
+      item_type: row.item_type as ItemType,
+      item_id: String(row.item_id),
+      model,
+      dimension: vector.length,
+      vector,
+      created_at: iso(Number(row.created_at)),
+      updated_at: iso(Number(row.updated_at)),
+      version: Number(row.version),
+    };
+  }
+
+  delete(
+    tenant: string,
+    item: Item,
+    model: string,
+    expectedVersion: number | undefined,
+    claim: WriteClaim,
+  ): Promise<Written<null>> {
+    const where = vectorRow(tenant, item, model);
+    const stmts: Statement[] = [
+      guard(
+        { code: 'EMBEDDING_NOT_FOUND', subject: JSON.stringify([`${item.type}/${item.id}`, model]) },
+        `EXISTS (SELECT 1 FROM embeddings WHERE ${where})`,
+        ...where.args,
+      ),
+    ];
+    if (expectedVersion !== undefined) {
+      stmts.push(
+        guard(
+          { code: 'VERSION_MISMATCH', subject: `${item.type}/${item.id}` },
+          `(SELECT version FROM embeddings WHERE ${where}) = ?`,
+          ...where.args,
+          expectedVersion,
+        ),
+      );
+    }
+    stmts.push(sql(`DELETE FROM embeddings WHERE ${where}`, ...where.args));
+    return runClaimed(this.db, tenant, claim, stmts, { known: null }, FAILURES);
+  }
+
+  async models(tenant: string): Promise<EmbeddingModel[]> {
+    const where = tenantScope(tenant, 'm');
+    const rows = await this.db.scan(
+      `SELECT m.name, m.dimension, m.metric, m.index_options, m.created_at,
+         (SELECT COUNT(*) FROM embeddings e WHERE e.tenant = m.tenant AND e.model_id = m.id) AS count,
+         (SELECT COUNT(*) FROM embeddings e WHERE e.model_id = m.id AND e.indexed = 0) AS unindexed
+       FROM embedding_models m WHERE ${where} ORDER BY m.name`,
+      where.args,
+    );
+    return rows.map((r) => ({
+      name: String(r.name),
+      dimension: Number(r.dimension),
+      metric: 'cosine',
+      count: Number(r.count),
+      unindexed: Number(r.unindexed),
+      index: r.index_options
+        ? (JSON.parse(String(r.index_options)) as DiskAnnOptions)
+        : this.settings.defaults,
+      created_at: iso(Number(r.created_at)),
+    }));
+  }
+
+  async model(tenant: string, name: string): Promise<{ id: number; dimension: number } | null> {
+    const where = tenantScope(tenant).and('name = ?', name);
+    const [row] = await this.db.read(`SELECT id, dimension FROM embedding_models WHERE ${where}`, where.args);
+    return row ? { id: Number(row.id), dimension: Number(row.dimension) } : null;
+  }
+
+  async similar(tenant: string, q: SimilarQuery): Promise<SimilarHits> {
+    const query = vectorBlob(q.vector);
+    const matching = this.matching(tenant, q);
+    // A cheap count, bounded: a small matching set is scanned exactly (faster than the index, and exact).
+    const [counted] = await this.db.scan(
+      `SELECT COUNT(*) AS n FROM (SELECT 1 FROM ${matching.from} WHERE ${matching.where} LIMIT ?)`,
+      [...matching.where.args, this.settings.exactScanMax + 1],
+    );
+    let ranked: Ranked[] | null = null;
+    if (Number(counted?.n) > this.settings.exactScanMax && (await this.hasIndex(q.model.id))) {
+      ranked = await this.viaIndex(q, matching, query);
+    }
+    const strategy = ranked ? 'index' : 'exact';
+    ranked ??= await this.exact(q, matching, query);
+    return { hits: await this.withItems(tenant, ranked), strategy };
+  }
+
+  /** The rows a search may answer: the model's vectors under the query's conditions (`v`, and `e` with a filter). */
+  private matching(tenant: string, q: SimilarQuery): { from: string; where: Where } {
+    const where = tenantScope(tenant, 'v').and('v.model_id = ?', q.model.id);
+    if (q.itemType) where.and('v.item_type = ?', q.itemType);
+    if (q.exclude) where.and('NOT (v.item_type = ? AND v.item_id = ?)', q.exclude.type, q.exclude.id);
+    if (!q.filter) return { from: 'embeddings v', where };
+    andEpisodeFilter(where, q.filter, 'e');
+    return { from: 'embeddings v JOIN episodes e ON e.tenant = v.tenant AND e.id = v.episode_id', where };
+  }
+
+  private minDistance(q: SimilarQuery): { sql: string; args: SqlValue[] } {
+    return q.minSimilarity === undefined
+      ? { sql: '', args: [] }
+      : { sql: 'AND distance <= ?', args: [1 - q.minSimilarity] };
+  }
+
+  /** Every matching vector, ranked: a heavy read. */
+  private async exact(
+    q: SimilarQuery,
+    m: { from: string; where: Where },
+    query: Uint8Array,
+  ): Promise<Ranked[]> {
+    const min = this.minDistance(q);
+    const rows = await this.db.scan(
+      `SELECT * FROM (
+         SELECT v.item_type, v.item_id, v.id, vector_distance_cos(v.vector, ?) AS distance
+         FROM ${m.from} WHERE ${m.where})
+       WHERE distance IS NOT NULL ${min.sql} ORDER BY distance, id LIMIT ?`,
+      [query, ...m.where.args, ...min.args, q.k],
+    );
+    return rows.map(ranked);
+  }
+
+  /**
+   * DiskANN candidates (over-fetched: the index cannot apply the conditions) re-ranked exactly with the
+   * stored vectors, plus the vectors the indexer has not reached, scanned exactly. Null when that does not
+   * fill k: only an exact scan then says which k are best.
+   */
+  private async viaIndex(
+    q: SimilarQuery,
+    m: { from: string; where: Where },
+    query: Uint8Array,
+  ): Promise<Ranked[] | null> {
+    const min = this.minDistance(q);
+    const candidates = q.k * this.settings.overfetch;
+    const rows = await this.db.scan(
+      `SELECT * FROM (
+         SELECT v.item_type, v.item_id, v.id, vector_distance_cos(v.vector, ?) AS distance
+         FROM vector_top_k('${indexName(q.model.id)}', ?, ?) top
+         JOIN ${m.from.replace('embeddings v', 'embeddings v ON v.id = top.id')}
+         WHERE ${m.where} AND v.indexed = 1
+         UNION ALL
+         SELECT v.item_type, v.item_id, v.id, vector_distance_cos(v.vector, ?) AS distance
+         FROM ${m.from} WHERE ${m.where} AND v.indexed = 0)
+       WHERE distance IS NOT NULL ${min.sql} ORDER BY distance, id LIMIT ?`,
+      [query, query, candidates, ...m.where.args, query, ...m.where.args, ...min.args, q.k],
+    );
+    return rows.length < q.k ? null : rows.map(ranked);
+  }
+
+  private async hasIndex(modelId: number): Promise<boolean> {
+    if (this.indexed.has(modelId)) return true;
+    const [row] = await this.db.read("SELECT 1 AS ok FROM sqlite_master WHERE type = 'index' AND name = ?", [
+      indexName(modelId),
+    ]);
+    if (row) this.indexed.add(modelId);
+    return row !== undefined;
+  }
+
+  /** The hits with their items' records, within the response budget. */
+  private async withItems(tenant: string, ranked: Ranked[]): Promise<SimilarHit[]> {
+    const ids = (type: ItemType) => JSON.stringify(ranked.filter((r) => r.type === type).map((r) => r.id));
+    const records = new Map<string, string>();
+    const episodes = tenantScope(tenant, 'e');
+    const steps = tenantScope(tenant, 's');
+    const [size] = await this.db.scan(
+      `SELECT
+         (SELECT COALESCE(SUM(octet_length(e.body)), 0) FROM json_each(?) i JOIN episodes e ON e.id = i.value
+          WHERE ${episodes}) +
+         (SELECT COALESCE(SUM(octet_length(s.body)), 0) FROM json_each(?) i JOIN steps s
+          ON s.episode_id = substr(i.value, 1, 36) AND s.step_number = CAST(substr(i.value, 38) AS INTEGER)
+          WHERE ${steps}) AS bytes`,
+      [ids('episode'), ...episodes.args, ids('step'), ...steps.args],
+    );
+    if (Number(size?.bytes) > MAX_PAGE_BYTES) {
+      throw new ResponseTooLarge(
+        `the ${ranked.length} items found are larger than one response; ask for fewer (k)`,
+      );
+    }
+    for (const row of await this.db.scan(
+      `SELECT ${EPISODE_COLUMNS} FROM json_each(?) i JOIN episodes e ON e.id = i.value WHERE ${episodes}`,
+      [ids('episode'), ...episodes.args],
+    )) {
+      records.set(`episode/${row.id}`, toEncodedEpisode(row).json);
+    }
+    for (const row of await this.db.scan(
+      `SELECT ${STEP_COLUMNS} FROM json_each(?) i JOIN steps s
+         ON s.episode_id = substr(i.value, 1, 36) AND s.step_number = CAST(substr(i.value, 38) AS INTEGER)
+       WHERE ${steps}`,
+      [ids('step'), ...steps.args],
+    )) {
+      records.set(`step/${row.episode_id}:${row.step_number}`, toEncodedStep(row));
+    }
+    return ranked.map((r) => ({
+      item_type: r.type,
+      item_id: r.id,
+      // Cosine distance is 1 − cosine similarity; float32 rounding may step just outside [-1, 1].
+      similarity: Math.min(1, Math.max(-1, 1 - r.distance)),
+      item: records.get(`${r.type}/${r.id}`) ?? null,
+    }));
+  }
+}
+
+interface Ranked {
+  type: ItemType;
+  id: string;
+  distance: number;
+}
+
+const ranked = (row: Row): Ranked => ({
+  type: row.item_type as ItemType,
+  id: String(row.item_id),
+  distance: Number(row.distance),
+});
