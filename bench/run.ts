@@ -46,6 +46,7 @@ import {
   type Scenario,
   stepAppend,
 } from './scenarios.js';
+import { vectors } from './vectors.js';
 import { createBodyTemplate, DOMAIN_COUNT, domainOf, episodeWithSteps, STEPS_DOMAIN } from './workload.js';
 
 // `npm run bench [-- --only create,get --duration 5]`: the built service against baselines measured in
@@ -61,11 +62,14 @@ const RAW_PER_TRANSACTION = 32;
 
 const USAGE = `usage: npm run bench -- [--only ${SCENARIOS.join(',')}] [--duration S] [--warmup S]
                         [--connections N] [--population N] [--keep] [--cpu-prof] [--probe]
+                        [--vector-population N] [--vector-index-wait S]
   --only         scenarios to run (default: all); their baselines run with them
   --duration     seconds of each measured load phase (default 10; in-process baselines run half as long)
   --warmup       seconds of warm-up before each load phase (default 3)
   --connections  concurrent connections of every load phase (default 64)
   --population   episodes pre-populated for get / list / steps (default 100000)
+  --vector-population  vectors of the vectors scenario (default 100000; 384-d, clustered, seeded)
+  --vector-index-wait  seconds the vectors scenario waits for the index to catch up (default 3600)
   --keep         keep the temporary directory (databases, server log)
   --cpu-prof     run the server under node --cpu-prof; the profile goes to bench/results/profiles/
                  (summarise it with: node --import tsx bench/profile-summary.ts <file> [--last S])
@@ -82,6 +86,8 @@ function options() {
       warmup: { type: 'string', default: '3' },
       connections: { type: 'string', default: '64' },
       population: { type: 'string', default: '100000' },
+      'vector-population': { type: 'string', default: '100000' },
+      'vector-index-wait': { type: 'string', default: '3600' },
       keep: { type: 'boolean', default: false },
       'cpu-prof': { type: 'boolean', default: false },
       probe: { type: 'boolean', default: false },
@@ -114,6 +120,8 @@ function options() {
     warmupS: atLeast('warmup', values.warmup, 0),
     connections: Math.trunc(atLeast('connections', values.connections, 1)),
     population: Math.trunc(atLeast('population', values.population, POPULATION_BATCH)),
+    vectorPopulation: Math.trunc(atLeast('vector-population', values['vector-population'], POPULATION_BATCH)),
+    vectorIndexWaitS: atLeast('vector-index-wait', values['vector-index-wait'], 0),
     keep: values.keep,
     cpuProf: values['cpu-prof'],
     probe: values.probe,
@@ -151,6 +159,8 @@ interface Run {
   populationIds: string[];
   notes: string[];
   probeLines: ProbeLine[];
+  /** The vectors scenario's section of the report (its own table). */
+  vectorLines: string[];
   /** Everything that went wrong; any entry makes the run fail loudly. */
   problems: string[];
 }
@@ -303,6 +313,18 @@ async function runService(run: Run): Promise<void> {
         );
         const { alone, beside, heavy } = await isolation(server.url, drive, randomId);
         Object.assign(run.m, { pointAlone: alone, pointBeside: beside, heavy });
+      });
+    }
+    if (want(run, 'vectors')) {
+      await attempt(run, 'vectors', async () => {
+        const report = await vectors(server.url, {
+          population: opts.vectorPopulation,
+          durationS: opts.durationS,
+          indexWaitS: opts.vectorIndexWaitS,
+          dbPath: run.dbPath,
+        });
+        run.vectorLines = report.lines;
+        run.problems.push(...report.problems.slice(0, 10));
       });
     }
     if (want(run, 'steps') && populated()) {
@@ -544,6 +566,7 @@ function report(run: Run, machine: Machine, started: Date, rev: string): void {
     markdownTable(rows),
     '',
     ...(opts.probe ? [mdTable(PROBE_HEADER, probed, PROBE_NUMERIC), '', PROBE_NOTE, ''] : []),
+    ...run.vectorLines,
     LEGEND,
     '',
     problems.length > 0
@@ -596,6 +619,7 @@ async function main(): Promise<number> {
     populationIds: [],
     notes: [],
     probeLines: [],
+    vectorLines: [],
     problems: [],
   };
   try {
