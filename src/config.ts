@@ -74,7 +74,7 @@ export const ConfigSchema = z.object({
       "DiskANN options of a new model's index (comma-separated k=v: compress_neighbors, max_neighbors, search_l, insert_l)",
     ),
   EMBEDDING_INDEX_BATCH: int(1, 10_000)
-    .default(64)
+    .default(16)
     .describe('vectors the background indexer puts into an index per transaction'),
   EMBEDDING_EXACT_SCAN_MAX: int(0, 10_000_000)
     .default(5_000)

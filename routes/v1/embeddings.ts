@@ -147,7 +147,7 @@ const embeddingRoutes: FastifyPluginAsyncZod<{ embeddings: EmbeddingService }> =
     async (request, reply) =>
       sendWritten(
         reply,
-        201,
+        200,
         await embeddings.batch(tenantOf(request), request.body.items, idempotencyOf(request)),
       ),
   );
