@@ -19,6 +19,7 @@ import {
   timestampToMs,
   Uuid,
   utf8Bytes,
+  withoutNul,
 } from './common.js';
 import {
   MAX_ARTIFACT_BYTES,
@@ -355,7 +356,7 @@ const listQueryShape = {
   started_after: Timestamp.optional().describe('start_time ≥ this (inclusive; encode + as %2B)'),
   started_before: Timestamp.optional().describe('start_time < this (exclusive; encode + as %2B)'),
   archived: z.enum(['false', 'true', 'any']).default('false'),
-  q: boundedString(1, MAX_QUERY_TEXT_CHARS)
+  q: withoutNul(boundedString(1, MAX_QUERY_TEXT_CHARS))
     .optional()
     .describe('Full-text search over description, verdict or reason, and reflection'),
   sort: z.enum(['start_time_desc', 'start_time_asc', 'reward_desc']).default('start_time_desc'),
