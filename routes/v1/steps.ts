@@ -6,7 +6,7 @@ import {
   GlobalStepListQuery,
   StepAppend,
   StepListQuery,
-  StepNumber,
+  StepNumberParam,
   StepRecord,
 } from '../../src/domain/step.js';
 import { idempotencyOf, sendOutcome, tenantOf, WriteHeaders } from '../../src/http/conventions.js';
@@ -72,7 +72,7 @@ export const stepRoutes: FastifyPluginAsyncZod<{ episodes: EpisodeService }> = a
       schema: {
         tags: ['steps'],
         summary: 'Get one step',
-        params: z.object({ id: Uuid, n: z.coerce.number().pipe(StepNumber) }),
+        params: z.object({ id: Uuid, n: StepNumberParam }),
         response: { 200: StepRecord, ...problems(404) },
       },
     },

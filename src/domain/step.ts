@@ -51,7 +51,11 @@ const Parameters = JsonObject.superRefine((parameters, ctx) => {
   }
 });
 
-export const StepNumber = z.int().min(1);
+/** The rule of a step number, for a JSON value and for a path segment (which arrives as text). */
+const stepNumberOf = <T extends z.ZodNumber | z.ZodCoercedNumber>(base: T) => base.int().min(1);
+export const StepNumber = stepNumberOf(z.number());
+/** A step number in a path (`…/steps/{n}`): the same rule, read from text, and documented as an integer. */
+export const StepNumberParam = stepNumberOf(z.coerce.number());
 
 export const StepCreate = z.strictObject({
   step_number: StepNumber.optional().describe(

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { inject } from 'vitest';
+import type { AppOverrides } from '../../src/app.js';
 import { buildTestApp, type TestApp } from './app.js';
 
 /**
@@ -15,10 +16,17 @@ if (!sqldUrl)
 // containerised sqld can queue for longer than the default 5 s deadline, which is the outage tests' subject.
 const PATIENT = { DB_TIMEOUT_MS: 30_000 };
 
-export const BACKENDS: readonly { name: string; build: () => Promise<TestApp> }[] = [
-  { name: 'embedded file', build: () => buildTestApp(PATIENT) },
+export const BACKENDS: readonly { name: string; build: (overrides?: AppOverrides) => Promise<TestApp> }[] = [
+  { name: 'embedded file', build: (overrides) => buildTestApp(PATIENT, overrides) },
   // Under CI=true the global setup fails the run instead of providing no URL, so this never narrows there.
-  ...(sqldUrl ? [{ name: 'sqld', build: () => buildTestApp({ ...PATIENT, LIBSQL_URL: sqldUrl }) }] : []),
+  ...(sqldUrl
+    ? [
+        {
+          name: 'sqld',
+          build: (overrides?: AppOverrides) => buildTestApp({ ...PATIENT, LIBSQL_URL: sqldUrl }, overrides),
+        },
+      ]
+    : []),
 ];
 
 export const uniqueAgent = () => `agent-${randomUUID()}`;
