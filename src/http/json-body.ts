@@ -40,16 +40,28 @@ const LITERALS = [
   ['null', null],
 ] as const;
 
-/** Why a number literal cannot be stored as written, or undefined when its double is what it says. */
+/**
+ * True when an integer literal is the shortest text of the double it reads as (so it reads back the same):
+ * 203454882460966850000 is, as JavaScript itself writes that double; 12345678901234567891 is not.
+ */
+function integerReadsBack(literal: string, value: number): boolean {
+  const digits = literal.replace(/^-/, '').replace(/^0+(?=\d)/, '');
+  const significant = digits.replace(/0+$/, '') || '0';
+  const [mantissa = '', exponent = ''] = Math.abs(value).toExponential().split('e');
+  return mantissa.replace('.', '') === significant && Number(exponent) === digits.length - 1;
+}
+
+/**
+ * Why a number literal cannot be stored as written, or undefined when its double is what it says: beyond
+ * the range of a double (1e400), below it (1e-400 reads as 0), or an integer a double cannot hold exactly.
+ * A decimal fraction reads as the nearest double, as everywhere (0.10000000000000001 is 0.1).
+ */
 function numberProblem(literal: string, value: number): string | undefined {
   if (!Number.isFinite(value)) return `number ${literal} is beyond the range of a double`;
   const mantissa = literal.replace(/[eE].*$/, '');
-  if (value === 0 && /[1-9]/.test(mantissa))
-    return `number ${literal} is too small for a double (reads as 0)`;
-  if (literal === mantissa && !literal.includes('.') && !Number.isSafeInteger(value)) {
-    if (BigInt(literal) !== BigInt(value)) {
-      return `integer ${literal} cannot be stored exactly (beyond ±2^53); send it as a string`;
-    }
+  if (value === 0 && /[1-9]/.test(mantissa)) return `number ${literal} is too small for a double (reads as 0)`;
+  if (/^-?\d+$/.test(literal) && !Number.isSafeInteger(value) && !integerReadsBack(literal, value)) {
+    return `integer ${literal} cannot be stored exactly (a double holds it as ${value}); send it as a string`;
   }
   return undefined;
 }

@@ -78,26 +78,60 @@ function flatten(headers: Record<string, string | string[] | undefined>): Record
   );
 }
 
+/** How long a raw connection may stay silent before the client half-closes it (the server may wait for more). */
+const RAW_IDLE_MS = 300;
+
 /**
- * Writes `bytes` on a fresh connection, half-closes it, and parses every response that comes back before
- * the server closes (pipelined requests get several).
+ * Writes `bytes` on a fresh connection and parses every response that comes back. The connection stays open
+ * until `answers` responses arrived or the server closes it: Node drops the answers to requests still in
+ * flight when the client half-closes. Bytes expected to hold no complete request (`answers` 0) are
+ * half-closed after a silence, as the server may be waiting for the rest.
  */
-export function sendRaw(host: string, port: number, bytes: Buffer): Promise<Received[]> {
+export function sendRaw(host: string, port: number, bytes: Buffer, answers: number): Promise<Received[]> {
   return new Promise((resolve, reject) => {
     const socket = connect(port, host);
     const chunks: Buffer[] = [];
-    socket.on('data', (c: Buffer) => chunks.push(c));
-    socket.on('error', (err: NodeJS.ErrnoException) => {
-      // The server may reset a connection it refused; what it wrote before counts.
-      if (err.code === 'ECONNRESET' || err.code === 'EPIPE') resolve(parseResponses(Buffer.concat(chunks)));
-      else reject(err);
-    });
-    socket.on('close', () => resolve(parseResponses(Buffer.concat(chunks))));
-    socket.setTimeout(ANSWER_TIMEOUT_MS, () => {
+    const responses = () => {
+      try {
+        return parseResponses(Buffer.concat(chunks));
+      } catch {
+        return undefined; // incomplete so far
+      }
+    };
+    let idle: NodeJS.Timeout | undefined;
+    // Only bytes that hold no complete request may leave the server waiting for more: those get the half-close.
+    const quiet = () => {
+      clearTimeout(idle);
+      if (answers === 0) idle = setTimeout(() => socket.end(), RAW_IDLE_MS);
+    };
+    const done = setTimeout(() => {
       socket.destroy();
       reject(new Error(`raw request: the connection stayed open ${ANSWER_TIMEOUT_MS} ms`));
+    }, ANSWER_TIMEOUT_MS);
+    const finish = () => {
+      clearTimeout(idle);
+      clearTimeout(done);
+      try {
+        resolve(parseResponses(Buffer.concat(chunks)));
+      } catch (err) {
+        reject(err);
+      }
+    };
+    socket.on('data', (c: Buffer) => {
+      chunks.push(c);
+      quiet();
+      if (answers > 0 && (responses()?.length ?? 0) >= answers) socket.destroy();
     });
-    socket.end(bytes);
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      // The server may reset a connection it refused; what it wrote before counts.
+      if (err.code !== 'ECONNRESET' && err.code !== 'EPIPE') {
+        clearTimeout(idle);
+        clearTimeout(done);
+        reject(err);
+      }
+    });
+    socket.on('close', finish);
+    socket.write(bytes, () => quiet());
   });
 }
 

@@ -142,7 +142,7 @@ class Worker {
 
   private async create(): Promise<void> {
     const family = this.rng.pick(this.s.families);
-    const plan = validRequest(this.rng, family.create, {}, this.identity());
+    const plan = validRequest(this.rng, family.create, {}, this.identity(), this.s.validators);
     plan.label = 'sequence: create';
     if (plan.identity.role === 'read') plan.expect = { notSuccess: 'a read key creates nothing' };
     this.maybeIdempotent(plan);
@@ -159,6 +159,7 @@ class Worker {
       op,
       this.paramsFor(op, item),
       rng.chance(0.9) ? item.owner : this.identity(),
+      this.s.validators,
     );
     plan.label = `sequence: ${op.key}`;
     plan.expect = this.expectation(plan, item);
@@ -295,7 +296,7 @@ class Worker {
     this.index++;
     let responses: Received[];
     try {
-      responses = await sendRaw(this.s.options.host, this.s.options.port, request.bytes);
+      responses = await sendRaw(this.s.options.host, this.s.options.port, request.bytes, request.answers);
     } catch (err) {
       this.fail(
         { reasons: [`raw request: ${(err as Error).message}`] },
@@ -585,6 +586,15 @@ class Worker {
       return undefined;
     }
     this.count(plan.label, res.status);
+    if (
+      process.env.FUZZ_DEBUG &&
+      res.status === 400 &&
+      (plan.label.startsWith('sequence') || plan.label.startsWith('valid'))
+    ) {
+      const e = (jsonOf(res).value as { errors?: { path: string; message: string }[] }).errors?.[0];
+      const key = `  WHY ${plan.op?.key} ${e?.path.replace(/\/\d+/g, '/N')} ${e?.message.slice(0, 50)}`;
+      this.s.report.byLabel[key] = (this.s.report.byLabel[key] ?? 0) + 1;
+    }
     const op = plan.op;
     const reasons = responseProblems(this.s.validators, this.s.doc.problem, res, op, plan.expect);
     if (
@@ -641,6 +651,9 @@ class Worker {
     report.byStatus[status] = (report.byStatus[status] ?? 0) + 1;
     const kind = label.replace(/: .*$/, '');
     report.byLabel[kind] = (report.byLabel[kind] ?? 0) + 1;
+    if (process.env.FUZZ_DEBUG)
+      report.byLabel[`${label.slice(0, 60)} ${status}`] =
+        (report.byLabel[`${label.slice(0, 60)} ${status}`] ?? 0) + 1;
   }
 
   private fail(context: FailureContext, sent?: Sent): void {
