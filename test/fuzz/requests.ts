@@ -197,8 +197,9 @@ type Node = { path: (string | number)[]; value: unknown };
 /** Every value in a JSON tree with its path, the root included. */
 function nodesOf(value: unknown, path: (string | number)[] = [], out: Node[] = []): Node[] {
   out.push({ path, value });
-  if (Array.isArray(value)) value.forEach((v, i) => nodesOf(v, [...path, i], out));
-  else if (typeof value === 'object' && value !== null) {
+  if (Array.isArray(value)) {
+    for (const [i, v] of value.entries()) nodesOf(v, [...path, i], out);
+  } else if (typeof value === 'object' && value !== null) {
     for (const [k, v] of Object.entries(value)) nodesOf(v, [...path, k], out);
   }
   return out;

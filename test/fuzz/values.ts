@@ -57,9 +57,9 @@ export function unsupportedKeywords(schema: unknown, where: string): string[] {
       for (const [name, sub] of Object.entries(value as Schema))
         found.push(...unsupportedKeywords(sub, `${where}/${name}`));
     } else if (keyword === 'anyOf' || keyword === 'oneOf') {
-      (value as unknown[]).forEach((sub, i) =>
-        found.push(...unsupportedKeywords(sub, `${where}/${keyword}/${i}`)),
-      );
+      for (const [i, sub] of (value as unknown[]).entries()) {
+        found.push(...unsupportedKeywords(sub, `${where}/${keyword}/${i}`));
+      }
     } else if (['items', 'additionalProperties', 'propertyNames'].includes(keyword)) {
       found.push(...unsupportedKeywords(value, `${where}/${keyword}`));
     }
