@@ -59,7 +59,8 @@ function integerReadsBack(literal: string, value: number): boolean {
 function numberProblem(literal: string, value: number): string | undefined {
   if (!Number.isFinite(value)) return `number ${literal} is beyond the range of a double`;
   const mantissa = literal.replace(/[eE].*$/, '');
-  if (value === 0 && /[1-9]/.test(mantissa)) return `number ${literal} is too small for a double (reads as 0)`;
+  if (value === 0 && /[1-9]/.test(mantissa))
+    return `number ${literal} is too small for a double (reads as 0)`;
   if (/^-?\d+$/.test(literal) && !Number.isSafeInteger(value) && !integerReadsBack(literal, value)) {
     return `integer ${literal} cannot be stored exactly (a double holds it as ${value}); send it as a string`;
   }

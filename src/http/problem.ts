@@ -178,7 +178,8 @@ const CLIENT_ERRORS: Record<
 /** The header whose line holds a control character, from the bytes the parser refused. */
 function headerWithControlCharacter(raw: unknown): string | undefined {
   const lines = Buffer.isBuffer(raw) ? raw.toString('latin1').split('\r\n').slice(1) : [];
-  const line = lines.find((l) => /[\x00-\x08\x0a-\x1f\x7f]/.test(l) && l.includes(':'));
+  const control = (c: string) => (c < ' ' && c !== '\t') || c === '\x7f';
+  const line = lines.find((l) => [...l].some(control) && l.includes(':'));
   return line?.slice(0, line.indexOf(':')).trim().toLowerCase();
 }
 

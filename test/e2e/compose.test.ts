@@ -1,8 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../helpers/ports.js';
 import { ComposeProject, runId } from './helpers/compose.js';
 import {
   type EpisodeDraft,
-  freePort,
   http,
   newEpisode,
   postEpisode,

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../helpers/ports.js';
 import { runId } from './helpers/compose.js';
 import {
   type EpisodeDraft,
   errorCode,
-  freePort,
   http,
   newEpisode,
   postEpisode,
