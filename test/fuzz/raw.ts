@@ -12,217 +12,119 @@ export interface RawRequest {
 
 const CRLF = '\r\n';
 const head = (lines: string[]) => Buffer.from(`${lines.join(CRLF)}${CRLF}${CRLF}`, 'latin1');
+const JSON_BODY = '{"task_type":"debugging","task_description":"raw","context":{"domain":"raw"}}';
 
 export function rawRequest(rng: Rng, path: string, authorization: Record<string, string>): RawRequest {
   const auth = Object.entries(authorization).map(([k, v]) => `${k}: ${v}`);
   const host = 'Host: fuzz';
-  const json = '{"task_type":"debugging","task_description":"raw","context":{"domain":"raw"}}';
+  const get = (target: string, ...headers: string[]) =>
+    head([`GET ${target} HTTP/1.1`, host, ...auth, ...headers]);
+  /** A JSON POST whose framing headers (Content-Length, Transfer-Encoding) are given, followed by `body`. */
+  const post = (framing: string[], body: string | Buffer = JSON_BODY) =>
+    Buffer.concat([
+      head(['POST /v1/episodes HTTP/1.1', host, ...auth, 'Content-Type: application/json', ...framing]),
+      Buffer.isBuffer(body) ? body : Buffer.from(body, 'latin1'),
+    ]);
+  const length = JSON_BODY.length;
   const control = String.fromCharCode(rng.pick([0x00, 0x01, 0x07, 0x08, 0x0b, 0x0c, 0x1b, 0x1f, 0x7f]));
+  const refused = (label: string, bytes: Buffer): RawRequest => ({ label, bytes, answers: 0 });
+  const answered = (label: string, bytes: Buffer, answers = 1): RawRequest => ({ label, bytes, answers });
   const cases: (() => RawRequest)[] = [
-    () => ({
-      label: 'request line: garbage',
-      bytes: head([
-        rng.pick(['GARBAGE', 'GET', 'GET  HTTP/1.1', '\u0000\u0001\u0002', 'GET / HTTP/1.1 extra']),
-      ]),
-      answers: 0,
-    }),
-    () => ({
-      label: 'request line: bad version',
-      bytes: head([
-        `GET ${path} ${rng.pick(['HTTP/9.9', 'HTTP/1', 'HTTP/1.1.1', 'HTTPS/1.1', 'http/1.1'])}`,
-        host,
-      ]),
-      answers: 0,
-    }),
-    () => ({
-      label: 'request line: bad method',
-      bytes: head([`${rng.pick(['G ET', 'GET\u0001', 'get', 'BREW', '(GET)'])} ${path} HTTP/1.1`, host]),
-      answers: 0,
-    }),
-    () => ({
-      label: 'request line: bad target',
-      bytes: head([
-        `GET ${rng.pick(['/v1/ep isodes', '/v1/\u0000', '/v1/\u00e9', '/v1/\u007f', 'v1/episodes', '//', '/v1/episodes#frag'])} HTTP/1.1`,
-        host,
-      ]),
-      answers: 0,
-    }),
-    () => ({
-      label: 'header: control character',
-      bytes: head([`GET ${path} HTTP/1.1`, host, ...auth, `X-Fuzz: a${control}b`]),
-      answers: 0,
-    }),
-    () => ({
-      label: 'header: bad name',
-      bytes: head([
-        `GET ${path} HTTP/1.1`,
-        host,
-        ...auth,
-        rng.pick(['X Fuzz: a', '(x): a', 'X-Fuzz a', ': a', 'X-Fu\u00e9: a']),
-      ]),
-      answers: 0,
-    }),
-    () => ({
-      label: 'header: obsolete line folding',
-      bytes: head([`GET ${path} HTTP/1.1`, host, ...auth, 'X-Fuzz: a', ' b']),
-      answers: 0,
-    }),
-    () => ({
-      label: 'Content-Length: malformed',
-      bytes: Buffer.concat([
+    () =>
+      refused(
+        'request line: garbage',
+        head([rng.pick(['GARBAGE', 'GET', 'GET  HTTP/1.1', '\u0000\u0001\u0002', 'GET / HTTP/1.1 extra'])]),
+      ),
+    () =>
+      refused(
+        'request line: bad version',
         head([
-          'POST /v1/episodes HTTP/1.1',
+          `GET ${path} ${rng.pick(['HTTP/9.9', 'HTTP/1', 'HTTP/1.1.1', 'HTTPS/1.1', 'http/1.1'])}`,
           host,
-          ...auth,
-          'Content-Type: application/json',
-          `Content-Length: ${rng.pick(['abc', '-1', '1 2', '+5', '0x10', '99999999999999999999', ''])}`,
         ]),
-        Buffer.from(json),
-      ]),
-      answers: 0,
-    }),
-    () => ({
-      label: 'Content-Length: twice, different',
-      bytes: Buffer.concat([
-        head([
-          'POST /v1/episodes HTTP/1.1',
-          host,
-          ...auth,
-          'Content-Type: application/json',
-          `Content-Length: ${json.length}`,
-          `Content-Length: ${json.length + 1}`,
-        ]),
-        Buffer.from(json),
-      ]),
-      answers: 0,
-    }),
-    () => ({
-      label: 'Content-Length with Transfer-Encoding',
-      bytes: Buffer.concat([
-        head([
-          'POST /v1/episodes HTTP/1.1',
-          host,
-          ...auth,
-          'Content-Type: application/json',
-          `Content-Length: ${json.length}`,
-          'Transfer-Encoding: chunked',
-        ]),
-        Buffer.from(`${json.length.toString(16)}${CRLF}${json}${CRLF}0${CRLF}${CRLF}`),
-      ]),
-      answers: 0,
-    }),
-    () => ({
-      label: 'Transfer-Encoding: unknown or bad chunks',
-      bytes: Buffer.concat([
-        head([
-          'POST /v1/episodes HTTP/1.1',
-          host,
-          ...auth,
-          'Content-Type: application/json',
-          `Transfer-Encoding: ${rng.pick(['chunked', 'gzip', 'chunked, chunked', 'identity'])}`,
-        ]),
-        Buffer.from(
+      ),
+    () =>
+      refused(
+        'request line: bad method',
+        head([`${rng.pick(['G ET', 'GET\u0001', 'get', 'BREW', '(GET)'])} ${path} HTTP/1.1`, host]),
+      ),
+    () =>
+      refused(
+        'request line: bad target',
+        get(
           rng.pick([
-            `zz${CRLF}${json}${CRLF}0${CRLF}${CRLF}`,
+            '/v1/ep isodes',
+            '/v1/\u0000',
+            '/v1/\u00e9',
+            '/v1/\u007f',
+            'v1/episodes',
+            '//',
+            '/v1/episodes#frag',
+          ]),
+        ),
+      ),
+    () => refused('header: control character', get(path, `X-Fuzz: a${control}b`)),
+    () =>
+      refused(
+        'header: bad name',
+        get(path, rng.pick(['X Fuzz: a', '(x): a', 'X-Fuzz a', ': a', 'X-Fu\u00e9: a'])),
+      ),
+    () => refused('header: obsolete line folding', get(path, 'X-Fuzz: a', ' b')),
+    () =>
+      refused(
+        'Content-Length: malformed',
+        post([`Content-Length: ${rng.pick(['abc', '-1', '1 2', '+5', '0x10', '99999999999999999999', ''])}`]),
+      ),
+    () =>
+      refused(
+        'Content-Length: twice, different',
+        post([`Content-Length: ${length}`, `Content-Length: ${length + 1}`]),
+      ),
+    () =>
+      refused(
+        'Content-Length with Transfer-Encoding',
+        post(
+          [`Content-Length: ${length}`, 'Transfer-Encoding: chunked'],
+          `${length.toString(16)}${CRLF}${JSON_BODY}${CRLF}0${CRLF}${CRLF}`,
+        ),
+      ),
+    () =>
+      refused(
+        'Transfer-Encoding: unknown or bad chunks',
+        post(
+          [`Transfer-Encoding: ${rng.pick(['chunked', 'gzip', 'chunked, chunked', 'identity'])}`],
+          rng.pick([
+            `zz${CRLF}${JSON_BODY}${CRLF}0${CRLF}${CRLF}`,
             `${'f'.repeat(20)}${CRLF}x${CRLF}`,
             `5;${'e'.repeat(20_000)}${CRLF}hello${CRLF}0${CRLF}${CRLF}`,
             `0${CRLF}${CRLF}`,
           ]),
         ),
-      ]),
-      answers: 0,
-    }),
-    () => ({
-      label: 'URL over 16 KB',
-      bytes: head([`GET ${path}?q=${'a'.repeat(16_400 + rng.int(10_000))} HTTP/1.1`, host]),
-      answers: 0,
-    }),
-    () => ({
-      label: 'header over 16 KB',
-      bytes: head([`GET ${path} HTTP/1.1`, host, `X-Fuzz: ${'a'.repeat(16_400 + rng.int(10_000))}`]),
-      answers: 0,
-    }),
-    () => ({ label: 'HTTP/1.1 without Host', bytes: head([`GET ${path} HTTP/1.1`, ...auth]), answers: 1 }),
-    () => ({ label: 'HTTP/1.0 without Host', bytes: head([`GET ${path} HTTP/1.0`, ...auth]), answers: 1 }),
-    () => ({
-      label: 'pipelined requests',
-      bytes: Buffer.concat([
-        head([`GET ${path} HTTP/1.1`, host, ...auth]),
-        head([`GET ${path} HTTP/1.1`, host, ...auth, 'Connection: close']),
-      ]),
-      answers: 2,
-    }),
-    () => ({
-      label: 'absolute-form target',
-      bytes: head([`GET http://elsewhere.example${path} HTTP/1.1`, host, ...auth]),
-      answers: 1,
-    }),
-    () => ({ label: 'asterisk-form target', bytes: head(['OPTIONS * HTTP/1.1', host, ...auth]), answers: 1 }),
-    () => ({
-      label: 'CONNECT',
-      bytes: head(['CONNECT example.com:443 HTTP/1.1', 'Host: example.com:443']),
-      answers: 0,
-    }),
-    () => ({
-      label: 'body longer than Content-Length',
-      bytes: Buffer.concat([
-        head([
-          'POST /v1/episodes HTTP/1.1',
-          host,
-          ...auth,
-          'Content-Type: application/json',
-          'Content-Length: 10',
-        ]),
-        Buffer.from(json),
-      ]),
-      answers: 1,
-    }),
-    () => ({
-      label: 'body shorter than Content-Length',
-      bytes: Buffer.concat([
-        head([
-          'POST /v1/episodes HTTP/1.1',
-          host,
-          ...auth,
-          'Content-Type: application/json',
-          `Content-Length: ${json.length + 50}`,
-        ]),
-        Buffer.from(json),
-      ]),
-      answers: 0,
-    }),
-    () => ({
-      label: 'invalid UTF-8 in a JSON body',
-      bytes: Buffer.concat([
-        head([
-          'POST /v1/episodes HTTP/1.1',
-          host,
-          ...auth,
-          'Content-Type: application/json',
-          `Content-Length: ${json.length}`,
-          'Connection: close',
-        ]),
-        Buffer.from(json.replace('raw"', 'r\u00ffw"'), 'latin1'),
-      ]),
-      answers: 1,
-    }),
-    () => ({
-      label: 'latin-1 bytes in header values',
-      bytes: head([
-        `GET ${path} HTTP/1.1`,
-        host,
-        ...auth,
-        'X-Request-Id: caf\u00e9\u00ff',
-        'If-None-Match: "\u00e9"',
-        'Connection: close',
-      ]),
-      answers: 1,
-    }),
-    () => ({
-      label: 'random bytes',
-      bytes: Buffer.from(Array.from({ length: 1 + rng.int(200) }, () => rng.int(256))),
-      answers: 0,
-    }),
+      ),
+    () => refused('URL over 16 KB', get(`${path}?q=${'a'.repeat(16_400 + rng.int(10_000))}`)),
+    () => refused('header over 16 KB', get(path, `X-Fuzz: ${'a'.repeat(16_400 + rng.int(10_000))}`)),
+    () => answered('HTTP/1.1 without Host', head([`GET ${path} HTTP/1.1`, ...auth])),
+    () => answered('HTTP/1.0 without Host', head([`GET ${path} HTTP/1.0`, ...auth])),
+    () => answered('pipelined requests', Buffer.concat([get(path), get(path, 'Connection: close')]), 2),
+    () => answered('absolute-form target', get(`http://elsewhere.example${path}`)),
+    () => answered('asterisk-form target', head(['OPTIONS * HTTP/1.1', host, ...auth])),
+    () => refused('CONNECT', head(['CONNECT example.com:443 HTTP/1.1', 'Host: example.com:443'])),
+    () => answered('body longer than Content-Length', post(['Content-Length: 10'])),
+    () => refused('body shorter than Content-Length', post([`Content-Length: ${length + 50}`])),
+    () =>
+      answered(
+        'invalid UTF-8 in a JSON body',
+        post(
+          [`Content-Length: ${length}`, 'Connection: close'],
+          Buffer.from(JSON_BODY.replace('raw"', 'r\u00ffw"'), 'latin1'),
+        ),
+      ),
+    () =>
+      answered(
+        'latin-1 bytes in header values',
+        get(path, 'X-Request-Id: caf\u00e9\u00ff', 'If-None-Match: "\u00e9"', 'Connection: close'),
+      ),
+    () => refused('random bytes', Buffer.from(Array.from({ length: 1 + rng.int(200) }, () => rng.int(256)))),
   ];
   return rng.pick(cases)();
 }
