@@ -23,6 +23,8 @@ export default defineConfig({
           name: 'fuzz',
           include: ['test/fuzz/**/*.test.ts'],
           globalSetup: ['test/helpers/sqld-global-setup.ts'],
+          // After the other tiers, alone: its load would otherwise slow their timing-sensitive tests.
+          sequence: { groupOrder: 1 },
           testTimeout: 120_000,
           hookTimeout: 60_000,
         },

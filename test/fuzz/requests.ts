@@ -177,17 +177,13 @@ export function validRequest(
   };
 }
 
-/** `body` without most of its optional top-level fields (those whose absence keeps it valid). */
+/** `body` without most of its optional top-level fields (those its schema, or the branch it matches, does not require). */
 function sparseBody(rng: Rng, validators: Validators, schema: Schema, body: unknown): unknown {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return body;
-  const kept: Record<string, unknown> = { ...body };
-  for (const key of Object.keys(kept)) {
-    if (!rng.chance(0.65)) continue;
-    const value = kept[key];
-    delete kept[key];
-    if (validators.problem(schema, kept) !== undefined) kept[key] = value;
-  }
-  return kept;
+  const branches = (schema.anyOf ?? schema.oneOf) as Schema[] | undefined;
+  const shape = branches?.find((b) => validators.problem(b, body) === undefined) ?? schema;
+  const required = new Set((shape.required as string[] | undefined) ?? []);
+  return Object.fromEntries(Object.entries(body).filter(([key]) => required.has(key) || rng.chance(0.35)));
 }
 
 // ---- hostile variants ------------------------------------------------------------------------------

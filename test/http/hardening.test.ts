@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDocument } from '../fuzz/document.js';
 import { type Received, sendRaw } from '../fuzz/http.js';
 import { fillPath } from '../fuzz/requests.js';
