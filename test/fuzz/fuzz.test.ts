@@ -20,7 +20,9 @@ function summary(name: string, report: FuzzReport): string {
   const known = Object.entries(report.known)
     .map(([id, n]) => `${id} ×${n}`)
     .join(', ');
-  const unhit = knownDefects().map((d) => d.id).filter((id) => !(id in report.known));
+  const unhit = knownDefects()
+    .map((d) => d.id)
+    .filter((id) => !(id in report.known));
   return [
     `fuzz on ${name}: seed ${report.seed}, ${report.requests} requests in ${(report.durationMs / 1000).toFixed(1)} s`,
     `  statuses ${statuses}`,

@@ -218,11 +218,21 @@ function objectValue(s: Schema): fc.Arbitrary<unknown> {
   if (extra === false || (Object.keys(properties).length > 0 && extra === undefined)) return named;
   const keys = s.propertyNames ? validValue(s.propertyNames as Schema) : text(1, 12);
   const values = typeof extra === 'object' && extra !== null ? validValue(extra as Schema) : anyJson();
-  const maxKeys = Math.min(num(s.maxProperties) ?? 5, 5);
+  const limit = num(s.maxProperties);
+  const dictionary = (minKeys: number, maxKeys: number) =>
+    fc.dictionary(keys as fc.Arbitrary<string>, values, { minKeys, maxKeys, noNullPrototype: true });
+  // Now and then exactly at the limit: the next write that adds a key must be refused (issue 8.2).
+  const free =
+    limit === undefined
+      ? dictionary(0, 5)
+      : fc.oneof(
+          { weight: 9, arbitrary: dictionary(0, Math.min(limit, 5)) },
+          { weight: 1, arbitrary: dictionary(limit, limit) },
+        );
   return fc
-    .tuple(named, fc.dictionary(keys as fc.Arbitrary<string>, values, { maxKeys, noNullPrototype: true }))
-    .map(([fixed, free]) => ({ ...free, ...(fixed as object) }))
-    .filter((o) => Object.keys(o).length <= (num(s.maxProperties) ?? Number.POSITIVE_INFINITY));
+    .tuple(named, free)
+    .map(([fixed, extraKeys]) => ({ ...extraKeys, ...(fixed as object) }))
+    .filter((o) => Object.keys(o).length <= (limit ?? Number.POSITIVE_INFINITY));
 }
 
 // ---- hostile values -----------------------------------------------------------------------------
