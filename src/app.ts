@@ -13,6 +13,8 @@ import type { Config } from './config.js';
 import { createDatabase } from './db/create-database.js';
 import type { Database } from './db/database.js';
 import type { SqlDriver } from './db/types.js';
+import { KeyRing, loadApiKeys } from './http/api-keys.js';
+import { BEARER_SCHEME, documentSecurity, registerAuth } from './http/auth.js';
 import { registerJsonBodyParser } from './http/json-body.js';
 import {
   clientErrorHandler,
@@ -20,8 +22,10 @@ import {
   registerProblemHandlers,
   sendProblem,
 } from './http/problem.js';
+import { registerRateLimit } from './http/rate-limit.js';
 import { registerRequestChecks } from './http/request-checks.js';
 import { registerRequestLog } from './http/request-log.js';
+import { registerSecurityHeaders } from './http/security-headers.js';
 import { createLogger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { EpisodeService } from './services/episode-service.js';
@@ -53,6 +57,7 @@ declare module 'fastify' {
 
 /** Composition root: config → db (+ policy) → migrations → repositories → services → routes. */
 export async function buildApp(config: Config, overrides: AppOverrides = {}): Promise<FastifyInstance> {
+  const keyring = new KeyRing(loadApiKeys(config)); // a bad key file stops us before the database is touched
   const logger = overrides.logger ?? createLogger(config);
   const metrics = createMetrics({ version: VERSION });
   const db = createDatabase(config, {
@@ -139,6 +144,9 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
+  registerSecurityHeaders(app);
+  registerAuth(app, keyring);
+  if (config.RATE_LIMIT_PER_MINUTE > 0) await registerRateLimit(app, config.RATE_LIMIT_PER_MINUTE);
   app.addHook('preClose', async () => {
     closing = true;
     health.beginShutdown();
@@ -159,15 +167,22 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
           'Storage service for the episodic memory of AI agents: episodes, steps, patterns, embeddings.',
       },
       tags: [{ name: 'episodes' }, { name: 'steps' }],
+      components: { securitySchemes: BEARER_SCHEME },
     },
-    transform: jsonSchemaTransform,
+    transform: documentSecurity(jsonSchemaTransform),
     transformObject: jsonSchemaTransformObject,
   });
-  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+  await app.register(fastifySwaggerUi, {
+    routePrefix: '/docs',
+    // Its own policy for its pages (the API's lets nothing load), minus the upgrade to https, which would
+    // break the UI on a plain-http loopback address.
+    staticCSP: true,
+    transformStaticCSP: (header) => header.replace(/\s*upgrade-insecure-requests;/, ''),
+  });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   await app.register(healthRoutes, { health });
-  await app.register(metricsRoutes, { metrics, db });
+  await app.register(metricsRoutes, { metrics, db, token: config.METRICS_TOKEN });
   await app.register(
     async (v1) => {
       await v1.register(episodeRoutes, { episodes });

@@ -2,7 +2,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../helpers/ports.js';
 import { ComposeProject, runId } from './helpers/compose.js';
 import {
+  E2E_API_KEYS,
+  E2E_TENANT,
   type EpisodeDraft,
+  getEpisode,
   http,
   newEpisode,
   postEpisode,
@@ -41,6 +44,7 @@ describe.runIf(shouldRun(probe))('docker compose stack', () => {
   let engramUrl: string;
   let engram2Url: string;
   let lbUrl: string;
+  let lbMetricsUrl: string;
   let prometheusUrl: string;
   let failed = false;
   const firstEpisode = newEpisode('compose');
@@ -48,10 +52,13 @@ describe.runIf(shouldRun(probe))('docker compose stack', () => {
   beforeAll(async () => {
     runtime = requireRuntime(probe);
     image = await buildEngramImage(runtime);
-    const [engram, engram2, lb, prometheus, sqld] = await Promise.all([1, 2, 3, 4, 5].map(() => freePort()));
+    const [engram, engram2, lb, lbMetrics, prometheus, sqld] = await Promise.all(
+      [1, 2, 3, 4, 5, 6].map(() => freePort()),
+    );
     engramUrl = `http://127.0.0.1:${engram}`;
     engram2Url = `http://127.0.0.1:${engram2}`;
     lbUrl = `http://127.0.0.1:${lb}`;
+    lbMetricsUrl = `http://127.0.0.1:${lbMetrics}`;
     prometheusUrl = `http://127.0.0.1:${prometheus}`;
     project = new ComposeProject(runtime, name, {
       ENGRAM_IMAGE: image.tag,
@@ -60,8 +67,11 @@ describe.runIf(shouldRun(probe))('docker compose stack', () => {
       ENGRAM_PORT: String(engram),
       ENGRAM_2_PORT: String(engram2),
       LB_PORT: String(lb),
+      LB_METRICS_PORT: String(lbMetrics),
       PROMETHEUS_PORT: String(prometheus),
       SQLD_PORT: String(sqld),
+      // Compose refuses to start without keys; the run makes its own.
+      ENGRAM_API_KEYS: E2E_API_KEYS,
     });
   });
 
@@ -87,13 +97,21 @@ describe.runIf(shouldRun(probe))('docker compose stack', () => {
 
     const created = await postEpisode(engramUrl, firstEpisode);
     expect(created.status).toBe(201);
-    expect(created.json().id).toBe(firstEpisode.id);
-    const read = await http(`${engramUrl}/v1/episodes/${firstEpisode.id}`);
+    expect(created.json()).toMatchObject({ id: firstEpisode.id, tenant: E2E_TENANT });
+    const read = await getEpisode(engramUrl, firstEpisode.id);
     expect(read.status).toBe(200);
     expect(read.json()).toMatchObject({
       id: firstEpisode.id,
       task_description: firstEpisode.task_description,
     });
+    // The key is what lets it in: without one, or with another, /v1 is a 401.
+    const anonymous = await http(`${engramUrl}/v1/episodes/${firstEpisode.id}`);
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers['www-authenticate']).toBe('Bearer realm="engram"');
+    const wrong = await http(`${engramUrl}/v1/episodes`, {
+      headers: { authorization: 'Bearer not-the-key-0123456789' },
+    });
+    expect(wrong.status).toBe(401);
   });
 
   it('prometheus_targets_reportEngramUp', async () => {
@@ -123,7 +141,7 @@ describe.runIf(shouldRun(probe))('docker compose stack', () => {
     await project.down({ volumes: false });
     await project.up();
     await waitForReady(engramUrl);
-    const read = await http(`${engramUrl}/v1/episodes/${firstEpisode.id}`);
+    const read = await getEpisode(engramUrl, firstEpisode.id);
     expect(read.status).toBe(200);
     expect(read.json()).toMatchObject({
       id: firstEpisode.id,
@@ -139,14 +157,27 @@ describe.runIf(shouldRun(probe))('docker compose stack', () => {
 
     const episodes = Array.from({ length: 200 }, (_, i) => newEpisode(`scale-${i}`));
     const started = Date.now();
+    const before = await answeredPerReplica();
     const results = await writeAll(lbUrl, episodes, 8);
-    const perBackend = countBy(results.map((r) => r.backend ?? '?'));
+    const perBackend = difference(await answeredPerReplica(), before);
     console.log(
       `e2e: 200 writes through the load balancer in ${Date.now() - started} ms, per replica ${JSON.stringify(perBackend)}`,
     );
     expect(results.filter((r) => r.status !== 201)).toEqual([]);
     expect(perBackend.engram).toBeGreaterThan(0);
     expect(perBackend['engram-2']).toBeGreaterThan(0);
+
+    // Responses through the load balancer do not say which replica answered (SPEC §6), and it asks for keys.
+    for (let i = 0; i < 4; i++) {
+      const res = await getEpisode(lbUrl, (episodes[i] as EpisodeDraft).id);
+      expect(res.status).toBe(200);
+      expect(res.headers['x-engram-backend']).toBeUndefined();
+      const headerText = JSON.stringify(res.headers);
+      for (const name of ['engram-2', 'engram:8080', 'sqld']) expect(headerText).not.toContain(name);
+    }
+    expect((await http(`${lbUrl}/v1/episodes`)).status).toBe(401);
+    // HAProxy's own metrics (which do name them) are not on the load balancer's public port.
+    expect((await http(`${lbUrl}/lb/metrics`)).text).not.toContain('engram-2');
 
     // engram-2 reads from the sqld read replica: eventually consistent, so poll (bounded).
     for (const url of [engramUrl, engram2Url]) {
@@ -198,6 +229,7 @@ describe.runIf(shouldRun(probe))('docker compose stack', () => {
         yield newEpisode(`${label}-${i}`);
       }
     }
+    const answeredBefore = await answeredPerReplica();
     const outcome = await writeAll(lbUrl, episodes(), 8, (acked) => {
       if (acked !== 60) return;
       const t0 = Date.now();
@@ -211,7 +243,7 @@ describe.runIf(shouldRun(probe))('docker compose stack', () => {
     const replayed = (await lbPostRetries()) - logBefore;
     console.log(
       `e2e: docker ${action[0]} engram-2 after 60 acknowledged writes (took ${actionMs} ms): ${outcome.length} writes, ` +
-        `${failed.length} failed, per replica ${JSON.stringify(countBy(outcome.map((r) => r.backend ?? '?')))}, ` +
+        `${failed.length} failed, per replica ${JSON.stringify(difference(await answeredPerReplica(), answeredBefore))}, ` +
         `replayed by the load balancer: ${replayed}`,
     );
     expect(actionMs).toBeDefined();
@@ -233,11 +265,23 @@ describe.runIf(shouldRun(probe))('docker compose stack', () => {
       .length;
   }
 
+  /** Responses each replica gave through the load balancer so far, from HAProxy's metrics (loopback port). */
+  async function answeredPerReplica(): Promise<Record<string, number>> {
+    const metrics = (await http(`${lbMetricsUrl}/metrics`)).text;
+    const counts: Record<string, number> = {};
+    for (const m of metrics.matchAll(
+      /^haproxy_server_http_responses_total\{proxy="engram",server="([^"]+)",code="[1-5]xx"\} (\d+)/gm,
+    )) {
+      counts[m[1] as string] = (counts[m[1] as string] ?? 0) + Number(m[2]);
+    }
+    return counts;
+  }
+
   async function waitForBackends(count: number): Promise<void> {
     await waitFor(
       `${count} load-balanced replicas in rotation`,
       async () => {
-        const metrics = (await http(`${lbUrl}/lb/metrics`)).text;
+        const metrics = (await http(`${lbMetricsUrl}/metrics`)).text;
         const active = /^haproxy_backend_active_servers\{proxy="engram"\} (\d+)/m.exec(metrics)?.[1];
         return Number(active) === count ? true : undefined;
       },
@@ -253,7 +297,7 @@ async function findMissing(baseUrl: string, episodes: readonly EpisodeDraft[]): 
     Array.from({ length: 8 }, async () => {
       while (next < episodes.length) {
         const episode = episodes[next++] as EpisodeDraft;
-        const res = await http(`${baseUrl}/v1/episodes/${episode.id}`);
+        const res = await getEpisode(baseUrl, episode.id);
         if (res.status !== 200 || res.json().task_description !== episode.task_description)
           missing.push(episode.id);
       }
@@ -262,8 +306,6 @@ async function findMissing(baseUrl: string, episodes: readonly EpisodeDraft[]): 
   return missing;
 }
 
-function countBy(values: readonly string[]): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const v of values) counts[v] = (counts[v] ?? 0) + 1;
-  return counts;
+function difference(after: Record<string, number>, before: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(after).map(([name, n]) => [name, n - (before[name] ?? 0)]));
 }

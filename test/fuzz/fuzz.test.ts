@@ -1,9 +1,10 @@
-import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { BACKENDS } from '../helpers/backends.js';
+import { buildIdentityApp } from '../helpers/identities.js';
 import { knownDefects } from './known-defects.js';
+import type { Identity } from './requests.js';
 import { type FuzzReport, runFuzz } from './runner.js';
 
 // The fuzz tier (issue 8.6; RELIABILITY R12): requests generated from openapi/openapi.json against a
@@ -51,7 +52,7 @@ function failures(name: string, report: FuzzReport, serverErrors: string[]): str
   ].join('\n');
 }
 
-describe.each(BACKENDS)('fuzz tier on $name', ({ name, build }) => {
+describe.each(BACKENDS)('fuzz tier on $name', ({ name, env }) => {
   const runs = runsOn(name);
   it(
     `${runs} generated requests over HTTP: no 5xx, errors problem+json with the request id, 2xx valid per the document, acknowledged writes read back`,
@@ -67,14 +68,28 @@ describe.each(BACKENDS)('fuzz tier on $name', ({ name, build }) => {
           },
         }),
       );
-      const app = await build({ logger });
-      await app.listen({ host: '127.0.0.1', port: 0 });
+      // Two tenants × three roles (SPEC §6): every request picks one; the model expects 404 for another
+      // tenant's records, no change from a read key, and no record of another tenant in any answer.
+      const ids = await buildIdentityApp(env, { listen: true, overrides: { logger } });
+      const identities: Identity[] = ids.identities.map((i) => ({
+        name: `${i.slot}/${i.role}`,
+        tenant: i.tenant,
+        role: i.role,
+        headers: { authorization: `Bearer ${i.key}` },
+      }));
       let report: FuzzReport;
       try {
-        const { port } = app.server.address() as AddressInfo;
-        report = await runFuzz({ host: '127.0.0.1', port, seed: SEED, runs, knownDefects: knownDefects() });
+        const { port } = new URL(ids.url);
+        report = await runFuzz({
+          host: '127.0.0.1',
+          port: Number(port),
+          seed: SEED,
+          runs,
+          identities,
+          knownDefects: knownDefects(),
+        });
       } finally {
-        await app.close();
+        await ids.close();
       }
       console.log(summary(name, report));
       // The count, not the list: a diff of failure objects would bury the readable report above it.

@@ -363,12 +363,12 @@ class Worker {
   /** What an operation on `item` must answer, where its state alone decides. */
   private expectation(plan: Plan, item: Item | undefined): Expectation {
     const op = plan.op as Operation;
+    if (plan.identity.role === 'read' && op.method !== 'GET')
+      return { notSuccess: 'a read key changes nothing' };
     if (!item) return {};
     if (plan.identity.tenant !== item.owner.tenant) {
       return op.method === 'GET' ? { status: [404] } : { notSuccess: "another tenant's item" };
     }
-    if (plan.identity.role === 'read' && op.method !== 'GET')
-      return { notSuccess: 'a read key changes nothing' };
     if (item.exists) return {};
     // A read of the item itself is a 404; below it, a bad cursor or number may be answered first.
     return op === item.family.itemGet && documentProblem(this.s.validators, plan) === undefined
@@ -610,6 +610,7 @@ class Worker {
         ),
       );
     }
+    if (isSuccess(res.status)) reasons.push(...this.foreignRecords(plan, res));
     const creates = op !== undefined && this.s.families.some((f) => f.create === op);
     const target = item ?? (creates && isSuccess(res.status) ? this.track(plan, res) : undefined);
     if (target && op) reasons.push(...this.observe(plan, res, target));
@@ -619,6 +620,17 @@ class Worker {
       this.replays.push({ plan, res });
     if (reasons.length > 0) this.fail({ plan, res, reasons, ...(target ? { item: target } : {}) }, sent);
     return res;
+  }
+
+  /** Records of another tenant in an answer (a record, or the items of a page): none may ever appear. */
+  private foreignRecords(plan: Plan, res: Received): string[] {
+    if (!res.headers['content-type']?.startsWith('application/json')) return [];
+    const body = jsonOf(res).value as { tenant?: unknown; items?: { tenant?: unknown }[] } | undefined;
+    const records = [body, ...(Array.isArray(body?.items) ? body.items : [])];
+    const foreign = records.filter((r) => typeof r?.tenant === 'string' && r.tenant !== plan.identity.tenant);
+    return foreign.length > 0
+      ? [`${foreign.length} record(s) of another tenant answered to ${plan.identity.name}`]
+      : [];
   }
 
   /** A create that succeeded: a new item (or, for the same id sent again, the one already known). */

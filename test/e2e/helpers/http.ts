@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { request } from 'node:http';
 
 // HTTP from the test to published container ports. node:http with a fresh connection per request
@@ -90,6 +90,13 @@ export async function waitForReady(baseUrl: string, timeoutMs = 90_000): Promise
   );
 }
 
+/** The API key the containers of a run are started with (`ENGRAM_API_KEYS`): one tenant, role write. */
+export const E2E_KEY = randomBytes(32).toString('hex');
+export const E2E_TENANT = 'e2e';
+export const E2E_API_KEYS = `${E2E_KEY}:${E2E_TENANT}:write`;
+/** Headers of every /v1 request the e2e tests make. */
+export const AUTH = { authorization: `Bearer ${E2E_KEY}` };
+
 export interface EpisodeDraft {
   id: string;
   task_type: string;
@@ -103,7 +110,7 @@ export function newEpisode(label: string): EpisodeDraft {
   return { id, task_type: 'debugging', task_description: `e2e ${label} ${id}`, context: { domain: 'e2e' } };
 }
 
-/** POST /v1/episodes with the episode's id as Idempotency-Key. */
+/** POST /v1/episodes with the run's API key and the episode's id as Idempotency-Key. */
 export function postEpisode(
   baseUrl: string,
   episode: EpisodeDraft,
@@ -112,16 +119,19 @@ export function postEpisode(
   return http(`${baseUrl}/v1/episodes`, {
     method: 'POST',
     body: episode,
-    headers: { 'idempotency-key': episode.id },
+    headers: { ...AUTH, 'idempotency-key': episode.id },
     timeoutMs,
   });
+}
+
+/** GET /v1/episodes/{id} with the run's API key. */
+export function getEpisode(baseUrl: string, id: string): Promise<HttpResponse> {
+  return http(`${baseUrl}/v1/episodes/${id}`, { headers: AUTH });
 }
 
 export interface WriteOutcome {
   episode: EpisodeDraft;
   status: number;
-  /** Replica that answered, from the load balancer's X-Engram-Backend header. */
-  backend?: string;
   error?: string;
 }
 
@@ -140,12 +150,7 @@ export async function writeAll(
       const episode = item.value;
       try {
         const res = await postEpisode(baseUrl, episode);
-        const backend = res.headers['x-engram-backend'];
-        results.push({
-          episode,
-          status: res.status,
-          backend: typeof backend === 'string' ? backend : undefined,
-        });
+        results.push({ episode, status: res.status });
         if (res.status === 200 || res.status === 201) onAck?.(++acked);
       } catch (err) {
         results.push({ episode, status: 0, error: errorCode(err) });
