@@ -173,8 +173,8 @@ class Worker {
         plan.headers[etagHeader] = etag;
         if (item.exists && stale && op.method !== 'GET')
           plan.expect.notSuccess ??= 'If-Match names a version that moved on';
-        if (item.exists && !stale && op.method === 'GET' && op.path === item.family.itemPath)
-          plan.expect.status = [304];
+        const mine = plan.identity.tenant === item.owner.tenant;
+        if (item.exists && mine && !stale && op === item.family.itemGet) plan.expect.status = [304];
       }
     }
     this.maybeIdempotent(plan);
@@ -365,15 +365,12 @@ class Worker {
     const op = plan.op as Operation;
     if (plan.identity.role === 'read' && op.method !== 'GET')
       return { notSuccess: 'a read key changes nothing' };
-    if (!item) return {};
-    if (plan.identity.tenant !== item.owner.tenant) {
-      return op.method === 'GET' ? { status: [404] } : { notSuccess: "another tenant's item" };
-    }
-    if (item.exists) return {};
-    // A read of the item itself is a 404; below it, a bad cursor or number may be answered first.
+    if (!item || (item.exists && plan.identity.tenant === item.owner.tenant)) return {};
+    // Gone, or another tenant's: a read of the item itself is a 404; below it, a bad cursor or number may be
+    // answered first, so there only "no 2xx" holds.
     return op === item.family.itemGet && documentProblem(this.s.validators, plan) === undefined
       ? { status: [404] }
-      : { notSuccess: 'the item does not exist' };
+      : { notSuccess: item.exists ? "another tenant's item" : 'the item does not exist' };
   }
 
   private maybeIdempotent(plan: Plan): void {
