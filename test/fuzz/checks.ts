@@ -49,13 +49,20 @@ const PROBLEM_JSON = /^application\/problem\+json/;
 // Answered before routing, for any path: not part of an operation's documented responses.
 const BEFORE_ROUTING = new Set([408, 414, 431]);
 
-/** Parses a JSON body, or says why it cannot. */
+const parsed = new WeakMap<Received, { value?: unknown; error?: string }>();
+
+/** Parses a JSON body (once per response), or says why it cannot. */
 export function jsonOf(res: Received): { value?: unknown; error?: string } {
-  try {
-    return { value: JSON.parse(res.body.toString('utf8')) };
-  } catch {
-    return { error: `body is not JSON: ${JSON.stringify(res.body.subarray(0, 200).toString('utf8'))}` };
+  let result = parsed.get(res);
+  if (!result) {
+    try {
+      result = { value: JSON.parse(res.body.toString('utf8')) };
+    } catch {
+      result = { error: `body is not JSON: ${JSON.stringify(res.body.subarray(0, 200).toString('utf8'))}` };
+    }
+    parsed.set(res, result);
   }
+  return result;
 }
 
 /** The invariants of every response; `op` is the operation the request was routed to, when known. */

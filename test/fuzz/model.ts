@@ -60,11 +60,19 @@ export const ITEM_INVARIANTS: Record<string, ((item: Record<string, unknown>) =>
   ],
 };
 
+const shapes = new WeakMap<Schema, string>();
+
 /** Removes annotations, so that two schemas of the same shape compare equal. */
 export function shapeOf(schema: Schema | undefined): string {
-  return JSON.stringify(schema ?? null, (key, value) =>
-    key === 'description' || key === 'examples' ? undefined : value,
-  );
+  if (!schema) return 'null';
+  let shape = shapes.get(schema);
+  if (shape === undefined) {
+    shape = JSON.stringify(schema, (key, value) =>
+      key === 'description' || key === 'examples' ? undefined : value,
+    );
+    shapes.set(schema, shape);
+  }
+  return shape;
 }
 
 const escaped = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
