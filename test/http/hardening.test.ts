@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Problem } from '../../src/http/problem-schema.js';
 import { loadDocument } from '../fuzz/document.js';
 import { type Received, sendRaw } from '../fuzz/http.js';
 import { fillPath } from '../fuzz/requests.js';
@@ -72,14 +73,6 @@ async function http(
     Buffer.concat([Buffer.from(`${head.join('\r\n')}\r\n\r\n`, 'latin1'), bytes ?? Buffer.alloc(0)]),
     1,
   );
-}
-
-interface Problem {
-  status: number;
-  code: string;
-  request_id: string;
-  instance: string;
-  errors?: { in: string; path: string; message: string }[];
 }
 
 /** The answer is an RFC 9457 problem with this status, its request id equal to the x-request-id header. */
