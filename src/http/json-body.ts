@@ -2,7 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import type { FastifyInstance } from 'fastify';
 import { type FieldError, InvalidRequest, pointerOf } from '../domain/errors.js';
 import { MAX_JSON_DEPTH } from '../domain/limits.js';
-import { jsonNestingExceeds } from './json-depth.js';
+import { scanJsonText } from './json-depth.js';
 
 // The one reader of JSON request bodies, for every route. JSON.parse alone would accept, and silently alter,
 // what this refuses: invalid UTF-8 (read as U+FFFD), a number beyond the range of a double (1e400 read as
@@ -335,10 +335,6 @@ function locateInvalidUtf8(body: Buffer): JsonBodyError {
 // A number literal that might not read back as written: 16+ digits in a row, or a 3-digit exponent. The
 // test runs on the whole text, strings included; a false alarm only costs the slower exact parse.
 const RISKY_NUMBER = /\d{16}|[eE][+-]?\d{3}/;
-// Every string token, and whether a colon follows it (then it is a key); matched back to back, so the
-// scan never starts inside a string of a valid JSON text.
-const STRING_TOKEN = /"[^"\\]*(?:\\.[^"\\]*)*"([ \t\n\r]*:)?/g;
-
 /** Keys in `value` (all levels), or -1 when it is too deep or holds a key `Parser` refuses. */
 function keysIn(value: unknown, depth: number): number {
   if (typeof value !== 'object' || value === null) return 0;
@@ -366,7 +362,7 @@ function keysIn(value: unknown, depth: number): number {
  * keys in the text and in the value agree), nothing too deep or reserved — else undefined. JSON.parse is
  * several times faster than any parser written in JavaScript; this keeps the exact one for the rare body.
  */
-function quickParse(text: string): unknown {
+function quickParse(text: string, keysInText: number): unknown {
   if (RISKY_NUMBER.test(text)) return undefined;
   let value: unknown;
   try {
@@ -374,9 +370,6 @@ function quickParse(text: string): unknown {
   } catch {
     return undefined; // `Parser` says where and why
   }
-  let keysInText = 0;
-  STRING_TOKEN.lastIndex = 0;
-  for (let m = STRING_TOKEN.exec(text); m; m = STRING_TOKEN.exec(text)) if (m[1] !== undefined) keysInText++;
   return keysIn(value, 1) === keysInText ? value : undefined;
 }
 
@@ -390,7 +383,8 @@ export function parseJsonBody(body: Buffer): unknown {
     let text = body.toString('utf8');
     if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // a byte order mark is ignored (RFC 8259 §8.1)
     // A depth bomb never reaches JSON.parse, which would build every level first (seconds for 11 MB).
-    const quick = jsonNestingExceeds(text, MAX_JSON_DEPTH) ? undefined : quickParse(text);
+    const scan = scanJsonText(text, MAX_JSON_DEPTH);
+    const quick = scan.tooDeep ? undefined : quickParse(text, scan.keys);
     if (quick !== undefined) return quick;
     try {
       return new Parser(text).parse();
