@@ -1,6 +1,8 @@
 import { isDeepStrictEqual } from 'node:util';
+import { jsonOf } from './checks.js';
 import type { ApiDocument, Operation, Schema } from './document.js';
-import type { Identity } from './requests.js';
+import type { Received } from './http.js';
+import { fillPath, type Identity, type Plan } from './requests.js';
 
 // The fuzz tier's in-memory model of what the service holds: resource families found in the document
 // (a collection POST and an item path with a GET), the items a worker created, their sub-items, and the
@@ -114,4 +116,213 @@ export function itemDifferences(item: Item, read: Record<string, unknown>): stri
           `${key}: acknowledged ${JSON.stringify(item.expected?.[key])?.slice(0, 120)}, read ${JSON.stringify(read[key])?.slice(0, 120)}`,
         ],
   );
+}
+
+const isSuccess = (status: number) => status >= 200 && status < 300;
+
+/** One worker's items and what the service acknowledged about them; `observe` keeps it up to date. */
+export class ResourceModel {
+  readonly items: Item[] = [];
+
+  constructor(
+    private readonly doc: ApiDocument,
+    private readonly families: Family[],
+    /** Child path template → parameter → the field of a sub-item that holds its value (`n` → `step_number`). */
+    private readonly childKeys: Map<string, Record<string, string>>,
+  ) {}
+
+  /** Brings the model up to date with an answer; returns what contradicts it. */
+  observe(plan: Plan, res: Received, item: Item): string[] {
+    const op = plan.op as Operation;
+    const family = item.family;
+    if (plan.identity.tenant !== item.owner.tenant || res.headers['idempotent-replayed'] === 'true')
+      return [];
+    if (res.status >= 500 && op.method !== 'GET') {
+      // The write may or may not have been applied (a 5xx is reported on its own): read before comparing again.
+      for (const field of Object.keys(item.expected ?? {})) item.unknown.add(field);
+      item.childrenKnown = false;
+      return [];
+    }
+    const body = res.body.length > 0 ? jsonOf(res).value : undefined;
+    const reasons: string[] = [];
+    const kind = family.children.find((c) => c.get === op || c.list === op);
+    if (op.method === 'GET' && op === family.itemGet) {
+      if (res.status === 200) {
+        if (!item.exists) reasons.push('a deleted item is still readable');
+        const record = body as Record<string, unknown>;
+        reasons.push(...itemDifferences(item, record), ...this.invariants(family, record));
+        for (const c of family.children) {
+          for (const child of (record[c.embeddedAs] as Record<string, unknown>[] | undefined) ?? []) {
+            reasons.push(...this.compareChild(item, c.get.path, child));
+          }
+        }
+        this.adopt(item, record, res);
+      } else if (res.status === 404 && item.exists) reasons.push('an acknowledged item is gone');
+    } else if (isSuccess(res.status) && op.method === 'DELETE' && op.path === family.itemPath) {
+      item.exists = false;
+      for (const child of item.children.values()) child.exists = false;
+    } else if (isSuccess(res.status) && op.method !== 'GET') {
+      if (shapeOf(op.responses.get(res.status)) === shapeOf(family.itemGet.responses.get(200))) {
+        const record = body as Record<string, unknown>;
+        reasons.push(...this.invariants(family, record));
+        this.adopt(item, record, res);
+      } else this.subWrite(item, op, res, body);
+    } else if (kind && op === kind.get) {
+      const child = item.children.get(fillPath(op.path, plan.params));
+      if (res.status === 200 && (!item.exists || child?.exists === false))
+        reasons.push('a deleted sub-item is still readable');
+      if (res.status === 200 && child?.exists)
+        reasons.push(...this.compareChild(item, op.path, body as Record<string, unknown>));
+      if (res.status === 404 && child?.exists && item.exists)
+        reasons.push('an acknowledged sub-item is gone');
+    } else if (kind && op === kind.list && res.status === 200) {
+      for (const record of (body as { items: Record<string, unknown>[] }).items)
+        reasons.push(...this.compareChild(item, kind.get.path, record));
+    }
+    if (
+      op.method === 'GET' &&
+      isSuccess(res.status) &&
+      !item.exists &&
+      op !== family.itemGet &&
+      op !== kind?.get
+    ) {
+      reasons.push('a sub-resource of a deleted item answered 2xx');
+    }
+    return reasons;
+  }
+
+  private invariants(family: Family, record: Record<string, unknown>): string[] {
+    return (ITEM_INVARIANTS[family.itemPath] ?? []).flatMap((rule) => rule(record) ?? []);
+  }
+
+  private adopt(item: Item, record: Record<string, unknown>, res: Received): void {
+    const { steps: _, ...rest } = record;
+    item.expected = rest;
+    item.unknown.clear();
+    const etag = res.headers.etag;
+    if (item.etag && item.etag !== etag) item.oldEtags.push(item.etag);
+    item.etag = etag;
+  }
+
+  /** A write below the item: its sub-items are known from Location and the body; the item moves on. */
+  private subWrite(item: Item, op: Operation, res: Received, body: unknown): void {
+    const location = res.headers.location ? this.doc.match(res.headers.location) : undefined;
+    const records = (body as { items?: unknown[] })?.items ?? (location ? [body] : []);
+    if (location && records.length > 0) {
+      const keys = this.childKeysOf(
+        location.path,
+        location.values,
+        item,
+        records[0] as Record<string, unknown>,
+      );
+      for (const record of records as Record<string, unknown>[]) {
+        const params = { ...item.params };
+        for (const [param, field] of Object.entries(keys)) params[param] = String(record[field]);
+        const url = fillPath(location.path, params);
+        item.children.set(url, { url, expected: record, exists: true });
+      }
+    }
+    if (item.etag) item.oldEtags.push(item.etag);
+    item.etag = undefined;
+    const effect = SUB_WRITE_EFFECTS[op.key];
+    if (item.expected && effect) {
+      for (const field of effect.increment) item.expected[field] = Number(item.expected[field]) + 1;
+      item.expected[effect.count] = Number(item.expected[effect.count]) + records.length;
+      for (const field of effect.unknown) item.unknown.add(field);
+    } else if (item.expected) for (const field of Object.keys(item.expected)) item.unknown.add(field);
+  }
+
+  /** Learns which field of a sub-item fills each path parameter, from a Location and the body it came with. */
+  private childKeysOf(
+    template: string,
+    values: Record<string, string>,
+    item: Item,
+    record: Record<string, unknown>,
+  ): Record<string, string> {
+    let keys = this.childKeys.get(template);
+    if (!keys) {
+      keys = {};
+      for (const [param, value] of Object.entries(values)) {
+        if (param in item.params) continue;
+        const field = Object.keys(record).find((f) => String(record[f]) === value);
+        if (field) keys[param] = field;
+      }
+      this.childKeys.set(template, keys);
+    }
+    return keys;
+  }
+
+  childUrl(item: Item, template: string, record: Record<string, unknown>): string | undefined {
+    const keys = this.childKeys.get(template);
+    if (!keys || Object.keys(keys).length === 0) return undefined;
+    const params = { ...item.params };
+    for (const [param, field] of Object.entries(keys)) params[param] = String(record[field]);
+    return fillPath(template, params);
+  }
+
+  private compareChild(item: Item, template: string, record: Record<string, unknown>): string[] {
+    const url = this.childUrl(item, template, record);
+    const child = url ? item.children.get(url) : undefined;
+    if (!child) return [];
+    if (!child.exists) return [`deleted sub-item ${url} is still there`];
+    return isDeepStrictEqual(child.expected, record)
+      ? []
+      : [
+          `sub-item ${url}: acknowledged ${JSON.stringify(child.expected).slice(0, 200)}, read ${JSON.stringify(record).slice(0, 200)}`,
+        ];
+  }
+
+  /** After a complete listing: every acknowledged sub-item once, and (once learned) nothing else. */
+  learnChildren(item: Item, template: string, listed: Record<string, unknown>[]): string[] {
+    if (!item.exists) return [];
+    const urls = listed.map((r) => this.childUrl(item, template, r));
+    if (urls.some((u) => u === undefined)) return []; // the field mapping is not learned yet
+    const listedSet = new Set(urls as string[]);
+    const reasons: string[] = [];
+    for (const child of item.children.values()) {
+      if (
+        child.exists &&
+        child.url.startsWith(`${item.url}/`) &&
+        this.doc.match(child.url)?.path === template &&
+        !listedSet.has(child.url)
+      ) {
+        reasons.push(`acknowledged sub-item ${child.url} is missing from the listing`);
+      }
+    }
+    if (item.childrenKnown) {
+      for (const url of listedSet)
+        if (!item.children.get(url)?.exists)
+          reasons.push(`the listing shows ${url}, which was never acknowledged`);
+    }
+    listed.forEach((record, i) => {
+      const url = urls[i] as string;
+      if (!item.children.has(url)) item.children.set(url, { url, expected: record, exists: true });
+    });
+    item.childrenKnown = true;
+    return reasons;
+  }
+
+  /** A create that succeeded: a new item (or, for the same id sent again, the one already known). */
+  track(plan: Plan, res: Received): Item | undefined {
+    const family = this.families.find((f) => f.create === plan.op) as Family;
+    const location = res.headers.location ? this.doc.match(res.headers.location) : undefined;
+    const record = jsonOf(res).value as Record<string, unknown>;
+    const params = location?.values ?? { id: String(record.id) };
+    const url = fillPath(family.itemPath, params);
+    const known = this.items.find((i) => i.url === url);
+    if (known) return known;
+    const item: Item = {
+      family,
+      url,
+      params,
+      owner: plan.identity,
+      exists: true,
+      unknown: new Set(),
+      oldEtags: [],
+      children: new Map(),
+      childrenKnown: false,
+    };
+    this.items.push(item);
+    return item;
+  }
 }

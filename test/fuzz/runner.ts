@@ -3,15 +3,7 @@ import fc from 'fast-check';
 import { alteredFields, type Expectation, jsonOf, responseProblems, Validators } from './checks.js';
 import { type ApiDocument, loadDocument, type Operation } from './document.js';
 import { HttpClient, type Received, type Sent, sendRaw } from './http.js';
-import {
-  type Family,
-  familiesOf,
-  ITEM_INVARIANTS,
-  type Item,
-  itemDifferences,
-  SUB_WRITE_EFFECTS,
-  shapeOf,
-} from './model.js';
+import { type Family, familiesOf, type Item, ResourceModel } from './model.js';
 import { rawRequest } from './raw.js';
 import {
   ANONYMOUS,
@@ -108,15 +100,18 @@ const describe = (s: Sent) =>
 const isSuccess = (status: number) => status >= 200 && status < 300;
 
 class Worker {
-  private readonly items: Item[] = [];
   private readonly replays: { plan: Plan; res: Received }[] = [];
   private index = 0;
+
+  private readonly model: ResourceModel;
 
   constructor(
     private readonly id: number,
     private readonly rng: Rng,
     private readonly s: Shared,
-  ) {}
+  ) {
+    this.model = new ResourceModel(s.doc, s.families, s.childKeys);
+  }
 
   async run(quota: number): Promise<void> {
     while (this.index < quota) await this.next();
@@ -125,10 +120,10 @@ class Worker {
 
   private async next(): Promise<void> {
     const { rng } = this;
-    const live = this.items.filter((i) => i.exists);
+    const live = this.model.items.filter((i) => i.exists);
     const roll = rng.next();
     if (live.length < 2 || roll < 0.08) await this.create();
-    else if (roll < 0.43) await this.sequenceStep(rng.pick(this.items));
+    else if (roll < 0.43) await this.sequenceStep(rng.pick(this.model.items));
     else if (roll < 0.46 && this.replays.length > 0) await this.replay();
     else if (roll < 0.63) await this.generic(false);
     else if (roll < 0.9) await this.generic(true);
@@ -236,7 +231,7 @@ class Worker {
    */
   private async listChain(item?: Item, list?: Operation): Promise<void> {
     const { rng } = this;
-    const owner = item ?? rng.pick(this.items);
+    const owner = item ?? rng.pick(this.model.items);
     const lists = this.s.doc.operations.filter(
       (o) => o.method === 'GET' && o.params.some((p) => p.name === 'cursor'),
     );
@@ -263,7 +258,7 @@ class Worker {
       if (res?.status !== 200) return;
       const body = jsonOf(res).value as { items: Record<string, unknown>[]; next_cursor: string | null };
       for (const record of body.items) {
-        const url = kind && itemOfList ? this.childUrl(itemOfList, kind.get.path, record) : undefined;
+        const url = kind && itemOfList ? this.model.childUrl(itemOfList, kind.get.path, record) : undefined;
         const key = url ?? (typeof record.id === 'string' ? record.id : JSON.stringify(record));
         if (seen.has(key))
           this.fail(
@@ -279,7 +274,10 @@ class Worker {
         listed.push(record);
       }
       if (body.next_cursor === null) {
-        if (itemOfList && kind) this.learnChildren(itemOfList, kind.get.path, listed, plan, res);
+        if (itemOfList && kind) {
+          const reasons = this.model.learnChildren(itemOfList, kind.get.path, listed);
+          if (reasons.length > 0) this.fail({ plan, res, reasons, item: itemOfList }, toSent(plan));
+        }
         return;
       }
       cursor = body.next_cursor;
@@ -326,7 +324,7 @@ class Worker {
   private itemFor(op: Operation): Item | undefined {
     const family = this.s.families.find((f) => op.path.startsWith(f.itemPath));
     if (!family) return undefined;
-    const own = this.items.filter((i) => i.family === family);
+    const own = this.model.items.filter((i) => i.family === family);
     if (own.length > 0 && this.rng.chance(0.8)) return this.rng.pick(own);
     const id = this.rng.draw(uuidV7());
     const params = Object.fromEntries(
@@ -379,186 +377,9 @@ class Worker {
     }
   }
 
-  /** Brings the model up to date with an answer; returns what contradicts it. */
-  private observe(plan: Plan, res: Received, item: Item): string[] {
-    const op = plan.op as Operation;
-    const family = item.family;
-    if (plan.identity.tenant !== item.owner.tenant || res.headers['idempotent-replayed'] === 'true')
-      return [];
-    if (res.status >= 500 && op.method !== 'GET') {
-      // The write may or may not have been applied (a 5xx is reported on its own): read before comparing again.
-      for (const field of Object.keys(item.expected ?? {})) item.unknown.add(field);
-      item.childrenKnown = false;
-      return [];
-    }
-    const body = res.body.length > 0 ? jsonOf(res).value : undefined;
-    const reasons: string[] = [];
-    const kind = family.children.find((c) => c.get === op || c.list === op);
-    if (op.method === 'GET' && op === family.itemGet) {
-      if (res.status === 200) {
-        if (!item.exists) reasons.push('a deleted item is still readable');
-        const record = body as Record<string, unknown>;
-        reasons.push(...itemDifferences(item, record), ...this.invariants(family, record));
-        for (const c of family.children) {
-          for (const child of (record[c.embeddedAs] as Record<string, unknown>[] | undefined) ?? []) {
-            reasons.push(...this.compareChild(item, c.get.path, child));
-          }
-        }
-        this.adopt(item, record, res);
-      } else if (res.status === 404 && item.exists) reasons.push('an acknowledged item is gone');
-    } else if (isSuccess(res.status) && op.method === 'DELETE' && op.path === family.itemPath) {
-      item.exists = false;
-      for (const child of item.children.values()) child.exists = false;
-    } else if (isSuccess(res.status) && op.method !== 'GET') {
-      if (shapeOf(op.responses.get(res.status)) === shapeOf(family.itemGet.responses.get(200))) {
-        const record = body as Record<string, unknown>;
-        reasons.push(...this.invariants(family, record));
-        this.adopt(item, record, res);
-      } else this.subWrite(item, op, res, body);
-    } else if (kind && op === kind.get) {
-      const child = item.children.get(fillPath(op.path, plan.params));
-      if (res.status === 200 && (!item.exists || child?.exists === false))
-        reasons.push('a deleted sub-item is still readable');
-      if (res.status === 200 && child?.exists)
-        reasons.push(...this.compareChild(item, op.path, body as Record<string, unknown>));
-      if (res.status === 404 && child?.exists && item.exists)
-        reasons.push('an acknowledged sub-item is gone');
-    } else if (kind && op === kind.list && res.status === 200) {
-      for (const record of (body as { items: Record<string, unknown>[] }).items)
-        reasons.push(...this.compareChild(item, kind.get.path, record));
-    }
-    if (
-      op.method === 'GET' &&
-      isSuccess(res.status) &&
-      !item.exists &&
-      op !== family.itemGet &&
-      op !== kind?.get
-    ) {
-      reasons.push('a sub-resource of a deleted item answered 2xx');
-    }
-    return reasons;
-  }
-
-  private invariants(family: Family, record: Record<string, unknown>): string[] {
-    return (ITEM_INVARIANTS[family.itemPath] ?? []).flatMap((rule) => rule(record) ?? []);
-  }
-
-  private adopt(item: Item, record: Record<string, unknown>, res: Received): void {
-    const { steps: _, ...rest } = record;
-    item.expected = rest;
-    item.unknown.clear();
-    const etag = res.headers.etag;
-    if (item.etag && item.etag !== etag) item.oldEtags.push(item.etag);
-    item.etag = etag;
-  }
-
-  /** A write below the item: its sub-items are known from Location and the body; the item moves on. */
-  private subWrite(item: Item, op: Operation, res: Received, body: unknown): void {
-    const location = res.headers.location ? this.s.doc.match(res.headers.location) : undefined;
-    const records = (body as { items?: unknown[] })?.items ?? (location ? [body] : []);
-    if (location && records.length > 0) {
-      const keys = this.childKeysOf(
-        location.path,
-        location.values,
-        item,
-        records[0] as Record<string, unknown>,
-      );
-      for (const record of records as Record<string, unknown>[]) {
-        const params = { ...item.params };
-        for (const [param, field] of Object.entries(keys)) params[param] = String(record[field]);
-        const url = fillPath(location.path, params);
-        item.children.set(url, { url, expected: record, exists: true });
-      }
-    }
-    if (item.etag) item.oldEtags.push(item.etag);
-    item.etag = undefined;
-    const effect = SUB_WRITE_EFFECTS[op.key];
-    if (item.expected && effect) {
-      for (const field of effect.increment) item.expected[field] = Number(item.expected[field]) + 1;
-      item.expected[effect.count] = Number(item.expected[effect.count]) + records.length;
-      for (const field of effect.unknown) item.unknown.add(field);
-    } else if (item.expected) for (const field of Object.keys(item.expected)) item.unknown.add(field);
-  }
-
-  /** Learns which field of a sub-item fills each path parameter, from a Location and the body it came with. */
-  private childKeysOf(
-    template: string,
-    values: Record<string, string>,
-    item: Item,
-    record: Record<string, unknown>,
-  ): Record<string, string> {
-    let keys = this.s.childKeys.get(template);
-    if (!keys) {
-      keys = {};
-      for (const [param, value] of Object.entries(values)) {
-        if (param in item.params) continue;
-        const field = Object.keys(record).find((f) => String(record[f]) === value);
-        if (field) keys[param] = field;
-      }
-      this.s.childKeys.set(template, keys);
-    }
-    return keys;
-  }
-
-  private childUrl(item: Item, template: string, record: Record<string, unknown>): string | undefined {
-    const keys = this.s.childKeys.get(template);
-    if (!keys || Object.keys(keys).length === 0) return undefined;
-    const params = { ...item.params };
-    for (const [param, field] of Object.entries(keys)) params[param] = String(record[field]);
-    return fillPath(template, params);
-  }
-
-  private compareChild(item: Item, template: string, record: Record<string, unknown>): string[] {
-    const url = this.childUrl(item, template, record);
-    const child = url ? item.children.get(url) : undefined;
-    if (!child) return [];
-    if (!child.exists) return [`deleted sub-item ${url} is still there`];
-    return isDeepStrictEqual(child.expected, record)
-      ? []
-      : [
-          `sub-item ${url}: acknowledged ${JSON.stringify(child.expected).slice(0, 200)}, read ${JSON.stringify(record).slice(0, 200)}`,
-        ];
-  }
-
-  /** After a complete listing: every acknowledged sub-item once, and (once learned) nothing else. */
-  private learnChildren(
-    item: Item,
-    template: string,
-    listed: Record<string, unknown>[],
-    plan: Plan,
-    res: Received,
-  ): void {
-    if (!item.exists) return;
-    const urls = listed.map((r) => this.childUrl(item, template, r));
-    if (urls.some((u) => u === undefined)) return; // the field mapping is not learned yet
-    const listedSet = new Set(urls as string[]);
-    const reasons: string[] = [];
-    for (const child of item.children.values()) {
-      if (
-        child.exists &&
-        child.url.startsWith(`${item.url}/`) &&
-        this.s.doc.match(child.url)?.path === template &&
-        !listedSet.has(child.url)
-      ) {
-        reasons.push(`acknowledged sub-item ${child.url} is missing from the listing`);
-      }
-    }
-    if (item.childrenKnown) {
-      for (const url of listedSet)
-        if (!item.children.get(url)?.exists)
-          reasons.push(`the listing shows ${url}, which was never acknowledged`);
-    }
-    if (reasons.length > 0) this.fail({ plan, res, reasons, item }, toSent(plan));
-    listed.forEach((record, i) => {
-      const url = urls[i] as string;
-      if (!item.children.has(url)) item.children.set(url, { url, expected: record, exists: true });
-    });
-    item.childrenKnown = true;
-  }
-
   /** The end: every item and sub-item this worker touched, read back. */
   private async readBack(): Promise<void> {
-    for (const item of this.items) {
+    for (const item of this.model.items) {
       const get = validRequest(this.rng, item.family.itemGet, item.params, item.owner);
       get.query = [];
       get.label = 'read-back: item';
@@ -609,8 +430,8 @@ class Worker {
     }
     if (isSuccess(res.status)) reasons.push(...this.foreignRecords(plan, res));
     const creates = op !== undefined && this.s.families.some((f) => f.create === op);
-    const target = item ?? (creates && isSuccess(res.status) ? this.track(plan, res) : undefined);
-    if (target && op) reasons.push(...this.observe(plan, res, target));
+    const target = item ?? (creates && isSuccess(res.status) ? this.model.track(plan, res) : undefined);
+    if (target && op) reasons.push(...this.model.observe(plan, res, target));
     // Only keys this worker chose (a hostile header may put one on any request) are replayed.
     const key = plan.headers['idempotency-key'];
     if (key?.startsWith('fz-') && isSuccess(res.status) && !plan.label.startsWith('replay'))
@@ -628,30 +449,6 @@ class Worker {
     return foreign.length > 0
       ? [`${foreign.length} record(s) of another tenant answered to ${plan.identity.name}`]
       : [];
-  }
-
-  /** A create that succeeded: a new item (or, for the same id sent again, the one already known). */
-  private track(plan: Plan, res: Received): Item | undefined {
-    const family = this.s.families.find((f) => f.create === plan.op) as Family;
-    const location = res.headers.location ? this.s.doc.match(res.headers.location) : undefined;
-    const record = jsonOf(res).value as Record<string, unknown>;
-    const params = location?.values ?? { id: String(record.id) };
-    const url = fillPath(family.itemPath, params);
-    const known = this.items.find((i) => i.url === url);
-    if (known) return known;
-    const item: Item = {
-      family,
-      url,
-      params,
-      owner: plan.identity,
-      exists: true,
-      unknown: new Set(),
-      oldEtags: [],
-      children: new Map(),
-      childrenKnown: false,
-    };
-    this.items.push(item);
-    return item;
   }
 
   private count(label: string, status: number): void {
