@@ -108,6 +108,13 @@ function answerError(
   if (error instanceof InvalidRequest) {
     return sendProblem(request, reply, error.statusCode, error.code, error.message, { errors: error.errors });
   }
+  if (error instanceof DbError && error.kind === 'outcome_unknown') {
+    noteFailure(request, error);
+    const retryAfter = error.detail === 'circuit_open' ? retryAfterSeconds() : 1;
+    const detail =
+      'The database did not confirm the write, and it may have been applied: repeat the request with the same Idempotency-Key to get its outcome';
+    return sendProblem(request, reply, 503, 'WRITE_OUTCOME_UNKNOWN', detail, { retryAfter });
+  }
   if (error instanceof DbError && UNAVAILABLE.has(error.kind)) {
     noteFailure(request, error);
     const retryAfter = error.kind === 'circuit_open' ? retryAfterSeconds() : 1;
