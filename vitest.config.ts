@@ -30,16 +30,6 @@ export default defineConfig({
         },
       },
       {
-        // Reproducers of defects another branch fixes; not in `npm test` until it lands (see the file).
-        test: {
-          name: 'regressions',
-          include: ['test/regressions/**/*.test.ts'],
-          globalSetup: ['test/helpers/sqld-global-setup.ts'],
-          testTimeout: 60_000,
-          hookTimeout: 60_000,
-        },
-      },
-      {
         test: {
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts'],

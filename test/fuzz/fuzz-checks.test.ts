@@ -1,10 +1,11 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { buildIdentityApp, type TestIdentity } from '../helpers/identities.js';
 import { alteredFields, responseProblems, Validators } from './checks.js';
 import { loadDocument } from './document.js';
 import { parseResponses } from './http.js';
-import { ANONYMOUS, hostileRequest, toSent, validRequest } from './requests.js';
+import { ANONYMOUS, hostileRequest, type Identity, toSent, validRequest } from './requests.js';
 import { Rng } from './rng.js';
 import { runFuzz } from './runner.js';
 import { Entries, encode, RawJson, validValue } from './values.js';
@@ -168,8 +169,10 @@ describe('fuzz checks', () => {
 describe('fuzz runs against a server that breaks the rules', () => {
   let server: Server | undefined;
   afterEach(async () => {
-    await new Promise((resolve) => server?.close(resolve));
+    const open = server;
     server = undefined;
+    open?.closeAllConnections();
+    if (open) await new Promise((resolve) => open.close(resolve));
   });
 
   async function fuzzAgainst(handler: (req: IncomingMessage, res: ServerResponse) => void) {
@@ -238,4 +241,67 @@ describe('fuzz runs against a server that breaks the rules', () => {
     });
     expect(report.failures.flatMap((f) => f.reasons)).toContain('an acknowledged item is gone');
   });
+
+  /**
+   * The real service with two tenants × three roles, behind a proxy that swaps each request's key for the one
+   * `keyFor` picks: the service then acts for someone other than the caller, as a broken auth layer would.
+   */
+  async function fuzzThroughKeySwap(
+    keyFor: (caller: TestIdentity, all: readonly TestIdentity[]) => TestIdentity,
+  ) {
+    const ids = await buildIdentityApp({}, { listen: true });
+    const upstream = new URL(ids.url);
+    const byKey = new Map(ids.identities.map((i) => [`Bearer ${i.key}`, i]));
+    server = createServer((req, res) => {
+      const caller = byKey.get(req.headers.authorization ?? '');
+      const headers = { ...req.headers };
+      if (caller) headers.authorization = `Bearer ${keyFor(caller, ids.identities).key}`;
+      const forward = request(
+        { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers },
+        (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        },
+      );
+      forward.on('error', () => res.destroy());
+      req.pipe(forward);
+    });
+    try {
+      await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve));
+      const { port } = server.address() as AddressInfo;
+      const identities: Identity[] = ids.identities.map((i) => ({
+        name: `${i.slot}/${i.role}`,
+        tenant: i.tenant,
+        role: i.role,
+        headers: { authorization: `Bearer ${i.key}` },
+      }));
+      const report = await runFuzz({ host: '127.0.0.1', port, seed: 1, runs: 300, workers: 2, identities });
+      return report.failures.flatMap((f) => f.reasons);
+    } finally {
+      await ids.close();
+    }
+  }
+
+  it("a service that acts for tenant A whoever calls - tenant A's records answered to tenant B, found", async () => {
+    const reasons = await fuzzThroughKeySwap(
+      (caller, all) => all.find((i) => i.slot === 'a' && i.role === caller.role) as TestIdentity,
+    );
+    expect(
+      reasons.some((r) => /record\(s\) of another tenant answered to b\//.test(r)),
+      reasons.join('\n'),
+    ).toBe(true);
+  }, 120_000);
+
+  it('a service that lets a read key write - found', async () => {
+    const reasons = await fuzzThroughKeySwap(
+      (caller, all) =>
+        (caller.role === 'read'
+          ? all.find((i) => i.slot === caller.slot && i.role === 'write')
+          : caller) as TestIdentity,
+    );
+    expect(
+      reasons.some((r) => /a read key (creates|changes) nothing/.test(r)),
+      reasons.join('\n'),
+    ).toBe(true);
+  }, 120_000);
 });

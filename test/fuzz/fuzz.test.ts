@@ -3,7 +3,6 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { BACKENDS } from '../helpers/backends.js';
 import { buildIdentityApp } from '../helpers/identities.js';
-import { knownDefects } from './known-defects.js';
 import type { Identity } from './requests.js';
 import { type FuzzReport, runFuzz } from './runner.js';
 
@@ -18,22 +17,12 @@ function summary(name: string, report: FuzzReport): string {
   const statuses = Object.entries(report.byStatus)
     .map(([s, n]) => `${s}:${n}`)
     .join(' ');
-  const known = Object.entries(report.known)
-    .map(([id, n]) => `${id} ×${n}`)
-    .join(', ');
-  const unhit = knownDefects()
-    .map((d) => d.id)
-    .filter((id) => !(id in report.known));
   return [
     `fuzz on ${name}: seed ${report.seed}, ${report.requests} requests in ${(report.durationMs / 1000).toFixed(1)} s`,
     `  statuses ${statuses}`,
     `  kinds ${Object.entries(report.byLabel)
       .map(([k, n]) => `${k}:${n}`)
       .join(' ')}`,
-    ...(known ? [`  KNOWN DEFECTS hit (owned elsewhere, see test/fuzz/known-defects.ts): ${known}`] : []),
-    ...(unhit.length > 0
-      ? [`  known defects not hit in this run (fixed? then delete them): ${unhit.join(', ')}`]
-      : []),
   ].join('\n');
 }
 
@@ -86,7 +75,6 @@ describe.each(BACKENDS)('fuzz tier on $name', ({ name, env }) => {
           seed: SEED,
           runs,
           identities,
-          knownDefects: knownDefects(),
         });
       } finally {
         await ids.close();

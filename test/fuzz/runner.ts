@@ -35,8 +35,6 @@ export interface FuzzOptions {
   /** Who sends: each request picks one (one anonymous identity until API keys exist). */
   identities?: Identity[];
   document?: ApiDocument;
-  /** Failures already filed and owned elsewhere: counted and printed, not failed. */
-  knownDefects?: KnownDefect[];
 }
 
 export interface Failure {
@@ -51,19 +49,11 @@ export interface Failure {
   reasons: string[];
 }
 
-export interface FailureContext {
+interface FailureContext {
   plan?: Plan;
   res?: Received;
   reasons: string[];
   item?: Item;
-}
-
-export interface KnownDefect {
-  id: string;
-  description: string;
-  matches(f: FailureContext): boolean;
-  /** Sees every request and its answer, for a defect that depends on what was stored before. */
-  observe?(sent: Sent, res: Received): void;
 }
 
 export interface FuzzReport {
@@ -73,7 +63,6 @@ export interface FuzzReport {
   byStatus: Record<string, number>;
   byLabel: Record<string, number>;
   failures: Failure[];
-  known: Record<string, number>;
 }
 
 /** The most failures kept in a report (the first ones tell the story). */
@@ -412,7 +401,6 @@ class Worker {
       return undefined;
     }
     this.count(plan.label, res.status);
-    for (const defect of this.s.options.knownDefects) defect.observe?.(sent, res);
     const op = plan.op;
     const reasons = responseProblems(this.s.validators, this.s.doc.problem, res, op, plan.expect);
     if (
@@ -460,12 +448,7 @@ class Worker {
   }
 
   private fail(context: FailureContext, sent?: Sent): void {
-    const { report, options } = this.s;
-    const known = options.knownDefects.find((d) => d.matches(context));
-    if (known) {
-      report.known[known.id] = (report.known[known.id] ?? 0) + 1;
-      return;
-    }
+    const { report } = this.s;
     if (report.failures.length >= MAX_FAILURES) return;
     report.failures.push({
       worker: this.id,
@@ -503,7 +486,6 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     workers: 8,
     identities: [ANONYMOUS],
     document: doc,
-    knownDefects: [],
     ...options,
   };
   const report: FuzzReport = {
@@ -513,7 +495,6 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     byStatus: {},
     byLabel: {},
     failures: [],
-    known: {},
   };
   const client = new HttpClient(options.host, options.port, full.workers);
   const shared: Shared = {
