@@ -22,6 +22,17 @@ export interface Item {
 
 export type EmbeddingFailure = 'EMBEDDING_DIMENSION_MISMATCH';
 
+/** The model and length of a mismatch's subject (a subject of another shape names the model alone). */
+function parseSubject(subject: string | undefined): [string, number] {
+  try {
+    const parsed = JSON.parse(subject ?? '') as unknown;
+    if (Array.isArray(parsed)) return [String(parsed[0]), Number(parsed[1])];
+  } catch {
+    // not JSON: the subject is the model's name
+  }
+  return [subject ?? '', Number.NaN];
+}
+
 /** A guard's subject for a dimension mismatch: the model and the length of the vector refused. */
 const mismatchSubject = (model: string, length: number) => JSON.stringify([model, length]);
 
@@ -37,7 +48,7 @@ class VectorLengthRefused extends Error {
 
 export const EMBEDDING_FAILURES: Failures<EmbeddingFailure> = {
   EMBEDDING_DIMENSION_MISMATCH: (subject) => {
-    const [model, length] = JSON.parse(subject ?? '["", 0]') as [string, number];
+    const [model, length] = parseSubject(subject);
     return new VectorLengthRefused(model, length);
   },
 };
