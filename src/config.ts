@@ -53,7 +53,10 @@ export const ConfigSchema = z.object({
   DB_BREAKER_SUCCESS_THRESHOLD: int(1, 1_000)
     .default(2)
     .describe('half-open successes that close the breaker'),
-  DB_BREAKER_TIMEOUT_MS: int(1, 3_600_000).default(60_000).describe('time open before half-open'),
+  DB_BREAKER_INITIAL_TIMEOUT_MS: int(1, 3_600_000)
+    .default(1_000)
+    .describe('first time open before half-open; doubles after each failed probe'),
+  DB_BREAKER_TIMEOUT_MS: int(1, 3_600_000).default(60_000).describe('longest time open before half-open'),
   DB_BREAKER_HALF_OPEN_MAX_CALLS: int(1, 1_000).default(3).describe('concurrent calls let through half-open'),
   DB_WRITE_BATCH_MAX: int(1, 10_000)
     .default(256)

@@ -35,6 +35,7 @@ export function createResiliencePolicy(config: Config, events?: ResilienceEvents
         failureThreshold: config.DB_BREAKER_FAILURE_THRESHOLD,
         successThreshold: config.DB_BREAKER_SUCCESS_THRESHOLD,
         openMs: config.DB_BREAKER_TIMEOUT_MS,
+        initialOpenMs: config.DB_BREAKER_INITIAL_TIMEOUT_MS,
         halfOpenMaxCalls: config.DB_BREAKER_HALF_OPEN_MAX_CALLS,
       },
     },

@@ -151,6 +151,21 @@ async function untilHalfOpenDue(openedAt: number, openMs = OPEN_MS): Promise<voi
   if (left > -5) await sleep(left + 5);
 }
 
+/**
+ * Calls `call` through the policy every 5 ms until the breaker lets one reach it; returns how long that took
+ * from the moment the circuit (re)opened, i.e. the open period as callers see it.
+ */
+async function untilAdmitted(policy: ResiliencePolicy, call: ReturnType<typeof fakeCall>): Promise<number> {
+  expect(policy.breakerSnapshot.state).toBe('open');
+  const openedAt = Date.now();
+  const before = call.calls;
+  for (;;) {
+    await policy.execute(call).catch(() => undefined);
+    if (call.calls > before) return Date.now() - openedAt;
+    await sleep(5);
+  }
+}
+
 describe('ResiliencePolicy retries', () => {
   it.each([
     ['constraint', constraint, 'constraint'],
@@ -416,6 +431,48 @@ describe('ResiliencePolicy circuit breaker', () => {
     expect(policy.breakerSnapshot.state).toBe('half_open');
     await policy.execute(ok);
     expect(policy.breakerSnapshot.state).toBe('closed');
+  });
+
+  it('breaker - failed probes - each open period doubles from initialOpenMs up to openMs; closing resets it', async () => {
+    // A short outage costs a short wait; a long one is probed ever more rarely, never less than every openMs.
+    const policy = makePolicy({
+      retry: { maxAttempts: 1 },
+      breaker: {
+        failureThreshold: 2,
+        successThreshold: 2,
+        initialOpenMs: 100,
+        openMs: 400,
+        halfOpenMaxCalls: 1,
+      },
+    });
+    const failing = fakeCall(() => refused());
+    await tripBreaker(policy, 2);
+    const waits = [await untilAdmitted(policy, failing)]; // probe fails: open again
+    waits.push(await untilAdmitted(policy, failing));
+    waits.push(await untilAdmitted(policy, failing));
+    // A failure while recovering (one success of the two needed) reopens for the next period too.
+    const ok = fakeCall();
+    waits.push(await untilAdmitted(policy, ok));
+    expect(policy.breakerSnapshot.state).toBe('half_open');
+    await rejection(policy.execute(failing));
+    waits.push(await untilAdmitted(policy, ok));
+    await policy.execute(ok);
+    expect(policy.breakerSnapshot.state).toBe('closed');
+    const expected = [100, 200, 400, 400, 400];
+    waits.forEach((ms, i) => {
+      expect(ms, `open period ${i + 1}`).toBeGreaterThanOrEqual((expected[i] as number) - 5);
+      expect(ms, `open period ${i + 1}`).toBeLessThan((expected[i] as number) + 150);
+    });
+    // Closed for good: the next outage starts again from the short period.
+    await tripBreaker(policy, 2);
+    expect(await untilAdmitted(policy, ok)).toBeLessThan(250);
+  });
+
+  it('breaker - DB_BREAKER_INITIAL_TIMEOUT_MS default - Retry-After of a fresh open circuit is 1 s, not the 60 s maximum', async () => {
+    const policy = createResiliencePolicy(testConfig({ DB_RETRY_MAX_ATTEMPTS: 1 }));
+    policies.push(policy);
+    await tripBreaker(policy, 5);
+    expect(policy.retryAfterSeconds()).toBe(1);
   });
 
   it('breaker - recovering - still admits at most halfOpenMaxCalls concurrent calls', async () => {
