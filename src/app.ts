@@ -17,8 +17,10 @@ import { stepRoutes } from '../routes/v1/steps.js';
 import type { Config } from './config.js';
 import { createDatabase } from './db/create-database.js';
 import type { Database } from './db/database.js';
+import { ReplicationPosition } from './db/replication-position.js';
 import type { SqlDriver } from './db/types.js';
 import { InvalidRequest } from './domain/errors.js';
+import { registerConsistencyToken } from './http/consistency-token.js';
 import { registerProblemHandlers, sendProblem } from './http/problem.js';
 import { createLogger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
@@ -54,8 +56,11 @@ declare module 'fastify' {
 export async function buildApp(config: Config, overrides: AppOverrides = {}): Promise<FastifyInstance> {
   const logger = overrides.logger ?? createLogger(config);
   const metrics = createMetrics({ version: VERSION });
+  const position = new ReplicationPosition();
   const db = createDatabase(config, {
     driver: overrides.driver,
+    position,
+    onReplicaRead: (outcome) => metrics.replicaReads.inc({ outcome }),
     events: {
       onRetry: () => metrics.dbRetries.inc(),
       onBreak: () => metrics.circuitBreaks.inc(),
@@ -168,6 +173,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   await app.register(metricsRoutes, { metrics, db });
   await app.register(
     async (v1) => {
+      registerConsistencyToken(v1, position);
       await v1.register(episodeRoutes, { episodes });
       await v1.register(stepRoutes, { episodes });
     },

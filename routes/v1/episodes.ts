@@ -9,6 +9,7 @@ import {
   EpisodePatch,
   EpisodeRecord,
 } from '../../src/domain/episode.js';
+import { ReadHeaders } from '../../src/http/consistency-token.js';
 import {
   GetHeaders,
   idempotencyOf,
@@ -107,6 +108,7 @@ export const episodeRoutes: FastifyPluginAsyncZod<{ episodes: EpisodeService }> 
         tags: ['episodes'],
         summary: 'List episodes, filtered (AND) and paginated by keyset cursor',
         querystring: EpisodeListQuery,
+        headers: ReadHeaders,
         response: { 200: EpisodePage, ...problems() },
       },
     },

@@ -9,6 +9,7 @@ import {
   StepNumber,
   StepRecord,
 } from '../../src/domain/step.js';
+import { ReadHeaders } from '../../src/http/consistency-token.js';
 import { idempotencyOf, sendOutcome, tenantOf, WriteHeaders } from '../../src/http/conventions.js';
 import { problems } from '../../src/http/problem-schema.js';
 import type { EpisodeService } from '../../src/services/episode-service.js';
@@ -59,6 +60,7 @@ export const stepRoutes: FastifyPluginAsyncZod<{ episodes: EpisodeService }> = a
         summary: "List an episode's steps by step_number",
         params: z.object({ id: Uuid }),
         querystring: StepListQuery,
+        headers: ReadHeaders,
         response: { 200: StepPage, ...problems(404) },
       },
     },
@@ -73,6 +75,7 @@ export const stepRoutes: FastifyPluginAsyncZod<{ episodes: EpisodeService }> = a
         tags: ['steps'],
         summary: 'Get one step',
         params: z.object({ id: Uuid, n: z.coerce.number().pipe(StepNumber) }),
+        headers: ReadHeaders,
         response: { 200: StepRecord, ...problems(404) },
       },
     },
@@ -86,6 +89,7 @@ export const stepRoutes: FastifyPluginAsyncZod<{ episodes: EpisodeService }> = a
         tags: ['steps'],
         summary: 'Steps across episodes, newest first: tool-usage analysis',
         querystring: GlobalStepListQuery,
+        headers: ReadHeaders,
         response: { 200: StepPage, ...problems() },
       },
     },

@@ -3,6 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { InvalidRequest } from '../domain/errors.js';
 import type { IdempotencyRequest, WriteOutcome } from '../services/episode-service.js';
+import { ReadHeaders } from './consistency-token.js';
 
 // The wire conventions of SPEC §2 that every resource shares: tenancy, Idempotency-Key, ETags.
 
@@ -22,7 +23,7 @@ export const WriteHeaders = z.object({
 export const MatchHeaders = z.object({
   'if-match': z.string().optional().describe('ETag the change is based on; 412 when the record moved on'),
 });
-export const GetHeaders = z.object({
+export const GetHeaders = ReadHeaders.extend({
   'if-none-match': z.string().optional().describe('ETag the caller has; 304 when it is still current'),
 });
 
