@@ -135,23 +135,6 @@ export async function driveLoad(
   return report;
 }
 
-/** Ids of the episodes that `baseUrl` does not return as written (8 readers at a time). */
-export async function findMissing(baseUrl: string, episodes: readonly EpisodeDraft[]): Promise<string[]> {
-  const missing: string[] = [];
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: 8 }, async () => {
-      while (next < episodes.length) {
-        const episode = episodes[next++] as EpisodeDraft;
-        const res = await http(`${baseUrl}/v1/episodes/${episode.id}`, { timeoutMs: 15_000 });
-        if (res.status !== 200 || res.json().task_description !== episode.task_description)
-          missing.push(episode.id);
-      }
-    }),
-  );
-  return missing;
-}
-
 function byStatus(outcomes: readonly Outcome[]): Record<string, number> {
   const counts: Record<string, number> = {};
   for (const o of outcomes) {

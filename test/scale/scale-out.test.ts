@@ -1,7 +1,7 @@
 import { appendFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ComposeProject, REPO_ROOT, runId } from '../e2e/helpers/compose.js';
-import { freePort, http, waitFor, waitForReady } from '../e2e/helpers/http.js';
+import { type ComposeProject, composeStack, REPO_ROOT, runId } from '../e2e/helpers/compose.js';
+import { findMissing, waitForBackends, waitForReady } from '../e2e/helpers/http.js';
 import { buildEngramImage, removeImage } from '../e2e/helpers/image.js';
 import { run } from '../e2e/helpers/process.js';
 import {
@@ -11,7 +11,7 @@ import {
   requireRuntime,
   shouldRun,
 } from '../e2e/helpers/runtime.js';
-import { driveLoad, findMissing, type LoadReport, type ScheduledAction, summarise } from './load.js';
+import { driveLoad, type LoadReport, type ScheduledAction, summarise } from './load.js';
 
 // The scale tier (opt-in: `npm run test:scale`): the compose `scale` profile driven through the load balancer by
 // writers, write-then-read pairs and plain readers for SCALE_DURATION_S (default 120 s), while an Engram
@@ -37,31 +37,13 @@ describe.runIf(shouldRun(probe))('scale profile under load', () => {
   beforeAll(async () => {
     runtime = requireRuntime(probe);
     const image = await buildEngramImage(runtime);
-    const [engram, engram2, lb, prometheus, sqld] = await Promise.all([1, 2, 3, 4, 5].map(() => freePort()));
-    engramUrl = `http://127.0.0.1:${engram}`;
-    engram2Url = `http://127.0.0.1:${engram2}`;
-    lbUrl = `http://127.0.0.1:${lb}`;
-    project = new ComposeProject(runtime, name, {
-      ENGRAM_IMAGE: image.tag,
-      LB_IMAGE: `engram-lb:${name}`,
-      PUBLISH_ADDR: '127.0.0.1',
-      ENGRAM_PORT: String(engram),
-      ENGRAM_2_PORT: String(engram2),
-      LB_PORT: String(lb),
-      PROMETHEUS_PORT: String(prometheus),
-      SQLD_PORT: String(sqld),
-    });
+    const stack = await composeStack(runtime, name, image.tag);
+    project = stack.project;
+    ({ engram: engramUrl, engram2: engram2Url, lb: lbUrl } = stack.urls);
     await project.compose(['--profile', 'scale', 'build', 'lb'], 600_000);
     await project.up(['scale']);
     await Promise.all([waitForReady(engramUrl), waitForReady(engram2Url)]);
-    await waitFor(
-      'both Engram instances in the load balancer',
-      async () => {
-        const metrics = (await http(`${lbUrl}/lb/metrics`)).text;
-        return /^haproxy_backend_active_servers\{proxy="engram"\} 2/m.test(metrics) ? true : undefined;
-      },
-      { timeoutMs: 60_000 },
-    );
+    await waitForBackends(lbUrl, 2);
   });
 
   afterAll(async () => {

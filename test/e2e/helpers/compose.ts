@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from './http.js';
 import { type RunResult, run } from './process.js';
 import { type ContainerRuntime, startHealthPump } from './runtime.js';
 
@@ -103,4 +104,40 @@ export class ComposeProject {
       console.error(`e2e: cleanup of ${this.name} failed: ${err instanceof Error ? err.message : err}`);
     }
   }
+}
+
+export interface StackUrls {
+  engram: string;
+  engram2: string;
+  lb: string;
+  prometheus: string;
+}
+
+/**
+ * A project of docker-compose.yml running `image`, with every published port a free loopback one (sqld's too)
+ * and the load balancer's image tagged `engram-lb:<name>`; returns it with the URLs of its services.
+ */
+export async function composeStack(
+  runtime: ContainerRuntime,
+  name: string,
+  image: string,
+): Promise<{ project: ComposeProject; urls: StackUrls }> {
+  const [engram, engram2, lb, prometheus, sqld] = (await Promise.all(
+    [1, 2, 3, 4, 5].map(() => freePort()),
+  )) as [number, number, number, number, number];
+  const url = (port: number) => `http://127.0.0.1:${port}`;
+  const project = new ComposeProject(runtime, name, {
+    ENGRAM_IMAGE: image,
+    LB_IMAGE: `engram-lb:${name}`,
+    PUBLISH_ADDR: '127.0.0.1',
+    ENGRAM_PORT: String(engram),
+    ENGRAM_2_PORT: String(engram2),
+    LB_PORT: String(lb),
+    PROMETHEUS_PORT: String(prometheus),
+    SQLD_PORT: String(sqld),
+  });
+  return {
+    project,
+    urls: { engram: url(engram), engram2: url(engram2), lb: url(lb), prometheus: url(prometheus) },
+  };
 }
