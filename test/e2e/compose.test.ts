@@ -1,12 +1,12 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ComposeProject, runId } from './helpers/compose.js';
+import { type ComposeProject, composeStack, runId } from './helpers/compose.js';
 import {
-  type EpisodeDraft,
-  freePort,
+  findMissing,
   http,
   newEpisode,
   postEpisode,
   waitFor,
+  waitForBackends,
   waitForReady,
   writeAll,
 } from './helpers/http.js';
@@ -48,21 +48,9 @@ describe.runIf(shouldRun(probe))('docker compose stack', () => {
   beforeAll(async () => {
     runtime = requireRuntime(probe);
     image = await buildEngramImage(runtime);
-    const [engram, engram2, lb, prometheus, sqld] = await Promise.all([1, 2, 3, 4, 5].map(() => freePort()));
-    engramUrl = `http://127.0.0.1:${engram}`;
-    engram2Url = `http://127.0.0.1:${engram2}`;
-    lbUrl = `http://127.0.0.1:${lb}`;
-    prometheusUrl = `http://127.0.0.1:${prometheus}`;
-    project = new ComposeProject(runtime, name, {
-      ENGRAM_IMAGE: image.tag,
-      LB_IMAGE: `engram-lb:${name}`,
-      PUBLISH_ADDR: '127.0.0.1',
-      ENGRAM_PORT: String(engram),
-      ENGRAM_2_PORT: String(engram2),
-      LB_PORT: String(lb),
-      PROMETHEUS_PORT: String(prometheus),
-      SQLD_PORT: String(sqld),
-    });
+    const stack = await composeStack(runtime, name, image.tag);
+    project = stack.project;
+    ({ engram: engramUrl, engram2: engram2Url, lb: lbUrl, prometheus: prometheusUrl } = stack.urls);
   });
 
   afterEach((ctx) => {
@@ -135,7 +123,7 @@ describe.runIf(shouldRun(probe))('docker compose stack', () => {
     await project.compose(['--profile', 'scale', 'build', 'lb'], 600_000);
     await project.up(['scale']);
     await Promise.all([waitForReady(engramUrl), waitForReady(engram2Url)]);
-    await waitForBackends(2);
+    await waitForBackends(lbUrl, 2);
 
     const episodes = Array.from({ length: 200 }, (_, i) => newEpisode(`scale-${i}`));
     const started = Date.now();
@@ -162,6 +150,72 @@ describe.runIf(shouldRun(probe))('docker compose stack', () => {
     }
   });
 
+  it('scaleProfile_1000WriteThenReadPairs_sequentialAndConcurrent_noMissWithTheToken_readsWithoutItServedByTheReplica', async () => {
+    const before = await instanceCounters(engram2Url);
+    const sequential = await writeThenRead(1_000, 1, true);
+    const concurrent = await writeThenRead(1_000, 8, true);
+    // For comparison only (not a promise): the same without sending the token back.
+    const untokened = await writeThenRead(200, 8, false);
+    const after = await instanceCounters(engram2Url);
+    const servedByEngram2 = after.gets - before.gets;
+    const fromReplica = after.replica - before.replica;
+    console.log(
+      `e2e: write-then-read through the load balancer: sequential ${JSON.stringify(sequential)}, concurrent ` +
+        `${JSON.stringify(concurrent)}; without the token ${JSON.stringify(untokened)}; engram-2 served ` +
+        `${servedByEngram2} of the reads, ${fromReplica} from the read replica, ` +
+        `${after.fallback - before.fallback} from the primary instead`,
+    );
+    for (const outcome of [sequential, concurrent]) {
+      expect(outcome.failed).toEqual([]);
+      expect(outcome.misses).toEqual([]);
+      expect(outcome.withToken).toBe(outcome.pairs);
+    }
+    // engram-2 answered its share of the reads, each from the read replica (one read per GET).
+    expect(servedByEngram2).toBeGreaterThan(200);
+    expect(fromReplica).toBe(servedByEngram2);
+    expect(after.fallback - before.fallback).toBe(0);
+  });
+
+  /** `pairs` write-then-read pairs through the load balancer with `concurrency` clients. */
+  async function writeThenRead(pairs: number, concurrency: number, sendToken: boolean) {
+    const outcome = { pairs, withToken: 0, misses: [] as string[], failed: [] as string[] };
+    let next = 0;
+    const client = async () => {
+      while (next < pairs) {
+        const episode = newEpisode(`pair-${next++}`);
+        const written = await postEpisode(lbUrl, episode);
+        if (written.status !== 201) {
+          outcome.failed.push(`POST ${written.status}`);
+          continue;
+        }
+        const token = written.headers['consistency-token'];
+        if (typeof token === 'string') outcome.withToken++;
+        const headers: Record<string, string> =
+          sendToken && typeof token === 'string' ? { 'consistency-token': token } : {};
+        const read = await http(`${lbUrl}/v1/episodes/${episode.id}`, { headers });
+        if (read.status === 404) outcome.misses.push(episode.id);
+        else if (read.status !== 200 || read.json().task_description !== episode.task_description)
+          outcome.failed.push(`GET ${read.status}`);
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, client));
+    return { ...outcome, misses: sendToken ? outcome.misses : outcome.misses.length };
+  }
+
+  /** An instance's GETs of one episode, and its reads answered by the replica or by the primary instead. */
+  async function instanceCounters(baseUrl: string) {
+    const text = (await http(`${baseUrl}/metrics`)).text;
+    const sum = (pattern: RegExp) =>
+      [...text.matchAll(pattern)].reduce((total, m) => total + Number(m[1]), 0);
+    return {
+      gets: sum(
+        /^http_request_duration_seconds_count\{[^}]*method="GET"[^}]*route="\/v1\/episodes\/:id"[^}]*\} (\d+)/gm,
+      ),
+      replica: sum(/^engram_db_replica_reads_total\{outcome="replica"\} (\d+)/gm),
+      fallback: sum(/^engram_db_replica_reads_total\{outcome="primary_fallback"\} (\d+)/gm),
+    };
+  }
+
   it('scaleProfile_replicaStoppedMidLoad_loadBalancerKeepsServingWithoutFailedWrites', async () => {
     const run1 = await writeThroughFailover('stop', ['stop', '-t', '30']);
     expect(run1.failed).toEqual([]);
@@ -187,7 +241,7 @@ describe.runIf(shouldRun(probe))('docker compose stack', () => {
    * `docker <action> engram-2`, and goes on until 2 s after it returned (≤ 3,000 writes, ≤ 90 s).
    */
   async function writeThroughFailover(label: string, action: string[]) {
-    await waitForBackends(2);
+    await waitForBackends(lbUrl, 2);
     const logBefore = await lbPostRetries();
     const engram2 = await project.containerId('engram-2');
     let done: Promise<number> | undefined;
@@ -232,35 +286,7 @@ describe.runIf(shouldRun(probe))('docker compose stack', () => {
       .filter((l) => l.includes('"POST /v1/episodes') && / \S{4} \d+\/\d+\/\d+\/\d+\/\+?[1-9]\d* /.test(l))
       .length;
   }
-
-  async function waitForBackends(count: number): Promise<void> {
-    await waitFor(
-      `${count} load-balanced replicas in rotation`,
-      async () => {
-        const metrics = (await http(`${lbUrl}/lb/metrics`)).text;
-        const active = /^haproxy_backend_active_servers\{proxy="engram"\} (\d+)/m.exec(metrics)?.[1];
-        return Number(active) === count ? true : undefined;
-      },
-      { timeoutMs: 60_000, intervalMs: 500 },
-    );
-  }
 });
-
-async function findMissing(baseUrl: string, episodes: readonly EpisodeDraft[]): Promise<string[]> {
-  const missing: string[] = [];
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: 8 }, async () => {
-      while (next < episodes.length) {
-        const episode = episodes[next++] as EpisodeDraft;
-        const res = await http(`${baseUrl}/v1/episodes/${episode.id}`);
-        if (res.status !== 200 || res.json().task_description !== episode.task_description)
-          missing.push(episode.id);
-      }
-    }),
-  );
-  return missing;
-}
 
 function countBy(values: readonly string[]): Record<string, number> {
   const counts: Record<string, number> = {};
