@@ -28,7 +28,7 @@ import { EpisodeService } from './services/episode-service.js';
 import { HealthService } from './services/health-service.js';
 import { LibsqlEpisodeRepository } from './storage/libsql/episode-repository.js';
 import { LibsqlIdempotencyRepository } from './storage/libsql/idempotency-repository.js';
-import { migrate } from './storage/migrations.js';
+import { type SchemaStartup, startSchema } from './storage/schema-startup.js';
 
 export const VERSION: string = pkg.version;
 const MAX_JSON_DEPTH = 32;
@@ -71,23 +71,26 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     },
   });
   let syncTimer: NodeJS.Timeout | undefined;
+  if (db.mode === 'embedded_replica') {
+    syncTimer = setInterval(() => {
+      db.sync().catch((err: unknown) => logger.warn({ err }, 'embedded replica sync failed'));
+    }, config.LIBSQL_SYNC_INTERVAL_S * 1000);
+    syncTimer.unref();
+  }
+  let schema: SchemaStartup;
   try {
-    if (db.mode === 'embedded_replica') {
-      await db.sync();
-      syncTimer = setInterval(() => {
-        db.sync().catch((err: unknown) => logger.warn({ err }, 'embedded replica sync failed'));
-      }, config.LIBSQL_SYNC_INTERVAL_S * 1000);
-      syncTimer.unref();
-    }
-    const applied = await migrate(db);
-    if (applied.length > 0) logger.info({ applied }, 'migrations applied');
+    schema = await startSchema(db, {
+      retryMs: 1_000,
+      log: logger,
+      ...(db.mode === 'embedded_replica' ? { prepare: () => db.sync() } : {}),
+    });
   } catch (err) {
     clearInterval(syncTimer);
     await db.close().catch(() => undefined);
     throw err;
   }
 
-  const health = new HealthService(db, VERSION);
+  const health = new HealthService(db, VERSION, () => schema.ready);
   const idempotency = new LibsqlIdempotencyRepository(db);
   // Keys expire after 24 h; an expired one is ignored at once and its row pruned here, hourly.
   const pruneTimer = setInterval(() => {
@@ -147,6 +150,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     health.beginShutdown();
   });
   app.addHook('onClose', async () => {
+    schema.stop();
     clearInterval(syncTimer);
     clearInterval(pruneTimer);
     await db.close();
@@ -173,6 +177,11 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   await app.register(metricsRoutes, { metrics, db });
   await app.register(
     async (v1) => {
+      v1.addHook('onRequest', async (request, reply) => {
+        if (schema.ready) return;
+        const detail = 'The database has not answered since this instance started; retry later';
+        return sendProblem(request, reply, 503, 'DATABASE_UNAVAILABLE', detail, { retryAfter: 1 });
+      });
       registerConsistencyToken(v1, position);
       await v1.register(episodeRoutes, { episodes });
       await v1.register(stepRoutes, { episodes });

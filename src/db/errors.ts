@@ -106,3 +106,11 @@ export const isTransient = (err: DbError): boolean =>
  */
 export const countsAgainstBreaker = (err: DbError): boolean =>
   err.kind === 'connection' || err.kind === 'server' || err.kind === 'timeout';
+
+/** The database did not answer the call (down, stalled, busy, breaker open, pool full, closing): say 503, retry later. */
+export const isUnavailable = (err: DbError): boolean =>
+  countsAgainstBreaker(err) ||
+  err.kind === 'busy' ||
+  err.kind === 'circuit_open' ||
+  err.kind === 'overloaded' ||
+  err.kind === 'closed';

@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
-import { DbError } from '../db/errors.js';
+import { DbError, isUnavailable } from '../db/errors.js';
 import { type FieldError, InvalidRequest } from '../domain/errors.js';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
@@ -82,16 +82,6 @@ function validationErrors(error: FastifyError): FieldError[] {
   }));
 }
 
-const UNAVAILABLE: ReadonlySet<DbError['kind']> = new Set([
-  'circuit_open',
-  'overloaded',
-  'connection',
-  'timeout',
-  'busy',
-  'server',
-  'closed',
-]);
-
 export function registerProblemHandlers(
   app: FastifyInstance,
   options: { retryAfterSeconds: () => number },
@@ -107,7 +97,7 @@ export function registerProblemHandlers(
         errors: error.errors,
       });
     }
-    if (error instanceof DbError && UNAVAILABLE.has(error.kind)) {
+    if (error instanceof DbError && isUnavailable(error)) {
       request.log.warn({ err: error, kind: error.kind }, 'database unavailable');
       const retryAfter = error.kind === 'circuit_open' ? options.retryAfterSeconds() : 1;
       const code = error.kind === 'overloaded' ? 'SERVICE_OVERLOADED' : 'DATABASE_UNAVAILABLE';
