@@ -87,7 +87,7 @@ describe.runIf(shouldRun(probe))('scale profile under load', () => {
     const missing = await findMissing(engramUrl, load.acknowledged);
     const report = summarise(load, missing, {
       commit: (await run('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT })).stdout.trim(),
-      dirty: (await run('git', ['status', '--porcelain'], { cwd: REPO_ROOT })).stdout.trim() !== '',
+      dirty: (await run('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: REPO_ROOT })).stdout.trim() !== '',
       sqld: (
         await run(runtime.docker, ['exec', await container('sqld'), '/bin/sqld', '--version'], {
           check: false,
