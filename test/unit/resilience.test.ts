@@ -152,16 +152,19 @@ async function untilHalfOpenDue(openedAt: number, openMs = OPEN_MS): Promise<voi
 }
 
 /**
- * Calls `call` through the policy every 5 ms until the breaker lets one reach it; returns how long that took
- * from the moment the circuit (re)opened, i.e. the open period as callers see it.
+ * Calls `call` through the policy every 5 ms until the breaker lets one reach it; returns when that call
+ * started and when it returned (the breaker admitted it in between).
  */
-async function untilAdmitted(policy: ResiliencePolicy, call: ReturnType<typeof fakeCall>): Promise<number> {
+async function untilAdmitted(
+  policy: ResiliencePolicy,
+  call: ReturnType<typeof fakeCall>,
+): Promise<{ startedAt: number; returnedAt: number }> {
   expect(policy.breakerSnapshot.state).toBe('open');
-  const openedAt = Date.now();
   const before = call.calls;
   for (;;) {
+    const startedAt = Date.now();
     await policy.execute(call).catch(() => undefined);
-    if (call.calls > before) return Date.now() - openedAt;
+    if (call.calls > before) return { startedAt, returnedAt: Date.now() };
     await sleep(5);
   }
 }
@@ -466,26 +469,38 @@ describe('ResiliencePolicy circuit breaker', () => {
       },
     });
     const failing = fakeCall(() => refused());
-    await tripBreaker(policy, 2);
-    const waits = [await untilAdmitted(policy, failing)]; // probe fails: open again
-    waits.push(await untilAdmitted(policy, failing));
-    waits.push(await untilAdmitted(policy, failing));
-    // A failure while recovering (one success of the two needed) reopens for the next period too.
     const ok = fakeCall();
-    waits.push(await untilAdmitted(policy, ok));
-    expect(policy.breakerSnapshot.state).toBe('half_open');
     await rejection(policy.execute(failing));
-    waits.push(await untilAdmitted(policy, ok));
+    let openedNotBefore = Date.now();
+    await rejection(policy.execute(failing)); // opens
+    const waits: number[] = [];
+    const probe = async (call: ReturnType<typeof fakeCall>) => {
+      const admitted = await untilAdmitted(policy, call);
+      waits.push(admitted.returnedAt - openedNotBefore);
+      openedNotBefore = admitted.startedAt; // a failed probe reopens the circuit after it started
+    };
+    await probe(failing);
+    await probe(failing);
+    await probe(failing);
+    // A failure while recovering (one success of the two needed) reopens for the next period too.
+    await probe(ok);
+    expect(policy.breakerSnapshot.state).toBe('half_open');
+    openedNotBefore = Date.now();
+    await rejection(policy.execute(failing));
+    await probe(ok);
     await policy.execute(ok);
     expect(policy.breakerSnapshot.state).toBe('closed');
     const expected = [100, 200, 400, 400, 400];
     waits.forEach((ms, i) => {
-      expect(ms, `open period ${i + 1}`).toBeGreaterThanOrEqual((expected[i] as number) - 5);
+      expect(ms, `open period ${i + 1}`).toBeGreaterThanOrEqual(expected[i] as number);
       expect(ms, `open period ${i + 1}`).toBeLessThan((expected[i] as number) + 150);
     });
     // Closed for good: the next outage starts again from the short period.
-    await tripBreaker(policy, 2);
-    expect(await untilAdmitted(policy, ok)).toBeLessThan(250);
+    await rejection(policy.execute(failing));
+    openedNotBefore = Date.now();
+    await rejection(policy.execute(failing));
+    await probe(ok);
+    expect(waits.at(-1)).toBeLessThan(250);
   });
 
   it('breaker - DB_BREAKER_INITIAL_TIMEOUT_MS default - Retry-After of a fresh open circuit is 1 s, not the 60 s maximum', async () => {
