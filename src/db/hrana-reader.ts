@@ -26,8 +26,9 @@ export class HranaReader {
 
   /**
    * Runs one read-only statement; with `minIndex`, sqld answers once the replica has reached that replication
-   * index (it waits without limit: `signal` bounds the wait). Errors look like @libsql/client's: a `code` such
-   * as SQLITE_BUSY or SERVER_ERROR, or fetch's own TypeError / TimeoutError.
+   * index (it waits without limit: `signal` bounds the wait), and an answer from before it is rejected
+   * (REPLICA_BEHIND). Errors look like @libsql/client's: a `code` such as SQLITE_BUSY or SERVER_ERROR, or
+   * fetch's own TypeError / TimeoutError.
    */
   async query(stmt: Statement, options: { minIndex?: number | null; signal: AbortSignal }): Promise<Row[]> {
     const execute: Record<string, unknown> = {
@@ -62,7 +63,17 @@ export class HranaReader {
         code: 'HRANA_PROTO_ERROR',
       });
     }
-    const { cols, rows } = result.response.result;
+    const { cols, rows, replication_index: reached } = result.response.result;
+    // sqld reports the index the replica read at. A replica being stopped answers without waiting for
+    // `minIndex` (sqld 0.24.32): an answer from before the write must not pass for one after it.
+    if (options.minIndex != null && (reached == null || Number(reached) < options.minIndex)) {
+      throw Object.assign(
+        new Error(
+          `REPLICA_BEHIND: the replica answered at replication index ${reached}, not ${options.minIndex}`,
+        ),
+        { code: 'REPLICA_BEHIND' },
+      );
+    }
     return rows.map((values) => {
       const row: Row = {};
       cols.forEach((col, i) => {
@@ -84,7 +95,14 @@ interface PipelineResponse {
   results: (
     | {
         type: 'ok';
-        response: { type: string; result: { cols: { name: string | null }[]; rows: ProtoValue[][] } };
+        response: {
+          type: string;
+          result: {
+            cols: { name: string | null }[];
+            rows: ProtoValue[][];
+            replication_index?: string | null;
+          };
+        };
       }
     | { type: 'error'; error: { message: string; code: string } }
   )[];

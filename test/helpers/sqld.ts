@@ -15,6 +15,7 @@ import { freePort } from './ports.js';
 //   await sqld.kill();                          // SIGKILL: an outage
 //   await sqld.restart();                       // same data, same URL
 //   await sqld.pause(); await sqld.resume();    // SIGSTOP / SIGCONT: a server that stops answering (binary)
+//   await sqld.terminate();                     // SIGTERM, data kept: restart() brings it back (binary)
 //   await sqld.stop();                          // and its data is gone
 //
 //   const primary = await startSqld({ kind: 'binary', grpc: true });                 // replication source
@@ -34,6 +35,8 @@ export interface SqldHandle {
   kill(): Promise<void>;
   /** Starts it again on the same data and the same port; resolves when it answers /health. */
   restart(): Promise<void>;
+  /** SIGTERM and wait for the exit, keeping the data (restart() starts it again; binary only). */
+  terminate(): Promise<void>;
   /** SIGSTOP: the process keeps its sockets but answers nothing (binary only). */
   pause(): Promise<void>;
   /** SIGCONT after pause(). */
@@ -187,6 +190,9 @@ async function startBinary(timeoutMs: number, options: SqldOptions): Promise<Sql
     kill: async () => {
       if (child) await killProcess(child);
     },
+    terminate: async () => {
+      if (child) await killProcess(child, 'SIGTERM');
+    },
     pause: async () => {
       child?.kill('SIGSTOP');
     },
@@ -252,12 +258,13 @@ async function startContainer(timeoutMs: number): Promise<SqldHandle> {
   };
 
   const unsupported = async () => {
-    throw new Error("pause/resume: start the sqld with { kind: 'binary' }");
+    throw new Error("terminate/pause/resume: start the sqld with { kind: 'binary' }");
   };
   return {
     url,
     kind: 'container',
     kill,
+    terminate: unsupported,
     pause: unsupported,
     resume: unsupported,
     restart: async () => {
