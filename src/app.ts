@@ -60,7 +60,14 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   const db = createDatabase(config, {
     driver: overrides.driver,
     position,
-    onReplicaRead: (outcome) => metrics.replicaReads.inc({ outcome }),
+    onReplicaRead: (outcome, err) => {
+      metrics.replicaReads.inc({ outcome });
+      if (err)
+        logger.debug(
+          { kind: err.kind, detail: err.detail },
+          'read replica did not answer; read from the primary',
+        );
+    },
     events: {
       onRetry: () => metrics.dbRetries.inc(),
       onBreak: () => metrics.circuitBreaks.inc(),

@@ -2,6 +2,7 @@ import { type Config, databaseMode } from '../config.js';
 import { ClientDriver } from './client-driver.js';
 import { Database, type DatabaseObserver } from './database.js';
 import { EmbeddedDriver, filePathOf } from './embedded-driver.js';
+import type { DbError } from './errors.js';
 import { HranaReader } from './hrana-reader.js';
 import { type ReplicaReadOutcome, ReplicaRoutingDriver } from './replica-reads.js';
 import type { ReplicationPosition } from './replication-position.js';
@@ -54,7 +55,7 @@ export interface DatabaseHooks {
   /** Replaces the driver of LIBSQL_URL (tests). */
   driver?: SqlDriver;
   position?: ReplicationPosition;
-  onReplicaRead?: (outcome: ReplicaReadOutcome) => void;
+  onReplicaRead?: (outcome: ReplicaReadOutcome, err?: DbError) => void;
 }
 
 export function createDatabase(config: Config, hooks: DatabaseHooks = {}): Database {

@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { classifyDbError, type DbError } from './errors.js';
 import type { HranaReader } from './hrana-reader.js';
 import type { ResiliencePolicy } from './resilience.js';
 import type { Row, SqlDriver, Statement, StatementResult } from './types.js';
@@ -37,7 +38,7 @@ export class ReplicaRoutingDriver implements SqlDriver {
     private readonly primary: SqlDriver,
     private readonly replica: HranaReader,
     private readonly replicaPolicy: ResiliencePolicy,
-    private readonly onRead: (outcome: ReplicaReadOutcome) => void = () => {},
+    private readonly onRead: (outcome: ReplicaReadOutcome, err?: DbError) => void = () => {},
   ) {
     this.mode = primary.mode;
     if (primary.group) this.group = primary.group.bind(primary);
@@ -53,10 +54,10 @@ export class ReplicaRoutingDriver implements SqlDriver {
       );
       this.onRead('replica');
       return rows;
-    } catch {
+    } catch (err) {
       // Whatever went wrong there (down, lagging, or even a schema the replica has not caught up with),
       // the primary has the answer; a genuinely bad statement fails there the same way.
-      this.onRead('primary_fallback');
+      this.onRead('primary_fallback', classifyDbError(err));
       return this.primary.query(stmt);
     }
   }
