@@ -30,7 +30,7 @@ export interface LoadReport {
   writes: Outcome[];
   acknowledged: EpisodeDraft[];
   /** Reads of a pair's own write, straight after it was acknowledged. */
-  pairReads: (Outcome & { miss: boolean; withToken: boolean })[];
+  pairReads: (Outcome & { miss: boolean; withToken: boolean; detail?: string })[];
   /** Reads of older acknowledged episodes without a token, and list pages. */
   reads: (Outcome & { notFound: boolean })[];
   actions: { what: string; atMs: number; tookMs: number; error?: string }[];
@@ -94,7 +94,16 @@ export async function driveLoad(
       const miss =
         outcome.status === 404 ||
         (outcome.status === 200 && res?.json().task_description !== written.episode.task_description);
-      report.pairReads.push({ ...outcome, miss, withToken: written.token !== undefined });
+      // Which instance answered (while the load balancer still names it) and with what, to trace a miss.
+      const detail = miss
+        ? `${res?.headers['x-engram-backend'] ?? '?'} token=${written.token} ${res?.text.slice(0, 120)}`
+        : undefined;
+      report.pairReads.push({
+        ...outcome,
+        miss,
+        withToken: written.token !== undefined,
+        ...(detail ? { detail } : {}),
+      });
     }
   };
 
@@ -186,6 +195,10 @@ export function summarise(report: LoadReport, missing: readonly string[], run: R
       checked: report.pairReads.length,
       with_token: report.pairReads.filter((r) => r.withToken).length,
       misses: report.pairReads.filter((r) => r.miss).length,
+      miss_details: report.pairReads
+        .filter((r) => r.miss)
+        .slice(0, 10)
+        .map((r) => `at ${(r.endMs / 1000).toFixed(1)} s: ${r.detail}`),
     },
     reads_without_token: {
       total: report.reads.length,

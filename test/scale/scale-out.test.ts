@@ -87,7 +87,10 @@ describe.runIf(shouldRun(probe))('scale profile under load', () => {
     const missing = await findMissing(engramUrl, load.acknowledged);
     const report = summarise(load, missing, {
       commit: (await run('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT })).stdout.trim(),
-      dirty: (await run('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: REPO_ROOT })).stdout.trim() !== '',
+      dirty:
+        (
+          await run('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: REPO_ROOT })
+        ).stdout.trim() !== '',
       sqld: (
         await run(runtime.docker, ['exec', await container('sqld'), '/bin/sqld', '--version'], {
           check: false,
@@ -97,6 +100,14 @@ describe.runIf(shouldRun(probe))('scale profile under load', () => {
       uptimeAfter: (await run('uptime', [], { check: false })).stdout.trim(),
     });
     console.log(`scale: ${JSON.stringify(report, null, 2)}`);
+    if (report.read_after_write.misses > 0) {
+      // What engram-2 and the read replica said, to trace the misses (LOG_LEVEL=debug shows each fallback).
+      for (const service of ['engram-2', 'sqld-replica']) {
+        const lines = (await project.serviceLogs(service)).split('\n');
+        const relevant = lines.filter((l) => /replica|warn|error|WARN|ERROR/.test(l)).slice(-40);
+        console.log(`scale: ${service} log:\n${relevant.join('\n')}`);
+      }
+    }
     if (process.env.SCALE_RESULTS_FILE)
       appendFileSync(process.env.SCALE_RESULTS_FILE, `${JSON.stringify(report)}\n`);
 
