@@ -1,7 +1,7 @@
 import { appendFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ComposeProject, composeStack, REPO_ROOT, runId } from '../e2e/helpers/compose.js';
-import { findMissing, waitForBackends, waitForReady } from '../e2e/helpers/http.js';
+import { findMissing, http, waitForBackends, waitForReady } from '../e2e/helpers/http.js';
 import { buildEngramImage, removeImage } from '../e2e/helpers/image.js';
 import { run } from '../e2e/helpers/process.js';
 import {
@@ -85,6 +85,14 @@ describe.runIf(shouldRun(probe))('scale profile under load', () => {
     const load: LoadReport = await driveLoad(lbUrl, { durationMs: DURATION_MS, actions });
     // Every acknowledged write must be on the primary: `engram` reads from it.
     const missing = await findMissing(engramUrl, load.acknowledged);
+    // engram-2's reads since it restarted mid-run: answered by the replica, or by the primary instead.
+    const engram2Metrics = (await http(`${engram2Url}/metrics`)).text;
+    const replicaReads = Object.fromEntries(
+      [...engram2Metrics.matchAll(/^engram_db_replica_reads_total\{outcome="(\w+)"\} (\d+)/gm)].map((m) => [
+        m[1],
+        Number(m[2]),
+      ]),
+    );
     const report = summarise(load, missing, {
       commit: (await run('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT })).stdout.trim(),
       dirty:
@@ -98,6 +106,7 @@ describe.runIf(shouldRun(probe))('scale profile under load', () => {
       ).stdout.trim(),
       uptimeBefore: uptime,
       uptimeAfter: (await run('uptime', [], { check: false })).stdout.trim(),
+      engram2_replica_reads_since_restart: replicaReads,
     });
     console.log(`scale: ${JSON.stringify(report, null, 2)}`);
     if (report.read_after_write.misses > 0) {
