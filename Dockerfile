@@ -31,6 +31,8 @@ RUN apt-get update \
  && mkdir -p /data \
  && chown node:node /data
 WORKDIR /app
+# It listens on 0.0.0.0, so it starts only with API keys (`-e ENGRAM_API_KEYS=key:tenant:role,...` or
+# ENGRAM_API_KEYS_FILE on a mounted secret); ENGRAM_ALLOW_ANONYMOUS=true opts out (SPEC §6).
 ENV NODE_ENV=production \
     HTTP_HOST=0.0.0.0 \
     HTTP_PORT=8080 \

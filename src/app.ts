@@ -20,8 +20,13 @@ import type { Database } from './db/database.js';
 import { ReplicationPosition } from './db/replication-position.js';
 import type { SqlDriver } from './db/types.js';
 import { InvalidRequest } from './domain/errors.js';
+import { KeyRing, loadApiKeys } from './http/api-keys.js';
+import { BEARER_SCHEME, documentSecurity, registerAuth } from './http/auth.js';
 import { registerConsistencyToken } from './http/consistency-token.js';
+import { jsonNestingExceeds } from './http/json-depth.js';
 import { registerProblemHandlers, sendProblem } from './http/problem.js';
+import { registerRateLimit } from './http/rate-limit.js';
+import { registerSecurityHeaders } from './http/security-headers.js';
 import { createLogger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { EpisodeService } from './services/episode-service.js';
@@ -54,6 +59,7 @@ declare module 'fastify' {
 
 /** Composition root: config → db (+ policy) → migrations → repositories → services → routes. */
 export async function buildApp(config: Config, overrides: AppOverrides = {}): Promise<FastifyInstance> {
+  const keyring = new KeyRing(loadApiKeys(config)); // a bad key file stops us before the database is touched
   const logger = overrides.logger ?? createLogger(config);
   const metrics = createMetrics({ version: VERSION });
   const position = new ReplicationPosition();
@@ -146,6 +152,9 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
+  registerSecurityHeaders(app);
+  registerAuth(app, keyring);
+  if (config.RATE_LIMIT_PER_MINUTE > 0) await registerRateLimit(app, config.RATE_LIMIT_PER_MINUTE);
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
     const seconds = reply.elapsedTime / 1000;
@@ -173,15 +182,22 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
           'Storage service for the episodic memory of AI agents: episodes, steps, patterns, embeddings.',
       },
       tags: [{ name: 'episodes' }, { name: 'steps' }],
+      components: { securitySchemes: BEARER_SCHEME },
     },
-    transform: jsonSchemaTransform,
+    transform: documentSecurity(jsonSchemaTransform),
     transformObject: jsonSchemaTransformObject,
   });
-  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+  await app.register(fastifySwaggerUi, {
+    routePrefix: '/docs',
+    // Its own policy for its pages (the API's lets nothing load), minus the upgrade to https, which would
+    // break the UI on a plain-http loopback address.
+    staticCSP: true,
+    transformStaticCSP: (header) => header.replace(/\s*upgrade-insecure-requests;/, ''),
+  });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   await app.register(healthRoutes, { health });
-  await app.register(metricsRoutes, { metrics, db });
+  await app.register(metricsRoutes, { metrics, db, token: config.METRICS_TOKEN });
   await app.register(
     async (v1) => {
       v1.addHook('onRequest', async (request, reply) => {
@@ -215,23 +231,11 @@ function registerJsonParser(app: FastifyInstance): void {
     ['application/json', 'application/merge-patch+json'],
     { parseAs: 'string' },
     (request, body, done) => {
-      parseJson(request, body as string, (err: Error | null, value?: unknown) => {
-        if (err) return done(err, undefined);
-        if (depthExceeds(value, MAX_JSON_DEPTH)) {
-          const message = `JSON nesting is deeper than ${MAX_JSON_DEPTH} levels`;
-          return done(new InvalidRequest(400, [{ in: 'body', path: '/', message }]), undefined);
-        }
-        done(null, value);
-      });
+      if (jsonNestingExceeds(body as string, MAX_JSON_DEPTH)) {
+        const message = `JSON nesting is deeper than ${MAX_JSON_DEPTH} levels`;
+        return done(new InvalidRequest(400, [{ in: 'body', path: '/', message }]), undefined);
+      }
+      parseJson(request, body as string, done);
     },
   );
-}
-
-function depthExceeds(value: unknown, limit: number): boolean {
-  if (typeof value !== 'object' || value === null) return false;
-  if (limit === 0) return true;
-  for (const child of Array.isArray(value) ? value : Object.values(value)) {
-    if (depthExceeds(child, limit - 1)) return true;
-  }
-  return false;
 }

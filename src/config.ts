@@ -71,6 +71,28 @@ export const ConfigSchema = z.object({
   DB_WRITE_BATCH_MAX: int(1, 10_000)
     .default(256)
     .describe('embedded file: most write requests coalesced into one transaction (group commit)'),
+
+  ENGRAM_API_KEYS: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('API keys: comma-separated `key:tenant:role` entries, role `read|write|admin` (never logged)'),
+  ENGRAM_API_KEYS_FILE: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('file of API keys, one `key:tenant:role` per line (`#` comments; key may be `sha256:<hex>`)'),
+  ENGRAM_ALLOW_ANONYMOUS: bool
+    .default(false)
+    .describe('allow running without API keys on a non-loopback HTTP_HOST (everyone is tenant `default`)'),
+  RATE_LIMIT_PER_MINUTE: int(0, 1_000_000)
+    .default(0)
+    .describe('requests per minute per API key on /v1 (0 = off); 429 with Retry-After beyond it'),
+  METRICS_TOKEN: z
+    .string()
+    .min(16)
+    .optional()
+    .describe('bearer token that GET /metrics requires (unset: /metrics is open)'),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;
@@ -97,7 +119,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const config = parsed.data;
   checkDatabaseUrls(config);
+  checkAnonymousAccess(config);
   return config;
+}
+
+/** Whether any API keys are configured (a key file must hold at least one: see loadApiKeys). */
+export const hasApiKeys = (config: Config): boolean =>
+  config.ENGRAM_API_KEYS !== undefined || config.ENGRAM_API_KEYS_FILE !== undefined;
+
+// SPEC §6: without keys everyone is the tenant `default`; that is only safe on loopback unless the operator says so.
+function checkAnonymousAccess(config: Config): void {
+  if (hasApiKeys(config) || isLoopback(config.HTTP_HOST) || config.ENGRAM_ALLOW_ANONYMOUS) return;
+  throw new ConfigError(
+    `ENGRAM_API_KEYS: required to listen on ${config.HTTP_HOST} (not loopback); set ENGRAM_API_KEYS or ENGRAM_API_KEYS_FILE, or ENGRAM_ALLOW_ANONYMOUS=true to serve everyone as the tenant "default"`,
+  );
 }
 
 export function databaseMode(config: Config): DatabaseMode {

@@ -1,5 +1,5 @@
 import { buildApp } from './app.js';
-import { ConfigError, databaseMode, loadConfig, tokenExpiredFor } from './config.js';
+import { ConfigError, databaseMode, hasApiKeys, loadConfig, tokenExpiredFor } from './config.js';
 import { createLogger } from './observability/logger.js';
 
 // Entry point: config → app → listen → graceful close on SIGTERM/SIGINT.
@@ -21,11 +21,18 @@ try {
   app = await buildApp(config, { logger });
   await app.listen({ host: config.HTTP_HOST, port: config.HTTP_PORT });
 } catch (err) {
-  logger.fatal({ err }, 'engram failed to start');
+  // A bad API key file is a configuration error too: say which line, as for the environment.
+  if (err instanceof ConfigError) process.stderr.write(`engram: ${err.message}\n`);
+  else logger.fatal({ err }, 'engram failed to start');
   process.exit(1);
 }
 logger.info({ mode: databaseMode(config), host: config.HTTP_HOST, port: config.HTTP_PORT }, 'engram started');
-logger.warn('no API keys are configured: every caller acts in the tenant "default"');
+if (!hasApiKeys(config)) {
+  logger.warn(
+    { host: config.HTTP_HOST, anonymous_allowed: config.ENGRAM_ALLOW_ANONYMOUS },
+    'NO API KEYS CONFIGURED: /v1 is open to anyone who can reach this address, as the tenant "default" with every role; set ENGRAM_API_KEYS or ENGRAM_API_KEYS_FILE',
+  );
+}
 
 let closing = false;
 async function shutdown(signal: string): Promise<void> {

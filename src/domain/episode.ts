@@ -355,7 +355,9 @@ const listQueryShape = {
   started_after: Timestamp.optional().describe('start_time ≥ this (inclusive; encode + as %2B)'),
   started_before: Timestamp.optional().describe('start_time < this (exclusive; encode + as %2B)'),
   archived: z.enum(['false', 'true', 'any']).default('false'),
+  // FTS5 reads its query up to a NUL, which would leave a quoted term open (a 500 before this refusal).
   q: boundedString(1, MAX_QUERY_TEXT_CHARS)
+    .refine((s) => !s.includes('\u0000'), 'must not contain U+0000')
     .optional()
     .describe('Full-text search over description, verdict or reason, and reflection'),
   sort: z.enum(['start_time_desc', 'start_time_asc', 'reward_desc']).default('start_time_desc'),

@@ -7,8 +7,14 @@ import { ReadHeaders } from './consistency-token.js';
 
 // The wire conventions of SPEC §2 that every resource shares: tenancy, Idempotency-Key, ETags.
 
-/** Until API keys land (SPEC §6) every caller acts in the single tenant `default`. */
-export const tenantOf = (_request: FastifyRequest): string => 'default';
+/**
+ * The tenant the request acts for (its API key's, see http/auth.ts): the one scope every repository call
+ * gets. Fails closed: a route outside /v1 has no identity, and asking for one there is a bug.
+ */
+export function tenantOf(request: FastifyRequest): string {
+  if (!request.identity) throw new Error(`no identity on ${request.method} ${request.url}: not an API route`);
+  return request.identity.tenant;
+}
 
 const KEY = /^[\x21-\x7e]{1,255}$/;
 

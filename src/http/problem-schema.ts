@@ -22,21 +22,24 @@ export const ProblemSchema = z
 
 const DESCRIPTIONS: Record<number, string> = {
   400: 'Invalid request: the `errors` array names each field',
+  401: 'No API key, or not a valid one (see WWW-Authenticate)',
+  403: "The API key's role is too low for this operation",
   404: 'Not found (also for ids of other tenants)',
   409: 'Conflict with the current state',
   412: 'If-Match does not match the current version',
   413: 'Too large: a body, field or collection exceeds its limit',
   415: 'Unsupported media type: send application/json',
   422: 'Idempotency-Key reused with a different request, or a semantic mismatch',
+  429: 'Rate limit of the API key exceeded (RATE_LIMIT_PER_MINUTE); see Retry-After',
   503: 'Database unavailable or overloaded; see Retry-After',
 };
 
-/** Documents the problem responses a route can give. */
+/** Documents the problem responses a route can give; every /v1 route can answer 400, 401, 403, 429 and 503. */
 export function problems(
   ...statuses: number[]
 ): Record<number, { description: string; content: Record<string, { schema: typeof ProblemSchema }> }> {
   return Object.fromEntries(
-    [...new Set([400, 503, ...statuses])].map((status) => [
+    [...new Set([400, 401, 403, 429, 503, ...statuses])].map((status) => [
       status,
       {
         description: DESCRIPTIONS[status] ?? 'Error',

@@ -1,7 +1,10 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type ComposeProject, composeStack, runId } from './helpers/compose.js';
 import {
+  E2E_TENANT,
+  type EpisodeDraft,
   findMissing,
+  getEpisode,
   http,
   newEpisode,
   postEpisode,
@@ -41,6 +44,7 @@ describe.runIf(shouldRun(probe))('docker compose stack', () => {
   let engramUrl: string;
   let engram2Url: string;
   let lbUrl: string;
+  let lbMetricsUrl: string;
   let prometheusUrl: string;
   let failed = false;
   const firstEpisode = newEpisode('compose');
@@ -50,7 +54,13 @@ describe.runIf(shouldRun(probe))('docker compose stack', () => {
     image = await buildEngramImage(runtime);
     const stack = await composeStack(runtime, name, image.tag);
     project = stack.project;
-    ({ engram: engramUrl, engram2: engram2Url, lb: lbUrl, prometheus: prometheusUrl } = stack.urls);
+    ({
+      engram: engramUrl,
+      engram2: engram2Url,
+      lb: lbUrl,
+      lbMetrics: lbMetricsUrl,
+      prometheus: prometheusUrl,
+    } = stack.urls);
   });
 
   afterEach((ctx) => {
@@ -75,13 +85,21 @@ describe.runIf(shouldRun(probe))('docker compose stack', () => {
 
     const created = await postEpisode(engramUrl, firstEpisode);
     expect(created.status).toBe(201);
-    expect(created.json().id).toBe(firstEpisode.id);
-    const read = await http(`${engramUrl}/v1/episodes/${firstEpisode.id}`);
+    expect(created.json()).toMatchObject({ id: firstEpisode.id, tenant: E2E_TENANT });
+    const read = await getEpisode(engramUrl, firstEpisode.id);
     expect(read.status).toBe(200);
     expect(read.json()).toMatchObject({
       id: firstEpisode.id,
       task_description: firstEpisode.task_description,
     });
+    // The key is what lets it in: without one, or with another, /v1 is a 401.
+    const anonymous = await http(`${engramUrl}/v1/episodes/${firstEpisode.id}`);
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers['www-authenticate']).toBe('Bearer realm="engram"');
+    const wrong = await http(`${engramUrl}/v1/episodes`, {
+      headers: { authorization: 'Bearer not-the-key-0123456789' },
+    });
+    expect(wrong.status).toBe(401);
   });
 
   it('prometheus_targets_reportEngramUp', async () => {
@@ -111,7 +129,7 @@ describe.runIf(shouldRun(probe))('docker compose stack', () => {
     await project.down({ volumes: false });
     await project.up();
     await waitForReady(engramUrl);
-    const read = await http(`${engramUrl}/v1/episodes/${firstEpisode.id}`);
+    const read = await getEpisode(engramUrl, firstEpisode.id);
     expect(read.status).toBe(200);
     expect(read.json()).toMatchObject({
       id: firstEpisode.id,
@@ -123,18 +141,31 @@ describe.runIf(shouldRun(probe))('docker compose stack', () => {
     await project.compose(['--profile', 'scale', 'build', 'lb'], 600_000);
     await project.up(['scale']);
     await Promise.all([waitForReady(engramUrl), waitForReady(engram2Url)]);
-    await waitForBackends(lbUrl, 2);
+    await waitForBackends(lbMetricsUrl, 2);
 
     const episodes = Array.from({ length: 200 }, (_, i) => newEpisode(`scale-${i}`));
     const started = Date.now();
+    const before = await answeredPerReplica();
     const results = await writeAll(lbUrl, episodes, 8);
-    const perBackend = countBy(results.map((r) => r.backend ?? '?'));
+    const perBackend = difference(await answeredPerReplica(), before);
     console.log(
       `e2e: 200 writes through the load balancer in ${Date.now() - started} ms, per replica ${JSON.stringify(perBackend)}`,
     );
     expect(results.filter((r) => r.status !== 201)).toEqual([]);
     expect(perBackend.engram).toBeGreaterThan(0);
     expect(perBackend['engram-2']).toBeGreaterThan(0);
+
+    // Responses through the load balancer do not say which replica answered (SPEC §6), and it asks for keys.
+    for (let i = 0; i < 4; i++) {
+      const res = await getEpisode(lbUrl, (episodes[i] as EpisodeDraft).id);
+      expect(res.status).toBe(200);
+      expect(res.headers['x-engram-backend']).toBeUndefined();
+      const headerText = JSON.stringify(res.headers);
+      for (const name of ['engram-2', 'engram:8080', 'sqld']) expect(headerText).not.toContain(name);
+    }
+    expect((await http(`${lbUrl}/v1/episodes`)).status).toBe(401);
+    // HAProxy's own metrics (which do name them) are not on the load balancer's public port.
+    expect((await http(`${lbUrl}/lb/metrics`)).text).not.toContain('engram-2');
 
     // engram-2 reads from the sqld read replica: eventually consistent, so poll (bounded).
     for (const url of [engramUrl, engram2Url]) {
@@ -197,7 +228,7 @@ describe.runIf(shouldRun(probe))('docker compose stack', () => {
         if (typeof token === 'string') outcome.withToken++;
         const headers: Record<string, string> =
           sendToken && typeof token === 'string' ? { 'consistency-token': token } : {};
-        const read = await http(`${lbUrl}/v1/episodes/${episode.id}`, { headers });
+        const read = await getEpisode(lbUrl, episode.id, headers);
         if (read.status === 404) outcome.misses.push(episode.id);
         else if (read.status !== 200 || read.json().task_description !== episode.task_description)
           outcome.failed.push(`GET ${read.status}`);
@@ -246,7 +277,7 @@ describe.runIf(shouldRun(probe))('docker compose stack', () => {
    * `docker <action> engram-2`, and goes on until 2 s after it returned (≤ 3,000 writes, ≤ 90 s).
    */
   async function writeThroughFailover(label: string, action: string[]) {
-    await waitForBackends(lbUrl, 2);
+    await waitForBackends(lbMetricsUrl, 2);
     const logBefore = await lbPostRetries();
     const engram2 = await project.containerId('engram-2');
     let done: Promise<number> | undefined;
@@ -257,6 +288,7 @@ describe.runIf(shouldRun(probe))('docker compose stack', () => {
         yield newEpisode(`${label}-${i}`);
       }
     }
+    const answeredBefore = await answeredPerReplica();
     const outcome = await writeAll(lbUrl, episodes(), 8, (acked) => {
       if (acked !== 60) return;
       const t0 = Date.now();
@@ -270,7 +302,7 @@ describe.runIf(shouldRun(probe))('docker compose stack', () => {
     const replayed = (await lbPostRetries()) - logBefore;
     console.log(
       `e2e: docker ${action[0]} engram-2 after 60 acknowledged writes (took ${actionMs} ms): ${outcome.length} writes, ` +
-        `${failed.length} failed, per replica ${JSON.stringify(countBy(outcome.map((r) => r.backend ?? '?')))}, ` +
+        `${failed.length} failed, per replica ${JSON.stringify(difference(await answeredPerReplica(), answeredBefore))}, ` +
         `replayed by the load balancer: ${replayed}`,
     );
     expect(actionMs).toBeDefined();
@@ -291,10 +323,20 @@ describe.runIf(shouldRun(probe))('docker compose stack', () => {
       .filter((l) => l.includes('"POST /v1/episodes') && / \S{4} \d+\/\d+\/\d+\/\d+\/\+?[1-9]\d* /.test(l))
       .length;
   }
+
+  /** Responses each replica gave through the load balancer so far, from HAProxy's metrics (loopback port). */
+  async function answeredPerReplica(): Promise<Record<string, number>> {
+    const metrics = (await http(`${lbMetricsUrl}/metrics`)).text;
+    const counts: Record<string, number> = {};
+    for (const m of metrics.matchAll(
+      /^haproxy_server_http_responses_total\{proxy="engram",server="([^"]+)",code="[1-5]xx"\} (\d+)/gm,
+    )) {
+      counts[m[1] as string] = (counts[m[1] as string] ?? 0) + Number(m[2]);
+    }
+    return counts;
+  }
 });
 
-function countBy(values: readonly string[]): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const v of values) counts[v] = (counts[v] ?? 0) + 1;
-  return counts;
+function difference(after: Record<string, number>, before: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(after).map(([name, n]) => [name, n - (before[name] ?? 0)]));
 }

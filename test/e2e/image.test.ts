@@ -1,9 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runId } from './helpers/compose.js';
 import {
+  E2E_API_KEYS,
   type EpisodeDraft,
   errorCode,
   freePort,
+  getEpisode,
   http,
   newEpisode,
   postEpisode,
@@ -77,6 +79,26 @@ describe.runIf(shouldRun(probe))('Engram image', () => {
     expect(stdout).toMatch(/^fastify$/m);
   });
 
+  it('container_withoutApiKeys_refusesToServeOn0000', async () => {
+    // The image listens on 0.0.0.0: without keys (and without ENGRAM_ALLOW_ANONYMOUS) it must not start.
+    // (Not `run --rm`: through Podman's Docker API that reports exit code 0 for a container that exited 1.)
+    const name = `${id}-nokeys`;
+    try {
+      await docker(['run', '-d', '--name', name, image.tag]);
+      const exit = await waitFor(`${name} to exit`, async () => {
+        const state = (await docker(['inspect', '--format', '{{.State.Status}} {{.State.ExitCode}}', name]))
+          .stdout;
+        const [status, code] = state.trim().split(' ');
+        return status === 'exited' ? Number(code) : undefined;
+      });
+      const logs = await docker(['logs', name]);
+      expect(exit, logs.stdout + logs.stderr).toBe(1);
+      expect(logs.stdout + logs.stderr).toContain('ENGRAM_API_KEYS: required to listen on 0.0.0.0');
+    } finally {
+      await run(runtime.docker, ['rm', '-f', name], { check: false });
+    }
+  });
+
   it('container_embeddedDefaultOnVolume_servesAndReportsHealthy', async () => {
     await docker(['volume', 'create', volume]);
     await docker([
@@ -89,7 +111,7 @@ describe.runIf(shouldRun(probe))('Engram image', () => {
       '-v',
       `${volume}:/data`,
       '-e',
-      'ENGRAM_ALLOW_ANONYMOUS=true',
+      `ENGRAM_API_KEYS=${E2E_API_KEYS}`,
       '-e',
       'SHUTDOWN_DRAIN_MS=2000',
       '-e',
@@ -115,7 +137,8 @@ describe.runIf(shouldRun(probe))('Engram image', () => {
     const episode = newEpisode('image');
     const created = await postEpisode(baseUrl, episode);
     expect(created.status).toBe(201);
-    const read = await http(`${baseUrl}/v1/episodes/${episode.id}`);
+    expect((await http(`${baseUrl}/v1/episodes/${episode.id}`)).status).toBe(401);
+    const read = await getEpisode(baseUrl, episode.id);
     expect(read.status).toBe(200);
     expect(read.json()).toMatchObject({ id: episode.id, task_description: episode.task_description });
 
@@ -201,7 +224,7 @@ describe.runIf(shouldRun(probe))('Engram image', () => {
       Array.from({ length: 8 }, async () => {
         while (next < acked.length) {
           const episode = acked[next++] as EpisodeDraft;
-          const res = await http(`${baseUrl}/v1/episodes/${episode.id}`);
+          const res = await getEpisode(baseUrl, episode.id);
           if (res.status !== 200 || res.json().task_description !== episode.task_description)
             missing.push(episode.id);
         }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { inject } from 'vitest';
-import { buildTestApp, type TestApp } from './app.js';
+import { buildTestApp, type TestApp, type TestEnv } from './app.js';
 
 /**
  * The storage backends every contract test runs against: an embedded file and a real sqld (started once
@@ -15,10 +15,19 @@ if (!sqldUrl)
 // containerised sqld can queue for longer than the default 5 s deadline, which is the outage tests' subject.
 const PATIENT = { DB_TIMEOUT_MS: 30_000 };
 
-export const BACKENDS: readonly { name: string; build: () => Promise<TestApp> }[] = [
-  { name: 'embedded file', build: () => buildTestApp(PATIENT) },
+/** Each backend's settings (`env`, for builders such as buildIdentityApp) and a builder of a plain app. */
+export const BACKENDS: readonly { name: string; env: TestEnv; build: () => Promise<TestApp> }[] = [
+  { name: 'embedded file', env: PATIENT, build: () => buildTestApp(PATIENT) },
   // Under CI=true the global setup fails the run instead of providing no URL, so this never narrows there.
-  ...(sqldUrl ? [{ name: 'sqld', build: () => buildTestApp({ ...PATIENT, LIBSQL_URL: sqldUrl }) }] : []),
+  ...(sqldUrl
+    ? [
+        {
+          name: 'sqld',
+          env: { ...PATIENT, LIBSQL_URL: sqldUrl },
+          build: () => buildTestApp({ ...PATIENT, LIBSQL_URL: sqldUrl }),
+        },
+      ]
+    : []),
 ];
 
 export const uniqueAgent = () => `agent-${randomUUID()}`;

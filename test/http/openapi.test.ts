@@ -18,11 +18,12 @@ interface Response {
 interface Operation {
   requestBody?: unknown;
   responses?: Record<string, Response>;
+  security?: Record<string, string[]>[];
 }
 interface Document {
   openapi: string;
   paths?: Record<string, Partial<Record<(typeof METHODS)[number], Operation>>>;
-  components?: { schemas?: Record<string, Schema> };
+  components?: { schemas?: Record<string, Schema>; securitySchemes?: Record<string, unknown> };
 }
 
 let generated: string;
@@ -79,6 +80,25 @@ describe('openapi/openapi.json', () => {
       }),
     );
     expect(missing, 'operations without their problem responses').toEqual([]);
+  });
+
+  it('openapi.json - bearer scheme - declared, and required by every /v1 operation', () => {
+    expect(doc.components?.securitySchemes?.bearerAuth).toMatchObject({ type: 'http', scheme: 'bearer' });
+    const ops = operations();
+    expect(ops.length).toBeGreaterThan(0);
+    const missing = ops
+      .filter(({ op }) => JSON.stringify(op.security) !== JSON.stringify([{ bearerAuth: [] }]))
+      .map(({ method, path }) => `${method} ${path}`);
+    expect(missing, 'operations without security: [{ bearerAuth: [] }]').toEqual([]);
+  });
+
+  it('openapi.json - every /v1 operation - documents 401, 403 and 429 as problem+json', () => {
+    const missing = operations().flatMap(({ method, path, op }) =>
+      ['401', '403', '429'].flatMap((status) =>
+        op.responses?.[status]?.content?.['application/problem+json'] ? [] : [`${method} ${path} ${status}`],
+      ),
+    );
+    expect(missing).toEqual([]);
   });
 
   it('openapi.json - operations with a path id - document 404; with a body - 413 and 415', () => {

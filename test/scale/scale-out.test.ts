@@ -33,17 +33,18 @@ describe.runIf(shouldRun(probe))('scale profile under load', () => {
   let lbUrl: string;
   let engramUrl: string;
   let engram2Url: string;
+  let lbMetricsUrl: string;
 
   beforeAll(async () => {
     runtime = requireRuntime(probe);
     const image = await buildEngramImage(runtime);
     const stack = await composeStack(runtime, name, image.tag);
     project = stack.project;
-    ({ engram: engramUrl, engram2: engram2Url, lb: lbUrl } = stack.urls);
+    ({ engram: engramUrl, engram2: engram2Url, lb: lbUrl, lbMetrics: lbMetricsUrl } = stack.urls);
     await project.compose(['--profile', 'scale', 'build', 'lb'], 600_000);
     await project.up(['scale']);
     await Promise.all([waitForReady(engramUrl), waitForReady(engram2Url)]);
-    await waitForBackends(lbUrl, 2);
+    await waitForBackends(lbMetricsUrl, 2);
   });
 
   afterAll(async () => {

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, ConfigSchema, databaseMode, loadConfig, tokenExpiredFor } from '../../src/config.js';
+import {
+  ConfigError,
+  ConfigSchema,
+  databaseMode,
+  hasApiKeys,
+  loadConfig,
+  tokenExpiredFor,
+} from '../../src/config.js';
 
 // SPEC §5 and §8: one schema, defaults from the spec, and the URL/TLS/token rules of a remote database.
 
@@ -292,5 +299,56 @@ describe('ConfigSchema', () => {
     for (const [name, schema] of Object.entries(ConfigSchema.shape)) {
       expect(schema.description, name).toBeTruthy();
     }
+  });
+});
+
+describe('loadConfig security settings (SPEC §6)', () => {
+  it('loadConfig - defaults - no keys, anonymous not allowed, rate limit off, /metrics open', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({ ENGRAM_ALLOW_ANONYMOUS: false, RATE_LIMIT_PER_MINUTE: 0 });
+    expect(config.ENGRAM_API_KEYS).toBeUndefined();
+    expect(config.ENGRAM_API_KEYS_FILE).toBeUndefined();
+    expect(config.METRICS_TOKEN).toBeUndefined();
+    expect(hasApiKeys(config)).toBe(false);
+  });
+
+  it.each(['0.0.0.0', '::', '10.1.2.3', 'engram.example.com', '127.example.com'])(
+    'loadConfig - HTTP_HOST=%s without keys - refused naming ENGRAM_API_KEYS and the way out',
+    (host) => {
+      const message = refusal({ HTTP_HOST: host });
+      expect(message).toMatch(/^ENGRAM_API_KEYS: required to listen on /);
+      expect(message).toContain('ENGRAM_ALLOW_ANONYMOUS=true');
+    },
+  );
+
+  it.each(['127.0.0.1', '127.0.0.53', 'localhost', '::1'])(
+    'loadConfig - HTTP_HOST=%s (loopback) without keys - accepted',
+    (host) => {
+      expect(loadConfig({ HTTP_HOST: host }).HTTP_HOST).toBe(host);
+    },
+  );
+
+  it('loadConfig - HTTP_HOST=0.0.0.0 with keys, a key file, or ENGRAM_ALLOW_ANONYMOUS=true - accepted', () => {
+    const key = `${'k'.repeat(32)}:acme:write`;
+    expect(hasApiKeys(loadConfig({ HTTP_HOST: '0.0.0.0', ENGRAM_API_KEYS: key }))).toBe(true);
+    expect(hasApiKeys(loadConfig({ HTTP_HOST: '0.0.0.0', ENGRAM_API_KEYS_FILE: '/run/secrets/keys' }))).toBe(
+      true,
+    );
+    const open = loadConfig({ HTTP_HOST: '0.0.0.0', ENGRAM_ALLOW_ANONYMOUS: 'true' });
+    expect(open.ENGRAM_ALLOW_ANONYMOUS).toBe(true);
+    expect(hasApiKeys(open)).toBe(false);
+  });
+
+  it.each([
+    ['RATE_LIMIT_PER_MINUTE', '-1'],
+    ['RATE_LIMIT_PER_MINUTE', 'lots'],
+    ['METRICS_TOKEN', 'short'],
+    ['ENGRAM_ALLOW_ANONYMOUS', 'yes please'],
+  ])('loadConfig - %s=%s - ConfigError naming the variable', (name, value) => {
+    expect(refusal({ [name]: value })).toMatch(new RegExp(`^invalid configuration:\\n\\s+${name}: `));
+  });
+
+  it('loadConfig - a refused METRICS_TOKEN - the message does not quote it', () => {
+    expect(refusal({ METRICS_TOKEN: 'tiny-secret' })).not.toContain('tiny-secret');
   });
 });

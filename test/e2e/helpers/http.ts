@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 
@@ -106,6 +106,13 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** The API key the containers of a run are started with (`ENGRAM_API_KEYS`): one tenant, role write. */
+export const E2E_KEY = randomBytes(32).toString('hex');
+export const E2E_TENANT = 'e2e';
+export const E2E_API_KEYS = `${E2E_KEY}:${E2E_TENANT}:write`;
+/** Headers of every /v1 request the e2e tests make. */
+export const AUTH = { authorization: `Bearer ${E2E_KEY}` };
+
 export interface EpisodeDraft {
   id: string;
   task_type: string;
@@ -119,7 +126,7 @@ export function newEpisode(label: string): EpisodeDraft {
   return { id, task_type: 'debugging', task_description: `e2e ${label} ${id}`, context: { domain: 'e2e' } };
 }
 
-/** POST /v1/episodes with the episode's id as Idempotency-Key. */
+/** POST /v1/episodes with the run's API key and the episode's id as Idempotency-Key. */
 export function postEpisode(
   baseUrl: string,
   episode: EpisodeDraft,
@@ -128,16 +135,24 @@ export function postEpisode(
   return http(`${baseUrl}/v1/episodes`, {
     method: 'POST',
     body: episode,
-    headers: { 'idempotency-key': episode.id },
+    headers: { ...AUTH, 'idempotency-key': episode.id },
     timeoutMs,
   });
+}
+
+/** GET /v1/episodes/{id} with the run's API key (and any other headers, such as a Consistency-Token). */
+export function getEpisode(
+  baseUrl: string,
+  id: string,
+  headers: Record<string, string> = {},
+  timeoutMs = 10_000,
+): Promise<HttpResponse> {
+  return http(`${baseUrl}/v1/episodes/${id}`, { headers: { ...AUTH, ...headers }, timeoutMs });
 }
 
 export interface WriteOutcome {
   episode: EpisodeDraft;
   status: number;
-  /** Replica that answered, from the load balancer's X-Engram-Backend header. */
-  backend?: string;
   error?: string;
 }
 
@@ -156,12 +171,7 @@ export async function writeAll(
       const episode = item.value;
       try {
         const res = await postEpisode(baseUrl, episode);
-        const backend = res.headers['x-engram-backend'];
-        results.push({
-          episode,
-          status: res.status,
-          backend: typeof backend === 'string' ? backend : undefined,
-        });
+        results.push({ episode, status: res.status });
         if (res.status === 200 || res.status === 201) onAck?.(++acked);
       } catch (err) {
         results.push({ episode, status: 0, error: errorCode(err) });
@@ -186,9 +196,7 @@ export async function findMissing(
   let next = 0;
   const lookUp = async (episode: EpisodeDraft): Promise<HttpResponse | undefined> => {
     for (;;) {
-      const res = await http(`${baseUrl}/v1/episodes/${episode.id}`, { timeoutMs: 15_000 }).catch(
-        () => undefined,
-      );
+      const res = await getEpisode(baseUrl, episode.id, {}, 15_000).catch(() => undefined);
       if (res?.status === 200 || res?.status === 404 || Date.now() > deadline) return res;
       await new Promise((r) => setTimeout(r, 250));
     }
@@ -206,12 +214,15 @@ export async function findMissing(
   return missing;
 }
 
-/** Waits until HAProxy (the `scale` profile's `lb`) has `count` Engram instances in rotation. */
-export async function waitForBackends(lbUrl: string, count: number): Promise<void> {
+/**
+ * Waits until HAProxy (the `scale` profile's `lb`) has `count` Engram instances in rotation; `lbMetricsUrl` is
+ * its loopback-only metrics port.
+ */
+export async function waitForBackends(lbMetricsUrl: string, count: number): Promise<void> {
   await waitFor(
     `${count} load-balanced instances in rotation`,
     async () => {
-      const metrics = (await http(`${lbUrl}/lb/metrics`)).text;
+      const metrics = (await http(`${lbMetricsUrl}/metrics`)).text;
       const active = /^haproxy_backend_active_servers\{proxy="engram"\} (\d+)/m.exec(metrics)?.[1];
       return Number(active) === count ? true : undefined;
     },
