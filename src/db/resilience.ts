@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks';
 import {
   BrokenCircuitError,
   type BulkheadPolicy,
@@ -100,10 +101,13 @@ export class ResiliencePolicy {
    * on this thread before any timer could fire, so a deadline would only cost ≈10 µs (embedded reads).
    */
   async execute<T>(fn: (signal: AbortSignal) => Promise<T>, { synchronous = false } = {}): Promise<T> {
+    // A call that waits for a pool slot is started by whichever call frees the slot; bound here, it runs in its
+    // own caller's async context (which request it serves, whether it may read from a replica), not in theirs.
+    const own = AsyncResource.bind(fn);
     const call = async (signal: AbortSignal) => {
       this.acquired++;
       try {
-        return await fn(signal);
+        return await own(signal);
       } catch (err) {
         throw classifyDbError(err);
       }

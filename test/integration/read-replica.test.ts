@@ -171,6 +171,46 @@ describe('read replica and consistency tokens', () => {
     expect(outcome.pairs).toBeGreaterThan(50);
   });
 
+  it('pool of one, 8 clients mixing token GETs and idempotent POSTs - exactly the GETs read from the replica, each with its own token', async () => {
+    // Calls queued for the pool are started by the call that frees a slot; they must still run as their own
+    // request: a POST's reads on the primary, a GET's on the replica with its own token.
+    const env = { LIBSQL_URL: primary.url, LIBSQL_READ_URL: replica.url, DB_POOL_SIZE: 1 };
+    const app = await buildTestApp(env);
+    try {
+      const before = await replicaReads(app);
+      let gets = 0;
+      const failures: string[] = [];
+      const client = async (c: number) => {
+        for (let i = 0; i < 15; i++) {
+          const res = await app.inject({
+            method: 'POST',
+            url: '/v1/episodes',
+            headers: { 'idempotency-key': `pool-${c}-${i}-${n++}` },
+            payload: {
+              task_type: 'testing',
+              task_description: `pool ${c} ${i}`,
+              context: { domain: 'pool' },
+            },
+          });
+          if (res.statusCode !== 201) failures.push(`POST ${res.statusCode}`);
+          const read = await app.inject({
+            method: 'GET',
+            url: `/v1/episodes/${res.json().id}`,
+            headers: { 'consistency-token': res.headers['consistency-token'] as string },
+          });
+          gets++;
+          if (read.statusCode !== 200) failures.push(`GET ${read.statusCode}`);
+        }
+      };
+      await Promise.all(Array.from({ length: 8 }, (_, c) => client(c)));
+      const after = await replicaReads(app);
+      expect(failures).toEqual([]);
+      expect(after.replica + after.primary_fallback - before.replica - before.primary_fallback).toBe(gets);
+    } finally {
+      await app.close();
+    }
+  });
+
   it('GET with a malformed token - 400 problem naming the header', async () => {
     for (const token of ['abc', '-1', '1.5', '12345678901234567890']) {
       const res = await reader.inject({

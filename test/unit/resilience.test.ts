@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createResiliencePolicy } from '../../src/db/create-database.js';
@@ -556,6 +557,19 @@ describe('ResiliencePolicy pool (bulkhead)', () => {
     await expect(Promise.all([...running, queued])).resolves.toEqual(['ok', 'ok', 'ok']);
     expect(g.maxActive).toBe(2);
     expect(policy.poolSnapshot).toEqual({ size: 2, in_use: 0, queued: 0, total_acquired: 3 });
+  });
+
+  it("pool - a call queued for a slot - runs in its own caller's async context, not in the one that freed the slot", async () => {
+    const context = new AsyncLocalStorage<string>();
+    const policy = makePolicy({ poolSize: 1, queueSize: 4 });
+    const g = gate();
+    const first = context.run('first', () => policy.execute(g.call));
+    await vi.waitFor(() => expect(policy.poolSnapshot.in_use).toBe(1), { timeout: 1_000, interval: 2 });
+    const queued = context.run('queued', () => policy.execute(async () => context.getStore()));
+    await vi.waitFor(() => expect(policy.poolSnapshot.queued).toBe(1), { timeout: 1_000, interval: 2 });
+    g.open();
+    await first;
+    await expect(queued).resolves.toBe('queued');
   });
 
   it('pool - idle - snapshot is empty with the configured size', () => {
