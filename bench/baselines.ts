@@ -66,22 +66,29 @@ export async function createSchema(path: string, schema: string[]): Promise<void
   }
 }
 
-/** Episode `n` of a baseline: the service's statements with a fresh UUIDv7 and task number `n`. */
-function episodeWriter(write: StatementTemplate, templateId: string) {
+/** Episode `n` of a baseline: the service's statements with fresh UUIDv7s (id, write id) and task number `n`. */
+function episodeWriter(write: StatementTemplate, templateId: string, claimKey: string) {
   let n = 0;
-  return () => write.instance({ exact: [templateId, uuidv7()], sentinel: String(++n) });
+  return () =>
+    write.instance({
+      exact: [
+        [templateId, uuidv7()],
+        [claimKey, ` ${uuidv7()}`],
+      ],
+      sentinel: String(++n),
+    });
 }
 
 /** Direct @libsql/client: one `batch(…, 'write')` per episode, sequentially (fresh file). */
 export async function directCreate(
   path: string,
   schema: string[],
-  episode: { id: string; write: StatementTemplate },
+  episode: { id: string; claimKey: string; write: StatementTemplate },
   timing: LoopTiming,
 ): Promise<Measurement> {
   await createSchema(path, schema);
   const client = await openClient(path);
-  const next = episodeWriter(episode.write, episode.id);
+  const next = episodeWriter(episode.write, episode.id, episode.claimKey);
   try {
     return await measureLoop(() => client.batch(next().map(toClient), 'write'), timing);
   } finally {
@@ -93,13 +100,13 @@ export async function directCreate(
 export async function rawGroupedCreate(
   path: string,
   schema: string[],
-  episode: { id: string; write: StatementTemplate },
+  episode: { id: string; claimKey: string; write: StatementTemplate },
   perTransaction: number,
   timing: LoopTiming,
 ): Promise<Measurement> {
   await createSchema(path, schema);
   const raw = openRaw(path);
-  const next = episodeWriter(episode.write, episode.id);
+  const next = episodeWriter(episode.write, episode.id, episode.claimKey);
   const transaction = () => {
     raw.db.exec('BEGIN IMMEDIATE');
     try {
@@ -127,7 +134,7 @@ export async function directRead(
   const client = await openClient(path);
   try {
     return await measureLoop(() => {
-      const [s] = read.instance({ exact: [SENTINEL, pick()] });
+      const [s] = read.instance({ exact: [[SENTINEL, pick()]] });
       return client.execute(toClient(s as Statement));
     }, timing);
   } finally {
@@ -145,7 +152,7 @@ export async function rawRead(
   const raw = openRaw(path);
   try {
     return await measureLoop(() => {
-      const [s] = read.instance({ exact: [SENTINEL, pick()] });
+      const [s] = read.instance({ exact: [[SENTINEL, pick()]] });
       return raw.run(s as Statement);
     }, timing);
   } finally {

@@ -1,10 +1,12 @@
 import { loadConfig } from '../src/config.js';
 import { createDatabase } from '../src/db/create-database.js';
 import type { Row, SqlDriver, SqlValue, Statement, StatementResult } from '../src/db/types.js';
-import { EpisodeCreate, EpisodeListQuery } from '../src/domain/episode.js';
+import { EpisodeCreate } from '../src/domain/episode.js';
+import { EpisodeListQuery } from '../src/domain/episode-list.js';
+import { ClaimedWrites } from '../src/services/common/writes.js';
 import { EpisodeService } from '../src/services/episode-service.js';
 import { LibsqlEpisodeRepository } from '../src/storage/libsql/episode-repository.js';
-import { LibsqlIdempotencyRepository } from '../src/storage/libsql/idempotency-repository.js';
+import { LibsqlWriteClaimRepository } from '../src/storage/libsql/write-claims.js';
 import { MIGRATIONS } from '../src/storage/migrations.js';
 
 // The baselines must do the same database work as the service. Rather than copy its SQL (and drift
@@ -34,7 +36,7 @@ async function recording<T>(run: (episodes: EpisodeService, repo: LibsqlEpisodeR
   const db = createDatabase(loadConfig({}), { driver });
   const repo = new LibsqlEpisodeRepository(db);
   try {
-    await run(new EpisodeService(repo, new LibsqlIdempotencyRepository(db)), repo);
+    await run(new EpisodeService(repo, new ClaimedWrites(new LibsqlWriteClaimRepository(db))), repo);
   } finally {
     await db.close();
   }
@@ -47,8 +49,8 @@ export const SENTINEL = '@@BENCH@@';
 /** A recorded statement list and how to stamp out instances of it. */
 export interface StatementTemplate {
   readonly stmts: readonly Statement[];
-  /** The statements with every argument equal to `exact` or containing SENTINEL replaced. */
-  instance(replacements: { exact?: [string, string]; sentinel?: string }): Statement[];
+  /** The statements with every argument equal to an `exact` one or containing SENTINEL replaced. */
+  instance(replacements: { exact?: [string, string][]; sentinel?: string }): Statement[];
 }
 
 function template(stmts: readonly Statement[]): StatementTemplate {
@@ -57,7 +59,8 @@ function template(stmts: readonly Statement[]): StatementTemplate {
     instance({ exact, sentinel }) {
       const swap = (a: SqlValue): SqlValue => {
         if (typeof a !== 'string') return a;
-        if (exact && a === exact[0]) return exact[1];
+        const swapped = exact?.find(([from]) => from === a);
+        if (swapped) return swapped[1];
         return sentinel !== undefined && a.includes(SENTINEL) ? a.replaceAll(SENTINEL, sentinel) : a;
       };
       return stmts.map((s) => ({ sql: s.sql, args: s.args.map(swap) }));
@@ -66,24 +69,31 @@ function template(stmts: readonly Statement[]): StatementTemplate {
 }
 
 /**
- * The statements `POST /v1/episodes` writes for `body` (one transaction), with the server-generated
- * id. Instances: `instance({ exact: [id, newId], sentinel: '123' })` for a new id and task number.
+ * The statements `POST /v1/episodes` writes for `body` (one transaction: its claim first), with the
+ * server-generated id and write id. Instances: `instance({ exact: [[id, newId], [claimKey, newKey]],
+ * sentinel: '123' })` for a new id, write id and task number.
  */
 export async function episodeCreateStatements(
   body: string,
-): Promise<{ id: string; write: StatementTemplate }> {
+): Promise<{ id: string; claimKey: string; write: StatementTemplate }> {
   const input = EpisodeCreate.parse(JSON.parse(body));
   let id = '';
   const driver = await recording(async (episodes) => {
-    id = (await episodes.create('default', input)).body.id;
+    id = (await episodes.create('default', input)).value.id;
   });
   const stmts = driver.writes[0];
   if (driver.writes.length !== 1 || !stmts)
     throw new Error(`expected one write, got ${driver.writes.length}`);
-  return { id, write: template(stmts) };
+  return { id, claimKey: String(stmts[0]?.args[1]), write: template(stmts) };
 }
 
-/** The SELECT of `GET /v1/episodes/{id}`; instances take `{ exact: [SENTINEL, id] }`. */
+/** The same create without its write claim (its first statement): what the claim costs, measured. */
+export const withoutClaim = (episode: { id: string; claimKey: string; write: StatementTemplate }) => ({
+  ...episode,
+  write: template(episode.write.stmts.slice(1)),
+});
+
+/** The SELECT of `GET /v1/episodes/{id}`; instances take `{ exact: [[SENTINEL, id]] }`. */
 export async function getByIdStatement(): Promise<StatementTemplate> {
   const driver = await recording(async (_episodes, repo) => {
     await repo.get('default', SENTINEL);
@@ -91,7 +101,7 @@ export async function getByIdStatement(): Promise<StatementTemplate> {
   return template(onlyRead(driver));
 }
 
-/** The SELECT of `GET /v1/episodes?domain=…&status=completed&limit=20`; instances take `{ exact: [SENTINEL, domain] }`. */
+/** The SELECT of `GET /v1/episodes?domain=…&status=completed&limit=20`; instances take `{ exact: [[SENTINEL, domain]] }`. */
 export async function filteredListStatement(): Promise<StatementTemplate> {
   const query = EpisodeListQuery.parse({ domain: SENTINEL, status: 'completed', limit: '20' });
   const driver = await recording(async (_episodes, repo) => {

@@ -12,6 +12,7 @@ import {
   getByIdStatement,
   SENTINEL,
   schemaStatements,
+  withoutClaim,
 } from './capture.js';
 import { type Measurement, measureLoad } from './load.js';
 import type { ProbeLine } from './probe.js';
@@ -34,7 +35,10 @@ import {
   episodeCreate,
   filteredList,
   getById,
+  HEAVY_CONNECTIONS,
   health,
+  isolation,
+  POINT_READ_CONNECTIONS,
   POPULATION_BATCH,
   populate,
   random,
@@ -42,7 +46,7 @@ import {
   type Scenario,
   stepAppend,
 } from './scenarios.js';
-import { createBodyTemplate, DOMAIN_COUNT, domainOf } from './workload.js';
+import { createBodyTemplate, DOMAIN_COUNT, domainOf, episodeWithSteps, STEPS_DOMAIN } from './workload.js';
 
 // `npm run bench [-- --only create,get --duration 5]`: the built service against baselines measured in
 // the same run, one table (bench/README.md).
@@ -127,8 +131,12 @@ type Key =
   | 'get'
   | 'list'
   | 'steps'
+  | 'pointAlone'
+  | 'pointBeside'
+  | 'heavy'
   | 'directCreate'
   | 'rawCreate'
+  | 'rawCreateUnclaimed'
   | 'directGet'
   | 'rawGet'
   | 'directList'
@@ -150,7 +158,10 @@ interface Run {
 const log = (line: string) => console.log(line);
 const want = (run: Run, s: Scenario) => run.opts.only.has(s);
 const needsHello = (run: Run) => want(run, 'health') || want(run, 'get') || want(run, 'list');
-const needsPopulation = (run: Run) => want(run, 'get') || want(run, 'list') || want(run, 'steps');
+const needsPopulation = (run: Run) =>
+  want(run, 'get') || want(run, 'list') || want(run, 'steps') || want(run, 'isolation');
+/** Episodes with steps listed by the isolation scenario (in their own domain). */
+const EPISODES_WITH_STEPS = 1_000;
 
 /** Runs one step; a failure is recorded as a problem and the run goes on with the next step. */
 async function attempt(run: Run, name: string, fn: () => Promise<void>): Promise<void> {
@@ -166,12 +177,12 @@ async function attempt(run: Run, name: string, fn: () => Promise<void>): Promise
 /** A load phase against `server` with the run's settings; non-2xx responses become problems. */
 function driver(run: Run, server: ServerProcess): Drive {
   const { opts } = run;
-  return async (name: string, requests: AutocannonRequest[]) => {
-    log(`  ${name}: ${opts.warmupS} s warm-up + ${opts.durationS} s at ${opts.connections} connections…`);
+  return async (name: string, requests: AutocannonRequest[], connections = opts.connections) => {
+    log(`  ${name}: ${opts.warmupS} s warm-up + ${opts.durationS} s at ${connections} connections…`);
     const m = await measureLoad({
       url: server.url,
       requests,
-      connections: opts.connections,
+      connections,
       durationS: opts.durationS,
       warmupS: opts.warmupS,
       pid: server.pid,
@@ -283,6 +294,17 @@ async function runService(run: Run): Promise<void> {
         run.m.list = await filteredList(server.url, drive, pick);
       });
     }
+    // Before the step appends, which would give the population steps of their own.
+    if (want(run, 'isolation') && populated()) {
+      await attempt(run, 'isolation', async () => {
+        const { seconds } = await populate(server.url, EPISODES_WITH_STEPS, episodeWithSteps);
+        log(
+          `  populated ${EPISODES_WITH_STEPS} episodes with steps (${STEPS_DOMAIN}) in ${seconds.toFixed(1)} s`,
+        );
+        const { alone, beside, heavy } = await isolation(server.url, drive, randomId);
+        Object.assign(run.m, { pointAlone: alone, pointBeside: beside, heavy });
+      });
+    }
     if (want(run, 'steps') && populated()) {
       await attempt(run, 'step append', async () => {
         run.m.steps = await stepAppend(server.url, drive, randomId);
@@ -318,6 +340,12 @@ async function runBaselines(run: Run): Promise<void> {
       log(`  libsql raw: ${RAW_PER_TRANSACTION} episodes per transaction…`);
       const path = join(run.tmp, 'raw-create.db');
       m.rawCreate = await rawGroupedCreate(path, schema, episode, RAW_PER_TRANSACTION, opts.loop);
+    });
+    await attempt(run, 'raw create without the claim', async () => {
+      log(`  libsql raw: ${RAW_PER_TRANSACTION} episodes per transaction, without the write claim…`);
+      const path = join(run.tmp, 'raw-create-unclaimed.db');
+      const unclaimed = withoutClaim(episode);
+      m.rawCreateUnclaimed = await rawGroupedCreate(path, schema, unclaimed, RAW_PER_TRANSACTION, opts.loop);
     });
   }
   // The reads run on the service's own file, after it stopped: the same 100,000+ episodes.
@@ -382,7 +410,10 @@ function tableRows(run: Run): TableRow[] {
     { label: 'p99', value: m.create?.p99 ?? null, target: { op: '<=', value: 50, unit: 'ms' } },
   ]);
   add(want(run, 'create'), '↳ baseline: @libsql/client batch per episode', 'sequential', m.directCreate);
-  add(want(run, 'create'), `↳ baseline: ${raw}`, 'sequential', m.rawCreate);
+  add(want(run, 'create'), `↳ baseline: ${raw}`, 'sequential', m.rawCreate, [
+    { label: 'the same without the write claim', value: ratio(m.rawCreate, m.rawCreateUnclaimed) },
+  ]);
+  add(want(run, 'create'), `↳ baseline: ${raw}, without the write claim`, 'sequential', m.rawCreateUnclaimed);
   add(want(run, 'get'), 'get by id: GET /v1/episodes/{id}', conns, m.get, [
     { label: 'hello-world', value: ratio(m.get, m.hello), target: atLeast(0.4) },
     { label: byCpu, value: perCpu(m.get, m.hello) },
@@ -402,6 +433,22 @@ function tableRows(run: Run): TableRow[] {
   add(want(run, 'steps'), 'step append: POST /v1/episodes/{id}/steps', conns, m.steps, [
     { label: 'episode create', value: ratio(m.steps, m.create), target: atLeast(1) },
   ]);
+  const points = `${POINT_READ_CONNECTIONS} conns`;
+  add(want(run, 'isolation'), 'point reads alone: GET /v1/episodes/{id}', points, m.pointAlone);
+  add(want(run, 'isolation'), 'point reads beside 4 heavy lists', points, m.pointBeside, [
+    { label: 'point reads alone', value: ratio(m.pointBeside, m.pointAlone), target: atLeast(0.5) },
+    {
+      label: 'p99 vs alone',
+      value: m.pointBeside && m.pointAlone ? m.pointBeside.p99 / m.pointAlone.p99 : null,
+      target: { op: '<=', value: 5, unit: '×' },
+    },
+  ]);
+  add(
+    want(run, 'isolation'),
+    `↳ heavy: GET /v1/episodes?include=steps&limit=200 (${STEPS_DOMAIN})`,
+    `${HEAVY_CONNECTIONS} conns`,
+    m.heavy,
+  );
   return rows;
 }
 
@@ -428,6 +475,8 @@ function probeTable(run: Run): string[][] {
       ['get by id', m.get],
       ['filtered list', m.list],
       ['step append', m.steps],
+      ['point reads alone', m.pointAlone],
+      ['point reads beside heavy lists', m.pointBeside],
     ] as const
   ).flatMap(([scenario, x]) =>
     x ? [{ scenario, startedAt: x.startedAt, finishedAt: x.finishedAt, requests: x.count }] : [],

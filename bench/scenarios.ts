@@ -1,17 +1,29 @@
 import type { AutocannonRequest } from 'autocannon';
 import type { Measurement } from './load.js';
-import { createBodyTemplate, DOMAIN_COUNT, domainOf, populationEpisode, stepBody } from './workload.js';
+import {
+  createBodyTemplate,
+  DOMAIN_COUNT,
+  domainOf,
+  populationEpisode,
+  STEPS_DOMAIN,
+  STEPS_PER_EPISODE,
+  stepBody,
+} from './workload.js';
 
 // The service's scenarios: a pre-check of one request each, then the load; and the population.
 
-export const SCENARIOS = ['health', 'create', 'get', 'list', 'steps'] as const;
+export const SCENARIOS = ['health', 'create', 'get', 'list', 'steps', 'isolation'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 export const POPULATION_BATCH = 500;
 const JSON_HEADERS = { 'content-type': 'application/json' };
 
-/** Drives one load phase (warm-up + measured) against the server. */
-export type Drive = (name: string, requests: AutocannonRequest[]) => Promise<Measurement>;
+/** Drives one load phase (warm-up + measured) against the server, at the run's connections unless given. */
+export type Drive = (
+  name: string,
+  requests: AutocannonRequest[],
+  connections?: number,
+) => Promise<Measurement>;
 
 /** Seeded PRNG (mulberry32): the same run picks the same ids. Returns an integer in [0, n). */
 export function random(seed: number): (n: number) => number {
@@ -71,8 +83,12 @@ export async function episodeCreate(url: string, drive: Drive): Promise<Measurem
   ]);
 }
 
-/** Writes `count` episodes through `POST /v1/episodes/batch`, two requests in flight; returns their ids. */
-export async function populate(url: string, count: number): Promise<{ ids: string[]; seconds: number }> {
+/** Writes `count` episodes made by `episode(i, now)` through `POST /v1/episodes/batch`, two requests in flight. */
+export async function populate(
+  url: string,
+  count: number,
+  episode: (i: number, nowMs: number) => unknown = populationEpisode,
+): Promise<{ ids: string[]; seconds: number }> {
   const started = performance.now();
   const now = Date.now();
   const batches = Math.ceil(count / POPULATION_BATCH);
@@ -82,7 +98,7 @@ export async function populate(url: string, count: number): Promise<{ ids: strin
     for (let b = nextBatch++; b < batches; b = nextBatch++) {
       const first = b * POPULATION_BATCH;
       const size = Math.min(POPULATION_BATCH, count - first);
-      const episodes = Array.from({ length: size }, (_, k) => populationEpisode(first + k, now));
+      const episodes = Array.from({ length: size }, (_, k) => episode(first + k, now));
       const res = await request(`${url}/v1/episodes/batch`, {
         method: 'POST',
         headers: JSON_HEADERS,
@@ -171,4 +187,43 @@ export async function stepAppend(url: string, drive: Drive, randomId: () => stri
       setupRequest: (req) => ({ ...req, path: `/v1/episodes/${randomId()}/steps` }),
     },
   ]);
+}
+
+/** Point reads measured by the isolation scenario: the issue's figure was taken at 16 connections. */
+export const POINT_READ_CONNECTIONS = 16;
+/** Clients listing 200 episodes with their steps beside the point reads. */
+export const HEAVY_CONNECTIONS = 4;
+const HEAVY_LIMIT = 200;
+const heavyPath = `/v1/episodes?domain=${STEPS_DOMAIN}&include=steps&limit=${HEAVY_LIMIT}`;
+
+/**
+ * Heavy reads must not stall everyone else: point reads by id alone, then the same point reads while
+ * 4 clients list 200 episodes with their steps (the set written by `populate(..., episodeWithSteps)`).
+ */
+export async function isolation(
+  url: string,
+  drive: Drive,
+  randomId: () => string,
+): Promise<{ alone: Measurement; beside: Measurement; heavy: Measurement }> {
+  const res = await request(url + heavyPath);
+  const page = res.body as { items?: { steps?: unknown[] }[] };
+  expect(res.status === 200, 'GET /v1/episodes?include=steps should answer 200', res);
+  expect(
+    page.items?.length === HEAVY_LIMIT && page.items.every((e) => e.steps?.length === STEPS_PER_EPISODE),
+    `the heavy list should return ${HEAVY_LIMIT} episodes with their ${STEPS_PER_EPISODE} steps`,
+    page.items?.length,
+  );
+  const pointReads = [
+    {
+      method: 'GET' as const,
+      path: '/',
+      setupRequest: (req: AutocannonRequest) => ({ ...req, path: `/v1/episodes/${randomId()}` }),
+    },
+  ];
+  const alone = await drive('point reads alone', pointReads, POINT_READ_CONNECTIONS);
+  const [beside, heavy] = await Promise.all([
+    drive('point reads beside heavy lists', pointReads, POINT_READ_CONNECTIONS),
+    drive('heavy lists', [{ method: 'GET', path: heavyPath }], HEAVY_CONNECTIONS),
+  ]);
+  return { alone, beside, heavy };
 }

@@ -118,6 +118,20 @@ export function populationEpisode(i: number, nowMs: number) {
   };
 }
 
+/** Episodes with steps for the isolation scenario live in their own domain, outside the list filter. */
+export const STEPS_DOMAIN = 'bench-steps';
+export const STEPS_PER_EPISODE = 5;
+
+/** Episode `i` of the set with steps: like the population (≈1 KB), in STEPS_DOMAIN, with 5 steps (≈2 KB). */
+export function episodeWithSteps(i: number, nowMs: number) {
+  const episode = populationEpisode(i, nowMs);
+  return {
+    ...episode,
+    context: { ...episode.context, domain: STEPS_DOMAIN },
+    steps: Array.from({ length: STEPS_PER_EPISODE }, (_, k) => step(k, i)),
+  };
+}
+
 /** The `POST /v1/episodes/{id}/steps` body: one step, numbered by the server (≈300 B). */
 export function stepBody(): string {
   return JSON.stringify(step(2, 5));

@@ -12,8 +12,8 @@ import type { Logger } from 'pino';
 import pkg from '../package.json' with { type: 'json' };
 import { healthRoutes } from '../routes/health.js';
 import { metricsRoutes } from '../routes/metrics.js';
-import { episodeRoutes } from '../routes/v1/episodes.js';
-import { stepRoutes } from '../routes/v1/steps.js';
+import { episodeResource } from '../routes/v1/episodes.js';
+import { stepResource } from '../routes/v1/steps.js';
 import type { Config } from './config.js';
 import { createDatabase } from './db/create-database.js';
 import type { Database } from './db/database.js';
@@ -26,13 +26,18 @@ import { registerConsistencyToken } from './http/consistency-token.js';
 import { jsonNestingExceeds } from './http/json-depth.js';
 import { registerProblemHandlers, sendProblem } from './http/problem.js';
 import { registerRateLimit } from './http/rate-limit.js';
+import { openApiTags, type Resource, registerResources } from './http/resources.js';
 import { registerSecurityHeaders } from './http/security-headers.js';
 import { createLogger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
+import { RecordCounts } from './observability/record-counts.js';
+import { ClaimedWrites } from './services/common/writes.js';
 import { EpisodeService } from './services/episode-service.js';
 import { HealthService } from './services/health-service.js';
+import { StepService } from './services/step-service.js';
 import { LibsqlEpisodeRepository } from './storage/libsql/episode-repository.js';
-import { LibsqlIdempotencyRepository } from './storage/libsql/idempotency-repository.js';
+import { LibsqlStepRepository } from './storage/libsql/step-repository.js';
+import { LibsqlWriteClaimRepository } from './storage/libsql/write-claims.js';
 import { type SchemaStartup, startSchema } from './storage/schema-startup.js';
 
 export const VERSION: string = pkg.version;
@@ -49,7 +54,12 @@ export interface Engram {
   db: Database;
   health: HealthService;
   metrics: Metrics;
+  recordCounts: RecordCounts;
 }
+
+/** How often expired write claims are deleted, and row counts for the metrics refreshed. */
+const PRUNE_INTERVAL_MS = 60_000;
+const RECORD_COUNT_INTERVAL_MS = 30_000;
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -104,13 +114,22 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   }
 
   const health = new HealthService(db, VERSION, () => schema.ready);
-  const idempotency = new LibsqlIdempotencyRepository(db);
-  // Keys expire after 24 h; an expired one is ignored at once and its row pruned here, hourly.
+  const claims = new LibsqlWriteClaimRepository(db);
+  // Claims expire (client keys after 24 h, internal write ids after 15 min): an expired one is ignored at
+  // once and its row deleted here, in bounded batches.
   const pruneTimer = setInterval(() => {
-    idempotency.prune().catch((err: unknown) => logger.warn({ err }, 'pruning idempotency keys failed'));
-  }, 3_600_000);
+    claims.prune().catch((err: unknown) => logger.warn({ err }, 'pruning expired write claims failed'));
+  }, PRUNE_INTERVAL_MS);
   pruneTimer.unref();
-  const episodes = new EpisodeService(new LibsqlEpisodeRepository(db), idempotency);
+  const recordCounts = new RecordCounts(db, metrics, logger);
+  recordCounts.start(RECORD_COUNT_INTERVAL_MS);
+
+  const writes = new ClaimedWrites(claims);
+  const episodeRepository = new LibsqlEpisodeRepository(db);
+  const resources: Resource[] = [
+    episodeResource(new EpisodeService(episodeRepository, writes)),
+    stepResource(new StepService(new LibsqlStepRepository(db), episodeRepository, writes)),
+  ];
 
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
@@ -125,7 +144,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     return503OnClosing: false, // answered as problem+json by the onRequest hook below
     forceCloseConnections: 'idle',
   });
-  app.decorate('engram', { db, health, metrics });
+  app.decorate('engram', { db, health, metrics, recordCounts });
   app.setValidatorCompiler(validatorCompiler);
   // Responses are plain JSON.stringify: records are built field by field from whitelisted columns, so there
   // is nothing to strip, and the zod encoder would cost ≈15 µs per episode. The response schemas document the
@@ -169,6 +188,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     schema.stop();
     clearInterval(syncTimer);
     clearInterval(pruneTimer);
+    await recordCounts.stop();
     await db.close();
   });
 
@@ -181,7 +201,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
         description:
           'Storage service for the episodic memory of AI agents: episodes, steps, patterns, embeddings.',
       },
-      tags: [{ name: 'episodes' }, { name: 'steps' }],
+      tags: openApiTags(resources),
       components: { securitySchemes: BEARER_SCHEME },
     },
     transform: documentSecurity(jsonSchemaTransform),
@@ -206,8 +226,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
         return sendProblem(request, reply, 503, 'DATABASE_UNAVAILABLE', detail, { retryAfter: 1 });
       });
       registerConsistencyToken(v1, position);
-      await v1.register(episodeRoutes, { episodes });
-      await v1.register(stepRoutes, { episodes });
+      await registerResources(v1, resources, '');
     },
     { prefix: '/v1' },
   );

@@ -5,28 +5,26 @@ import {
   EpisodeBatchCreate,
   EpisodeComplete,
   EpisodeCreate,
-  EpisodeListQuery,
   EpisodePatch,
   EpisodeRecord,
 } from '../../src/domain/episode.js';
+import { EpisodeListQuery } from '../../src/domain/episode-list.js';
 import { ReadHeaders } from '../../src/http/consistency-token.js';
 import {
   GetHeaders,
   idempotencyOf,
   MatchHeaders,
-  pageJsonText,
-  sendJsonText,
-  sendOutcome,
   tenantOf,
-  versionOf,
   WriteHeaders,
 } from '../../src/http/conventions.js';
+import { etagOf, ifMatchOf, ifNoneMatchOf } from '../../src/http/etag.js';
 import { problems } from '../../src/http/problem-schema.js';
-import { type EpisodeService, etagOf } from '../../src/services/episode-service.js';
+import { pageJsonText, sendJsonText, sendWritten } from '../../src/http/replies.js';
+import { defineResource, type Resource } from '../../src/http/resources.js';
+import { IdParams, pageSchema, queryFlag } from '../../src/http/schemas.js';
+import type { EpisodeService } from '../../src/services/episode-service.js';
 
-const IdParams = z.object({ id: Uuid });
-const EpisodePage = z.object({ items: z.array(EpisodeRecord), next_cursor: z.string().nullable() });
-const DeletionReport = z.object({
+const DeletionReport = z.strictObject({
   episodes: z.int(),
   steps: z.int(),
   tags: z.int(),
@@ -35,15 +33,11 @@ const DeletionReport = z.object({
 });
 
 /** Episodes: one attempt by an agent at one task (SPEC §3.1). */
-export const episodeRoutes: FastifyPluginAsyncZod<{ episodes: EpisodeService }> = async (
-  app,
-  { episodes },
-) => {
+const episodeRoutes: FastifyPluginAsyncZod<{ episodes: EpisodeService }> = async (app, { episodes }) => {
   app.post(
     '/episodes',
     {
       schema: {
-        tags: ['episodes'],
         summary: 'Create an episode, with its steps, tags, location and embedding, in one transaction',
         headers: WriteHeaders,
         body: EpisodeCreate,
@@ -54,24 +48,31 @@ export const episodeRoutes: FastifyPluginAsyncZod<{ episodes: EpisodeService }> 
         },
       },
     },
-    async (request, reply) =>
-      sendOutcome(reply, await episodes.create(tenantOf(request), request.body, idempotencyOf(request))),
+    async (request, reply) => {
+      const created = await episodes.create(tenantOf(request), request.body, idempotencyOf(request));
+      const { id, version } = created.value;
+      const headers = {
+        etag: etagOf(version),
+        ...(created.created ? { location: `/v1/episodes/${id}` } : {}),
+      };
+      return sendWritten(reply, created.created ? 201 : 200, created, headers);
+    },
   );
 
   app.post(
     '/episodes/batch',
     {
       schema: {
-        tags: ['episodes'],
         summary: 'Create up to 500 episodes atomically: all or none',
         headers: WriteHeaders,
         body: EpisodeBatchCreate,
-        response: { 201: z.object({ ids: z.array(Uuid) }), ...problems(409, 413, 415, 422) },
+        response: { 201: z.strictObject({ ids: z.array(Uuid) }), ...problems(409, 413, 415, 422) },
       },
     },
     async (request, reply) =>
-      sendOutcome(
+      sendWritten(
         reply,
+        201,
         await episodes.createBatch(tenantOf(request), request.body.episodes, idempotencyOf(request)),
       ),
   );
@@ -80,23 +81,22 @@ export const episodeRoutes: FastifyPluginAsyncZod<{ episodes: EpisodeService }> 
     '/episodes/:id',
     {
       schema: {
-        tags: ['episodes'],
         summary: 'Get an episode',
         params: IdParams,
         headers: GetHeaders,
         querystring: z.strictObject({ include: z.enum(['steps']).optional() }),
-        response: { 200: EpisodeRecord, 304: z.undefined().describe('Not modified'), ...problems(404) },
+        response: { 200: EpisodeRecord, 304: z.undefined().describe('Not modified'), ...problems(404, 422) },
       },
     },
     async (request, reply) => {
-      const known = versionOf(request, 'if-none-match');
+      const known = ifNoneMatchOf(request);
       const episode = await episodes.get(
         tenantOf(request),
         request.params.id,
         request.query.include === 'steps',
       );
       reply.header('etag', etagOf(episode.version));
-      if (known === episode.version) return reply.code(304).send();
+      if (known(episode.version)) return reply.code(304).send();
       return sendJsonText(reply, episode.json);
     },
   );
@@ -105,11 +105,10 @@ export const episodeRoutes: FastifyPluginAsyncZod<{ episodes: EpisodeService }> 
     '/episodes',
     {
       schema: {
-        tags: ['episodes'],
         summary: 'List episodes, filtered (AND) and paginated by keyset cursor',
         querystring: EpisodeListQuery,
         headers: ReadHeaders,
-        response: { 200: EpisodePage, ...problems() },
+        response: { 200: pageSchema(EpisodeRecord), ...problems(422) },
       },
     },
     async (request, reply) =>
@@ -120,7 +119,6 @@ export const episodeRoutes: FastifyPluginAsyncZod<{ episodes: EpisodeService }> 
     '/episodes/:id',
     {
       schema: {
-        tags: ['episodes'],
         summary: 'Change an episode with a JSON merge patch',
         params: IdParams,
         headers: MatchHeaders,
@@ -128,23 +126,21 @@ export const episodeRoutes: FastifyPluginAsyncZod<{ episodes: EpisodeService }> 
         response: { 200: EpisodeRecord, ...problems(404, 409, 412, 413, 415) },
       },
     },
-    async (request, reply) =>
-      sendOutcome(
-        reply,
-        await episodes.patch(
-          tenantOf(request),
-          request.params.id,
-          request.body,
-          versionOf(request, 'if-match'),
-        ),
-      ),
+    async (request, reply) => {
+      const patched = await episodes.patch(
+        tenantOf(request),
+        request.params.id,
+        request.body,
+        ifMatchOf(request),
+      );
+      return sendWritten(reply, 200, patched, { etag: etagOf(patched.value.version) });
+    },
   );
 
   app.post(
     '/episodes/:id/complete',
     {
       schema: {
-        tags: ['episodes'],
         summary: 'Complete an episode: outcome, reward, reflection; 409 if already completed',
         params: IdParams,
         headers: WriteHeaders,
@@ -152,37 +148,35 @@ export const episodeRoutes: FastifyPluginAsyncZod<{ episodes: EpisodeService }> 
         response: { 200: EpisodeRecord, ...problems(404, 409, 413, 415, 422) },
       },
     },
-    async (request, reply) =>
-      sendOutcome(
-        reply,
-        await episodes.complete(tenantOf(request), request.params.id, request.body, idempotencyOf(request)),
-      ),
+    async (request, reply) => {
+      const completed = await episodes.complete(
+        tenantOf(request),
+        request.params.id,
+        request.body,
+        idempotencyOf(request),
+      );
+      return sendWritten(reply, 200, completed, { etag: etagOf(completed.value.version) });
+    },
   );
 
   app.delete(
     '/episodes/:id',
     {
       schema: {
-        tags: ['episodes'],
         summary: 'Delete an episode with its steps, tags, embeddings and spatiotemporal entries',
         params: IdParams,
         headers: MatchHeaders,
-        querystring: z.strictObject({
-          report: z
-            .enum(['true', 'false'])
-            .default('false')
-            .describe('true: answer 200 with deletion counts'),
-        }),
-        response: { 204: z.undefined().describe('Deleted'), 200: DeletionReport, ...problems(404, 412) },
+        querystring: z.strictObject({ report: queryFlag('true: answer 200 with deletion counts') }),
+        response: { 204: z.undefined().describe('Deleted'), 200: DeletionReport, ...problems(404, 409, 412) },
       },
     },
     async (request, reply) => {
-      const report = await episodes.delete(
-        tenantOf(request),
-        request.params.id,
-        versionOf(request, 'if-match'),
-      );
-      return request.query.report === 'true' ? report : reply.code(204).send();
+      const deleted = await episodes.delete(tenantOf(request), request.params.id, ifMatchOf(request));
+      if (request.query.report) return sendWritten(reply, 200, deleted);
+      return reply.code(204).send();
     },
   );
 };
+
+export const episodeResource = (episodes: EpisodeService): Resource =>
+  defineResource('episodes', 'One attempt by an agent at one task (SPEC §3.1)', episodeRoutes, { episodes });

@@ -14,7 +14,11 @@ export function createDriver(config: Config, position?: ReplicationPosition): Sq
   const mode = databaseMode(config);
   if (mode === 'embedded') {
     const path = config.LIBSQL_URL === ':memory:' ? ':memory:' : filePathOf(config.LIBSQL_URL);
-    return new EmbeddedDriver({ path, busyTimeoutMs: config.LIBSQL_BUSY_TIMEOUT_MS });
+    return new EmbeddedDriver({
+      path,
+      busyTimeoutMs: config.LIBSQL_BUSY_TIMEOUT_MS,
+      readerThreads: config.LIBSQL_READER_THREADS,
+    });
   }
   return new ClientDriver({
     url: config.LIBSQL_URL,
@@ -72,6 +76,7 @@ export function createDatabase(config: Config, hooks: DatabaseHooks = {}): Datab
     writeBatchMax: config.DB_WRITE_BATCH_MAX,
     // Group commit keeps writes waiting in its own queue: as many as the pool could run plus its waiting room.
     writeQueueMax: config.DB_POOL_SIZE + config.DB_POOL_QUEUE,
+    backgroundTimeoutMs: config.DB_TIMEOUT_MS,
     observer: hooks.observer,
   });
 }

@@ -1,9 +1,16 @@
 import type { DatabaseMode } from '../config.js';
 import { classifyDbError, DbError } from './errors.js';
-import type { ResiliencePolicy } from './resilience.js';
-import type { Row, SqlDriver, SqlValue, Statement, StatementResult } from './types.js';
+import type { CallKind, ResiliencePolicy } from './resilience.js';
+import {
+  isClaimed,
+  type Row,
+  type SqlDriver,
+  type SqlValue,
+  type Statement,
+  type StatementResult,
+} from './types.js';
 
-export type Operation = 'read' | 'write' | 'write_group' | 'ping' | 'sync';
+export type Operation = 'read' | 'scan' | 'write' | 'write_group' | 'ping' | 'sync';
 
 export interface DatabaseObserver {
   operation(operation: Operation, outcome: string, seconds: number): void;
@@ -13,6 +20,14 @@ interface PendingWrite {
   stmts: readonly Statement[];
   resolve(results: StatementResult[]): void;
   reject(err: DbError): void;
+}
+
+/** The error of a failed write, with the label of the statement that failed (when the driver said which). */
+function failureOf(err: unknown, stmts: readonly Statement[]): DbError {
+  const dbErr = classifyDbError(err);
+  const index = dbErr.statementIndex;
+  if (index !== undefined && dbErr.label === undefined) dbErr.label = stmts[index]?.label;
+  return dbErr;
 }
 
 /**
@@ -30,7 +45,13 @@ export class Database {
   constructor(
     private readonly driver: SqlDriver,
     readonly policy: ResiliencePolicy,
-    private readonly options: { writeBatchMax: number; writeQueueMax: number; observer?: DatabaseObserver },
+    private readonly options: {
+      writeBatchMax: number;
+      writeQueueMax: number;
+      /** Deadline of a background read (see `readInBackground`). */
+      backgroundTimeoutMs: number;
+      observer?: DatabaseObserver;
+    },
   ) {}
 
   get mode(): DatabaseMode {
@@ -41,13 +62,66 @@ export class Database {
     return this.lastSyncAt === null ? null : new Date(this.lastSyncAt).toISOString();
   }
 
+  /** A point read: on the embedded file it runs on this thread (it is short). */
   read(text: string, args: readonly SqlValue[] = []): Promise<Row[]> {
-    return this.run('read', () => this.driver.query({ sql: text, args }), this.driver.synchronousReads);
+    return this.run('read', () => this.driver.query({ sql: text, args }), {
+      synchronous: this.driver.synchronousReads,
+    });
   }
 
-  /** Runs the statements atomically; rejects with a DbError (kind `precondition` for a failed guard). */
+  /** A long read (a page of records with their children, a scan): off the event loop where the driver can. */
+  scan(text: string, args: readonly SqlValue[] = []): Promise<Row[]> {
+    const scan = this.driver.scan?.bind(this.driver);
+    if (!scan) return this.read(text, args);
+    return this.run('scan', () => scan({ sql: text, args }));
+  }
+
+  /**
+   * A read through the write path: on the embedded file it runs on the writer thread after every write
+   * sent before it; on a remote database it runs in a write transaction, so the primary answers even
+   * where reads come from a replica. For reads that must see a write that just committed.
+   */
+  async readLatest(text: string, args: readonly SqlValue[] = []): Promise<Row[]> {
+    const [result] = await this.run('read', () => this.driver.transaction([{ sql: text, args }]));
+    return result?.rows ?? [];
+  }
+
+  /**
+   * A read for housekeeping (metrics): off the event loop like `scan`, but outside the policy — its
+   * failures and timeouts never count against the breaker nor take a pool slot from requests.
+   */
+  async readInBackground(text: string, args: readonly SqlValue[] = []): Promise<Row[]> {
+    const stmt = { sql: text, args };
+    const read = this.driver.scan ? this.driver.scan(stmt) : this.driver.query(stmt);
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new DbError('timeout', 'background read timed out')),
+        this.options.backgroundTimeoutMs,
+      );
+    });
+    try {
+      return await Promise.race([read, deadline]);
+    } catch (err) {
+      throw classifyDbError(err);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Runs the statements atomically. Rejects with a DbError that carries the failing statement's label;
+   * kind `precondition` for a failed guard, `outcome_unknown` when it may have committed after all. A write
+   * that starts with a claim (see CLAIM) is retried even when an attempt's outcome is unknown.
+   */
   write(stmts: readonly Statement[]): Promise<StatementResult[]> {
-    if (!this.driver.group) return this.run('write', () => this.driver.transaction(stmts));
+    if (!this.driver.group) {
+      return this.run('write', () => this.driver.transaction(stmts), { kind: writeKind([stmts]) }).catch(
+        (err: unknown) => {
+          throw failureOf(err, stmts);
+        },
+      );
+    }
     if (this.pending.length >= this.options.writeQueueMax) {
       return Promise.reject(new DbError('overloaded', 'write queue is full'));
     }
@@ -60,11 +134,9 @@ export class Database {
   /** Round trip to the database; returns its latency in ms. */
   async ping(): Promise<number> {
     const started = performance.now();
-    await this.run(
-      'ping',
-      () => this.driver.query({ sql: 'SELECT 1', args: [] }),
-      this.driver.synchronousReads,
-    );
+    await this.run('ping', () => this.driver.query({ sql: 'SELECT 1', args: [] }), {
+      synchronous: this.driver.synchronousReads,
+    });
     return performance.now() - started;
   }
 
@@ -104,11 +176,13 @@ export class Database {
     await this.driver.ready?.().catch(() => undefined); // a failed start surfaces as the group's error
     while (this.pending.length > 0) {
       const batch = this.pending.splice(0, this.options.writeBatchMax);
+      const jobs = batch.map((w) => w.stmts);
       try {
-        const outcomes = await this.run('write_group', () => group(batch.map((w) => w.stmts)));
+        // A retried group meets the claims of the jobs an earlier attempt committed: they fail alone.
+        const outcomes = await this.run('write_group', () => group(jobs), { kind: writeKind(jobs) });
         outcomes.forEach((outcome, i) => {
           const w = batch[i] as PendingWrite;
-          if (outcome instanceof Error) w.reject(classifyDbError(outcome));
+          if (outcome instanceof Error) w.reject(failureOf(outcome, w.stmts));
           else w.resolve(outcome);
         });
       } catch (err) {
@@ -118,10 +192,17 @@ export class Database {
     }
   }
 
-  private async run<T>(operation: Operation, fn: () => Promise<T>, synchronous = false): Promise<T> {
+  private async run<T>(
+    operation: Operation,
+    fn: () => Promise<T>,
+    options: { synchronous?: boolean | undefined; kind?: CallKind } = {},
+  ): Promise<T> {
     const started = performance.now();
     try {
-      const result = await this.policy.execute(fn, { synchronous });
+      const result = await this.policy.execute(fn, {
+        synchronous: options.synchronous ?? false,
+        kind: options.kind ?? 'read',
+      });
       this.options.observer?.operation(operation, 'success', (performance.now() - started) / 1000);
       return result;
     } catch (err) {
@@ -131,3 +212,7 @@ export class Database {
     }
   }
 }
+
+/** Writes whose every transaction starts with a claim may be retried whatever happened before. */
+const writeKind = (jobs: readonly (readonly Statement[])[]): CallKind =>
+  jobs.every(isClaimed) ? 'claimed_write' : 'write';

@@ -15,7 +15,15 @@ import {
   TimeoutStrategy,
   timeout,
 } from 'cockatiel';
-import { classifyDbError, countsAgainstBreaker, type DbError, isTransient } from './errors.js';
+import {
+  classifyDbError,
+  countsAgainstBreaker,
+  DbError,
+  isRetryableClaimedWrite,
+  isRetryableWrite,
+  isTransient,
+  mayHaveCommitted,
+} from './errors.js';
 
 export interface ResilienceOptions {
   poolSize: number;
@@ -62,12 +70,25 @@ export interface PoolSnapshot {
 }
 
 /**
+ * How a call may be retried. `read`: on transient errors. `write`: only when the failure proves it did not
+ * commit (BUSY, a connection never made). `claimed_write` (its first statement is a claim, see CLAIM): also
+ * when the outcome is unknown, since a retry of a committed write only meets its claim.
+ */
+export type CallKind = 'read' | 'write' | 'claimed_write';
+
+const RETRYABLE: Record<CallKind, (err: DbError) => boolean> = {
+  read: isTransient,
+  write: isRetryableWrite,
+  claimed_write: isRetryableClaimedWrite,
+};
+
+/**
  * The one policy every database call goes through (SPEC §5):
- * retry(transient only) → circuit breaker → timeout → bulkhead (the pool) → timeout → call.
+ * retry → circuit breaker → timeout → bulkhead (the pool) → timeout → call.
  * The retry is outermost so that backoff waits hold no pool slot and an open circuit is never retried.
  */
 export class ResiliencePolicy {
-  private readonly retry: RetryPolicy;
+  private readonly retries: Record<CallKind, RetryPolicy>;
   private readonly breaker: HalfOpenLimitedBreaker;
   private readonly pool: BulkheadPolicy;
   private acquired = 0;
@@ -77,21 +98,29 @@ export class ResiliencePolicy {
     private readonly events: ResilienceEvents = {},
   ) {
     const r = options.retry;
-    this.retry = retry(
-      handleWhen((e) => isTransient(classifyDbError(e))),
-      {
-        // cockatiel counts retries, the configuration counts calls (SPEC: max_attempts 3 = 3 calls).
-        maxAttempts: r.maxAttempts - 1,
-        backoff: new ExponentialBackoff({
-          initialDelay: r.initialBackoffMs,
-          maxDelay: r.maxBackoffMs,
-          exponent: r.multiplier,
-        }),
-      },
-    );
-    this.retry.onRetry((e) => {
-      if ('error' in e) events.onRetry?.(classifyDbError(e.error));
-    });
+    const retryOn = (kind: CallKind) => {
+      const policy = retry(
+        handleWhen((e) => RETRYABLE[kind](classifyDbError(e))),
+        {
+          // cockatiel counts retries, the configuration counts calls (SPEC: max_attempts 3 = 3 calls).
+          maxAttempts: r.maxAttempts - 1,
+          backoff: new ExponentialBackoff({
+            initialDelay: r.initialBackoffMs,
+            maxDelay: r.maxBackoffMs,
+            exponent: r.multiplier,
+          }),
+        },
+      );
+      policy.onRetry((e) => {
+        if ('error' in e) events.onRetry?.(classifyDbError(e.error));
+      });
+      return policy;
+    };
+    this.retries = {
+      read: retryOn('read'),
+      write: retryOn('write'),
+      claimed_write: retryOn('claimed_write'),
+    };
     this.breaker = new HalfOpenLimitedBreaker(options.breaker, () => events.onBreak?.());
     this.pool = bulkhead(options.poolSize, options.queueSize);
   }
@@ -99,8 +128,13 @@ export class ResiliencePolicy {
   /**
    * Runs `fn` under the policy; rejects with a classified DbError. `synchronous`: the call runs to its end
    * on this thread before any timer could fire, so a deadline would only cost ≈10 µs (embedded reads).
+   * A write whose attempts end while an earlier attempt may have committed rejects with `outcome_unknown`:
+   * never with an error that says it failed.
    */
-  async execute<T>(fn: (signal: AbortSignal) => Promise<T>, { synchronous = false } = {}): Promise<T> {
+  async execute<T>(
+    fn: (signal: AbortSignal) => Promise<T>,
+    { synchronous = false, kind = 'read' as CallKind } = {},
+  ): Promise<T> {
     // A call that waits for a pool slot is started by whichever call frees the slot; bound here, it runs in its
     // own caller's async context (which request it serves, whether it may read from a replica), not in theirs.
     const own = AsyncResource.bind(fn);
@@ -125,10 +159,30 @@ export class ResiliencePolicy {
             return timeout(left, TIMEOUT_OPTIONS).execute(({ signal }) => call(signal));
           });
         };
+    // Whether an attempt that may have committed is still unaccounted for: an answer from the database to a
+    // later attempt settles it (a claim would have met the committed write, so any answer is the truth).
+    let unsettled = false;
+    const attempt = async () => {
+      try {
+        const result = await pooled();
+        unsettled = false;
+        return result;
+      } catch (err) {
+        const dbErr = classifyDbError(err);
+        if (kind !== 'read' && mayHaveCommitted(dbErr)) unsettled = true;
+        else if (answeredByDatabase(dbErr)) unsettled = false;
+        throw dbErr;
+      }
+    };
     try {
-      return await this.retry.execute(() => this.breaker.execute(pooled));
+      return await this.retries[kind].execute(() => this.breaker.execute(attempt));
     } catch (err) {
-      const dbErr = classifyDbError(err);
+      let dbErr = classifyDbError(err);
+      if (unsettled) {
+        dbErr = new DbError('outcome_unknown', 'the write may or may not have committed', dbErr.kind, {
+          cause: dbErr,
+        });
+      }
       this.events.onError?.(dbErr);
       throw dbErr;
     }
@@ -157,6 +211,10 @@ export class ResiliencePolicy {
     this.breaker.dispose();
   }
 }
+
+/** The database itself answered: the attempt reached it and got a definite result. */
+const answeredByDatabase = (err: DbError): boolean =>
+  err.kind === 'constraint' || err.kind === 'precondition' || err.kind === 'sql';
 
 /**
  * cockatiel's breaker opens after N consecutive failures and half-opens after a delay, but it closes after

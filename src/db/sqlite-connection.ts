@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'libsql';
-import { argsOf, type Row, type Statement, type StatementResult } from './types.js';
+import { argsOf, atStatement, type Row, type Statement, type StatementResult } from './types.js';
 
 type NativeStatement = ReturnType<Database.Database['prepare']>;
 
@@ -14,11 +14,10 @@ export class SqliteConnection {
   private readonly db: Database.Database;
   private readonly cache = new Map<string, NativeStatement>();
 
-  constructor(
-    path: string,
-    busyTimeoutMs: number,
-    private readonly cacheSize = 500,
-  ) {
+  private readonly cacheSize: number;
+
+  constructor(path: string, busyTimeoutMs: number, options: { readOnly?: boolean; cacheSize?: number } = {}) {
+    this.cacheSize = options.cacheSize ?? 500;
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.db = new Database(path, { timeout: busyTimeoutMs });
     this.db.pragma(`busy_timeout = ${Math.trunc(busyTimeoutMs)}`);
@@ -28,17 +27,19 @@ export class SqliteConnection {
     // Random point reads over a large file: map it (no read() copy per page) and keep more pages cached.
     this.db.pragma('mmap_size = 268435456');
     this.db.pragma('cache_size = -32768');
+    // A reader thread's connection: a bug that sends it a write fails instead of writing outside the writer.
+    if (options.readOnly) this.db.pragma('query_only = 1');
   }
 
   query(stmt: Statement): Row[] {
     return this.prepare(stmt.sql).all(argsOf(stmt)) as Row[];
   }
 
-  /** All statements in one write transaction, or none. */
+  /** All statements in one write transaction, or none. An error says which statement failed. */
   transaction(stmts: readonly Statement[]): StatementResult[] {
     this.control('BEGIN IMMEDIATE');
     try {
-      const results = stmts.map((s) => this.run(s));
+      const results = this.runAll(stmts);
       this.control('COMMIT');
       return results;
     } catch (err) {
@@ -54,7 +55,7 @@ export class SqliteConnection {
       const outcomes = jobs.map((job) => {
         this.control('SAVEPOINT job');
         try {
-          const results = job.map((s) => this.run(s));
+          const results = this.runAll(job);
           this.control('RELEASE job');
           return results;
         } catch (err) {
@@ -74,6 +75,18 @@ export class SqliteConnection {
   close(): void {
     this.cache.clear();
     if (this.db.open) this.db.close();
+  }
+
+  private runAll(stmts: readonly Statement[]): StatementResult[] {
+    const results: StatementResult[] = [];
+    for (let i = 0; i < stmts.length; i++) {
+      try {
+        results.push(this.run(stmts[i] as Statement));
+      } catch (err) {
+        throw atStatement(err, i);
+      }
+    }
+    return results;
   }
 
   private run(stmt: Statement): StatementResult {

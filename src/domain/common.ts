@@ -206,6 +206,27 @@ export const MetadataPatch = metadataOf(MetadataValue.nullable()).describe(
 );
 export type MetadataPatch = z.infer<typeof MetadataPatch>;
 
+/**
+ * The JSON-size rule: adds an issue when `value` serialised as JSON is over `maxBytes` bytes of UTF-8.
+ * `limit` words the rule for the message. Every size limit on JSON goes through here.
+ */
+export function checkJsonSize(
+  value: unknown,
+  maxBytes: number,
+  ctx: z.RefinementCtx,
+  limit = `must be at most ${maxBytes} bytes as JSON`,
+): void {
+  const bytes = utf8Bytes(JSON.stringify(value));
+  if (bytes <= maxBytes) return;
+  ctx.addIssue({
+    code: 'too_big',
+    origin: 'object',
+    maximum: maxBytes,
+    inclusive: true,
+    message: `${limit} (got ${bytes})`,
+  });
+}
+
 /** Any JSON object, passed through untouched (nested values are not rebuilt). */
 export const JsonObject = z.record(z.string(), z.unknown());
 export type JsonObject = z.infer<typeof JsonObject>;

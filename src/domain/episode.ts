@@ -2,34 +2,27 @@ import { z } from 'zod';
 import {
   boundedString,
   boundedText,
-  Cursor,
-  ListLimit,
+  checkJsonSize,
   Location,
   Metadata,
-  MetadataKey,
   MetadataPatch,
   Name,
-  queryNumber,
-  repeatable,
   Tag,
-  TagInput,
   Tags,
   Timestamp,
   TimestampOut,
   timestampToMs,
   Uuid,
-  utf8Bytes,
 } from './common.js';
+import type { FieldError } from './errors.js';
 import {
   MAX_ARTIFACT_BYTES,
   MAX_BATCH_EPISODES,
   MAX_CONTEXT_TAGS,
   MAX_EMBEDDING_DIMENSION,
   MAX_EPISODE_BYTES,
-  MAX_FILTER_VALUES,
   MAX_LIST_ITEMS,
   MAX_NAME_CHARS,
-  MAX_QUERY_TEXT_CHARS,
   MAX_TASK_DESCRIPTION_BYTES,
   MAX_TEXT_BYTES,
 } from './limits.js';
@@ -219,16 +212,8 @@ export const EpisodeCreate = z
     if (episode.start_time && episode.end_time && isBefore(episode.end_time, episode.start_time)) {
       ctx.addIssue({ code: 'custom', path: ['end_time'], message: 'must not be earlier than start_time' });
     }
-    const bytes = utf8Bytes(JSON.stringify(episode));
-    if (bytes > MAX_EPISODE_BYTES) {
-      ctx.addIssue({
-        code: 'too_big',
-        origin: 'object',
-        maximum: MAX_EPISODE_BYTES,
-        inclusive: true,
-        message: `the episode must be at most ${MAX_EPISODE_BYTES} bytes as JSON, steps included (got ${bytes})`,
-      });
-    }
+    const limit = `the episode must be at most ${MAX_EPISODE_BYTES} bytes as JSON, steps included`;
+    checkJsonSize(episode, MAX_EPISODE_BYTES, ctx, limit);
   });
 export type EpisodeCreate = z.infer<typeof EpisodeCreate>;
 
@@ -295,7 +280,7 @@ export const EpisodeStatus = z.enum(['in_progress', 'completed']);
 export type EpisodeStatus = z.infer<typeof EpisodeStatus>;
 
 /** An episode as stored and returned. Optional top-level fields are null when absent. */
-export const EpisodeRecord = z.object({
+export const EpisodeRecord = z.strictObject({
   id: Uuid,
   tenant: z.string(),
   agent_id: Name.nullable(),
@@ -325,81 +310,40 @@ export const EpisodeRecord = z.object({
 });
 export type EpisodeRecord = z.infer<typeof EpisodeRecord>;
 
-// ---- List query -------------------------------------------------------------------------------------
-
-const listQueryShape = {
-  limit: ListLimit,
-  cursor: Cursor.optional(),
-  task_type: repeatable(TaskType, MAX_FILTER_VALUES).optional().describe('Repeatable; any of these'),
-  domain: Name.optional(),
-  language: Name.optional(),
-  agent_id: Name.optional(),
-  session_id: Name.optional(),
-  tag: repeatable(TagInput, MAX_FILTER_VALUES)
-    .optional()
-    .describe('Repeatable; normalised like stored tags. Combined by tags_match'),
-  tags_match: z
-    .enum(['any', 'all'])
-    .default('any')
-    .describe('Whether an episode needs any or all of the tags'),
-  status: EpisodeStatus.optional(),
-  outcome: repeatable(OutcomeType, MAX_FILTER_VALUES)
-    .optional()
-    .describe('Repeatable outcome type; any of these'),
-  min_reward: queryNumber(z.number({ error: 'must be a finite number' }))
-    .optional()
-    .describe('reward.total ≥ this'),
-  max_reward: queryNumber(z.number({ error: 'must be a finite number' }))
-    .optional()
-    .describe('reward.total ≤ this'),
-  started_after: Timestamp.optional().describe('start_time ≥ this (inclusive; encode + as %2B)'),
-  started_before: Timestamp.optional().describe('start_time < this (exclusive; encode + as %2B)'),
-  archived: z.enum(['false', 'true', 'any']).default('false'),
-  // FTS5 reads its query up to a NUL, which would leave a quoted term open (a 500 before this refusal).
-  q: boundedString(1, MAX_QUERY_TEXT_CHARS)
-    .refine((s) => !s.includes('\u0000'), 'must not contain U+0000')
-    .optional()
-    .describe('Full-text search over description, verdict or reason, and reflection'),
-  sort: z.enum(['start_time_desc', 'start_time_asc', 'reward_desc']).default('start_time_desc'),
-  include: z.enum(['steps']).optional().describe('steps: embed each episode’s steps'),
-};
-
-const METADATA_PARAM = 'metadata.';
-const KNOWN_PARAMS = `${Object.keys(listQueryShape).join(', ')}, ${METADATA_PARAM}<key>`;
-
 /**
- * Querystring of `GET /v1/episodes`: filters combine with AND. Besides the named parameters it takes
- * `metadata.<key>=<value>` equality filters (read them with `metadataFilters`); any other parameter
- * is rejected so that a typo does not silently widen the result.
+ * Why a changed episode could not have been created as it now is (SPEC §3.1: every limit that create
+ * enforces holds after any change), as errors naming each field; empty when it could. A merge patch can
+ * reach states its own schema cannot see: metadata merged past 100 keys, an end before the start, a
+ * record grown past 10 MB.
  */
-export const EpisodeListQuery = z
-  .object(listQueryShape)
-  .catchall(z.unknown())
-  .superRefine((query, ctx) => {
-    for (const [param, value] of Object.entries(query)) {
-      if (Object.hasOwn(listQueryShape, param)) continue;
-      let message: string | undefined;
-      if (!param.startsWith(METADATA_PARAM)) {
-        message = `unknown query parameter ${JSON.stringify(param)}; known: ${KNOWN_PARAMS}`;
-      } else {
-        const keyProblem = MetadataKey.safeParse(param.slice(METADATA_PARAM.length)).error?.issues[0]
-          ?.message;
-        if (keyProblem) message = `metadata key ${keyProblem}`;
-        else if (typeof value !== 'string') message = 'a metadata filter may be given only once';
-      }
-      if (message) ctx.addIssue({ code: 'custom', path: [param], message });
-    }
-  })
-  .describe('Episode filters, combined with AND; also metadata.<key>=<value> for metadata equality');
-export type EpisodeListQuery = z.infer<typeof EpisodeListQuery>;
-
-/** The `metadata.<key>=<value>` filters of a validated list query, as key → value. */
-export function metadataFilters(query: EpisodeListQuery): Record<string, string> {
-  return Object.fromEntries(
-    Object.entries(query).flatMap(([param, value]) =>
-      param.startsWith(METADATA_PARAM) && typeof value === 'string'
-        ? [[param.slice(METADATA_PARAM.length), value]]
-        : [],
-    ),
+export function storedEpisodeProblems(record: EpisodeRecord): FieldError[] {
+  const given = Object.fromEntries(
+    Object.entries({
+      id: record.id,
+      agent_id: record.agent_id,
+      session_id: record.session_id,
+      task_type: record.task_type,
+      task_description: record.task_description,
+      context: record.context,
+      tags: record.tags,
+      start_time: record.start_time,
+      end_time: record.end_time,
+      outcome: record.outcome,
+      reward: record.reward,
+      reflection: record.reflection,
+      patterns: record.patterns,
+      heuristics: record.heuristics,
+      applied_patterns: record.applied_patterns,
+      salient_features: record.salient_features,
+      metadata: record.metadata,
+      location: record.location,
+      archived: record.archived,
+    }).filter(([, value]) => value !== null),
   );
+  const parsed = EpisodeCreate.safeParse(given);
+  return (parsed.error?.issues ?? []).map((issue) => ({
+    in: 'body',
+    path: `/${issue.path.join('/')}`,
+    message: issue.message,
+  }));
 }

@@ -28,6 +28,21 @@ export const StepNumberConflict = createError<[string]>(
   'A step with one of these numbers already exists in episode %s',
   409,
 );
+export const StepNumbersExhausted = createError<[string, number]>(
+  'STEP_NUMBERS_EXHAUSTED',
+  'Episode %s has no free step number after its highest (the largest is %s): give explicit step_number values',
+  409,
+);
+export const EndBeforeStart = createError<[string]>(
+  'END_BEFORE_START',
+  'Episode %s cannot end before it started: end_time is earlier than start_time',
+  409,
+);
+export const ResponseTooLarge = createError<[string]>(
+  'RESPONSE_TOO_LARGE',
+  'The answer would exceed the response size budget: %s',
+  422,
+);
 export const StepLimitExceeded = createError<[string, number]>(
   'STEP_LIMIT_EXCEEDED',
   'Episode %s would exceed %s steps',
@@ -38,15 +53,15 @@ export const PreconditionFailed = createError<[string]>(
   'If-Match does not match the current version %s',
   412,
 );
+export const ConcurrentModification = createError<[string]>(
+  'CONCURRENT_MODIFICATION',
+  'Record %s kept changing under concurrent writes; retry, or send If-Match to change a known version',
+  409,
+);
 export const IdempotencyKeyReused = createError(
   'IDEMPOTENCY_KEY_REUSED',
   'This Idempotency-Key was used with a different request',
   422,
-);
-export const IdempotencyKeyInFlight = createError(
-  'IDEMPOTENCY_KEY_IN_FLIGHT',
-  'A request with this Idempotency-Key is still being processed; retry shortly',
-  409,
 );
 export const EmbeddingDimensionMismatch = createError<[string]>(
   'EMBEDDING_DIMENSION_MISMATCH',

@@ -6,6 +6,11 @@
 export const MAX_TASK_DESCRIPTION_BYTES = 10_000;
 /** Steps in one episode, and steps in one append request. */
 export const MAX_STEPS_PER_EPISODE = 1_000;
+/**
+ * The highest step number. Numbers may leave gaps, so this is far above the step limit — and far below
+ * 2^53, so that "the next free number" can never round onto a taken one.
+ */
+export const MAX_STEP_NUMBER = 1_000_000;
 /** A step's `action`, a success `output` and an error `message`. */
 export const MAX_STEP_TEXT_BYTES = 10_000;
 /** A step's `parameters`, measured as serialized JSON. */
@@ -37,6 +42,14 @@ export const MAX_EMBEDDING_DIMENSION = 4096;
 export const MAX_BATCH_EPISODES = 500;
 
 export const DEFAULT_LIST_LIMIT = 50;
+/**
+ * Bytes of records one list page may carry: a page that would be larger ends early, with a cursor. Well
+ * below a remote sqld's default response limit (10 MB), so that one page is always one answer; a page of a
+ * thousand typical episodes is ≈ 1–2 MB.
+ */
+export const MAX_PAGE_BYTES = 4 * 1024 * 1024;
+/** Steps embedded in one page of `?include=steps`: the episodes past it wait for the next page. */
+export const MAX_EMBEDDED_STEPS = 5_000;
 export const MAX_LIST_LIMIT = 1_000;
 /** Values of one repeatable query filter (`?tag=a&tag=b`). */
 export const MAX_FILTER_VALUES = 64;

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import {
   boundedText,
   Cursor,
+  checkJsonSize,
   JsonObject,
   ListLimit,
   Location,
@@ -10,9 +11,13 @@ import {
   Timestamp,
   TimestampOut,
   Uuid,
-  utf8Bytes,
 } from './common.js';
-import { MAX_STEP_PARAMETERS_BYTES, MAX_STEP_TEXT_BYTES, MAX_STEPS_PER_EPISODE } from './limits.js';
+import {
+  MAX_STEP_NUMBER,
+  MAX_STEP_PARAMETERS_BYTES,
+  MAX_STEP_TEXT_BYTES,
+  MAX_STEPS_PER_EPISODE,
+} from './limits.js';
 
 // Steps: one action inside an episode (SPEC §3.2).
 
@@ -37,20 +42,11 @@ export const StepResult = z
   .describe('What the action returned, tagged by type; null when not known');
 export type StepResult = z.infer<typeof StepResult>;
 
-const Parameters = JsonObject.superRefine((parameters, ctx) => {
-  const bytes = utf8Bytes(JSON.stringify(parameters));
-  if (bytes > MAX_STEP_PARAMETERS_BYTES) {
-    ctx.addIssue({
-      code: 'too_big',
-      origin: 'object',
-      maximum: MAX_STEP_PARAMETERS_BYTES,
-      inclusive: true,
-      message: `must be at most ${MAX_STEP_PARAMETERS_BYTES} bytes as JSON (got ${bytes})`,
-    });
-  }
-});
+const Parameters = JsonObject.superRefine((parameters, ctx) =>
+  checkJsonSize(parameters, MAX_STEP_PARAMETERS_BYTES, ctx),
+);
 
-export const StepNumber = z.int().min(1);
+export const StepNumber = z.int().min(1).max(MAX_STEP_NUMBER);
 
 export const StepCreate = z.strictObject({
   step_number: StepNumber.optional().describe(
@@ -125,7 +121,7 @@ export function appendedSteps(body: StepAppend): StepCreate[] {
   return 'steps' in body ? body.steps : [body];
 }
 
-export const StepRecord = z.object({
+export const StepRecord = z.strictObject({
   episode_id: Uuid,
   step_number: StepNumber,
   timestamp: TimestampOut,
@@ -139,6 +135,9 @@ export const StepRecord = z.object({
   location: Location.nullable(),
 });
 export type StepRecord = z.infer<typeof StepRecord>;
+
+/** What an append answers: the stored step, or `{ items }` when the request sent `{ "steps": [...] }`. */
+export type AppendedSteps = StepRecord | { items: StepRecord[] };
 
 /** `GET /v1/episodes/{id}/steps`: pages in step_number order. */
 export const StepListQuery = z.strictObject({

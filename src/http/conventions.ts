@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { InvalidRequest } from '../domain/errors.js';
-import type { IdempotencyRequest, WriteOutcome } from '../services/episode-service.js';
+import { fingerprintOf } from '../services/common/fingerprint.js';
+import type { IdempotencyKey } from '../services/common/writes.js';
 import { ReadHeaders } from './consistency-token.js';
 
-// The wire conventions of SPEC §2 that every resource shares: tenancy, Idempotency-Key, ETags.
+// The wire conventions of SPEC §2 that every resource shares: tenancy, Idempotency-Key, the headers.
 
 /**
  * The tenant the request acts for (its API key's, see http/auth.ts): the one scope every repository call
@@ -27,14 +28,25 @@ export const WriteHeaders = z.object({
     ),
 });
 export const MatchHeaders = z.object({
-  'if-match': z.string().optional().describe('ETag the change is based on; 412 when the record moved on'),
+  'if-match': z
+    .string()
+    .optional()
+    .describe(
+      'ETags the change may start from ("3", a list, or *); 412 when the record is at another version',
+    ),
 });
 export const GetHeaders = ReadHeaders.extend({
-  'if-none-match': z.string().optional().describe('ETag the caller has; 304 when it is still current'),
+  'if-none-match': z
+    .string()
+    .optional()
+    .describe('ETags the caller has (a list, or *); 304 when one of them is current'),
 });
 
-/** The request's Idempotency-Key with a fingerprint of what it asks (method, path, body). */
-export function idempotencyOf(request: FastifyRequest): IdempotencyRequest | undefined {
+/**
+ * The request's Idempotency-Key with its fingerprint (method, URL and body, key order irrelevant). Keys
+ * stored before migration 2 were fingerprinted from the body as sent: a replay of one is recognised too.
+ */
+export function idempotencyOf(request: FastifyRequest): IdempotencyKey | undefined {
   const raw = request.headers['idempotency-key'];
   if (raw === undefined) return undefined;
   // RFC 8941 sf-string form ("...") is accepted as well as a bare token.
@@ -44,41 +56,10 @@ export function idempotencyOf(request: FastifyRequest): IdempotencyRequest | und
       { in: 'headers', path: '/idempotency-key', message: 'must be 1..255 visible ASCII characters' },
     ]);
   }
-  const fingerprint = createHash('sha256')
+  const body = request.body ?? null;
+  const asSent = createHash('sha256')
     .update(`${request.method} ${request.url}\n`)
-    .update(JSON.stringify(request.body ?? null))
+    .update(JSON.stringify(body))
     .digest('hex');
-  return { key, fingerprint };
+  return { key, fingerprints: [fingerprintOf([request.method, request.url, body]), asSent] };
 }
-
-/** `"3"`, `W/"3"` → 3; `*` or absent → undefined (any version). */
-export function versionOf(request: FastifyRequest, header: 'if-match' | 'if-none-match'): number | undefined {
-  const raw = request.headers[header];
-  if (raw === undefined || raw.trim() === '*') return undefined;
-  const match = /^\s*(?:W\/)?"(\d+)"\s*$/.exec(raw);
-  if (!match) {
-    throw new InvalidRequest(400, [
-      { in: 'headers', path: `/${header}`, message: 'must be an ETag such as "3"' },
-    ]);
-  }
-  return Number(match[1]);
-}
-
-/** Sends a write's outcome; a replayed one says so. */
-export function sendOutcome<T>(reply: FastifyReply, outcome: WriteOutcome<T>): T {
-  reply.code(outcome.status).headers(outcome.headers);
-  if (outcome.replayed) reply.header('idempotent-replayed', 'true');
-  return outcome.body;
-}
-
-/**
- * Sends JSON text as it is: encoded records (see EncodedEpisode) skip the serializer. Their shape is the
- * route's documented response schema, which the contract tests check on every response.
- */
-export function sendJsonText(reply: FastifyReply, json: string): FastifyReply {
-  return reply.type('application/json; charset=utf-8').send(json);
-}
-
-/** A page of encoded records as the `{ items, next_cursor }` JSON text of SPEC §2. */
-export const pageJsonText = (page: { items: { json: string }[]; next_cursor: string | null }): string =>
-  `{"items":[${page.items.map((item) => item.json).join(',')}],"next_cursor":${JSON.stringify(page.next_cursor)}}`;

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-export const FieldErrorSchema = z.object({
+export const FieldErrorSchema = z.strictObject({
   in: z.enum(['body', 'query', 'params', 'headers']),
   path: z.string().describe('JSON Pointer to the offending field'),
   message: z.string(),
@@ -8,7 +8,7 @@ export const FieldErrorSchema = z.object({
 
 /** RFC 9457 problem details, as every error response carries them (SPEC §2). */
 export const ProblemSchema = z
-  .object({
+  .strictObject({
     type: z.string(),
     title: z.string(),
     status: z.number().int(),
@@ -29,9 +29,9 @@ const DESCRIPTIONS: Record<number, string> = {
   412: 'If-Match does not match the current version',
   413: 'Too large: a body, field or collection exceeds its limit',
   415: 'Unsupported media type: send application/json',
-  422: 'Idempotency-Key reused with a different request, or a semantic mismatch',
+  422: 'Idempotency-Key reused with a different request, a semantic mismatch, or an answer too large for one response',
   429: 'Rate limit of the API key exceeded (RATE_LIMIT_PER_MINUTE); see Retry-After',
-  503: 'Database unavailable or overloaded; see Retry-After',
+  503: 'Database unavailable or overloaded, or a write whose outcome is unknown (WRITE_OUTCOME_UNKNOWN: repeat it with the same Idempotency-Key); see Retry-After',
 };
 
 /** Documents the problem responses a route can give; every /v1 route can answer 400, 401, 403, 429 and 503. */

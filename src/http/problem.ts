@@ -97,6 +97,13 @@ export function registerProblemHandlers(
         errors: error.errors,
       });
     }
+    if (error instanceof DbError && error.kind === 'outcome_unknown') {
+      request.log.warn({ err: error }, 'write outcome unknown');
+      const retryAfter = error.detail === 'circuit_open' ? options.retryAfterSeconds() : 1;
+      const detail =
+        'The database did not confirm the write, and it may have been applied: repeat the request with the same Idempotency-Key to get its outcome';
+      return sendProblem(request, reply, 503, 'WRITE_OUTCOME_UNKNOWN', detail, { retryAfter });
+    }
     if (error instanceof DbError && isUnavailable(error)) {
       request.log.warn({ err: error, kind: error.kind }, 'database unavailable');
       const retryAfter = error.kind === 'circuit_open' ? options.retryAfterSeconds() : 1;

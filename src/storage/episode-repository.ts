@@ -1,44 +1,23 @@
-import type { EpisodeListQuery, EpisodeRecord } from '../domain/episode.js';
-import type { GlobalStepListQuery, StepRecord } from '../domain/step.js';
-
-/** A response remembered under an Idempotency-Key, written in the same transaction as the change itself. */
-export interface IdempotentResponse {
-  key: string;
-  fingerprint: string;
-  status: number;
-  headers: Record<string, string>;
-  body: unknown;
-}
+import type { EpisodeRecord } from '../domain/episode.js';
+import type { EpisodeListQuery } from '../domain/episode-list.js';
+import type { StepRecord } from '../domain/step.js';
+import type { EncodedRecord, Page, WriteClaim, Written } from './types.js';
 
 /** Everything one episode create writes, atomically. */
 export interface NewEpisode {
   record: EpisodeRecord;
   steps: StepRecord[];
+  /** Fingerprint of the create request, for the same-id check (empty for a server-made id). */
   bodyHash: string;
   embedding?: { model: string; vector: number[] } | undefined;
 }
 
 export interface EpisodeChange {
   record: EpisodeRecord;
-  /** The version the change was computed from; the write fails with PreconditionFailed if it moved. */
+  /** The version the change was computed from; the write fails with VersionMismatch if it moved. */
   expectedVersion: number;
-  /** Completing an episode also asserts it was still in progress. */
+  /** Completing an episode also requires that it was still in progress. */
   mustBeInProgress?: boolean;
-}
-
-/**
- * An episode as its JSON text, straight from its row: reads answer with it as is, so a GET neither parses
- * the stored body nor serialises it again. `JSON.parse(json)` is the EpisodeRecord.
- */
-export interface EncodedEpisode {
-  id: string;
-  version: number;
-  json: string;
-}
-
-export interface Page<T> {
-  items: T[];
-  next_cursor: string | null;
 }
 
 export interface DeletionReport {
@@ -49,54 +28,59 @@ export interface DeletionReport {
   spatiotemporal_entries: number;
 }
 
-export interface StepAppend {
-  /** Either every step has its number, or none has: then they get the next free ones, in order. */
-  steps: StepRecord[];
-  autoNumber: boolean;
-  strict: boolean;
-}
-
-/**
- * With auto-numbering the numbers exist only inside the write transaction, so the remembered response
- * is a template whose `stepNumberPaths` (JSON paths the service builds, never user input) get them there.
- */
-export interface IdempotentStepResponse extends IdempotentResponse {
-  stepNumberPaths: string[];
-}
-
-/** Thrown when a create hits an existing id: the caller compares bodies (same → 200, else 409). */
+/** A create met an existing id: the caller compares bodies (same → the stored record, else a conflict). */
 export class EpisodeIdTaken extends Error {
   constructor(readonly id: string) {
     super(`episode ${id} exists`);
   }
 }
 
-/** Thrown when an Idempotency-Key was committed by a concurrent request first. */
-export class IdempotencyKeyTaken extends Error {
-  constructor() {
-    super('idempotency key taken');
-  }
-}
-
+/**
+ * Episodes (SPEC §3.1). Every write is one transaction that starts with its claim (see WriteClaim), so
+ * every write is safe to retry: a retry of a committed write answers what the first attempt stored.
+ */
 export interface EpisodeRepository {
-  create(tenant: string, episodes: NewEpisode[], idempotent?: IdempotentResponse): Promise<void>;
-  get(tenant: string, id: string): Promise<EncodedEpisode | null>;
+  /**
+   * Creates the episodes with everything they carry: steps, tags, full text, location, embedding.
+   * Atomicity: one transaction for all of them (a batch is all or none). Retry: safe.
+   * Concurrency: an id that exists or is created concurrently fails the whole write with
+   * EpisodeIdTaken(id); an embedding of another dimension than its model's, EmbeddingDimensionMismatch.
+   * Answers `result` (remembered under a client key).
+   */
+  create<T>(tenant: string, episodes: NewEpisode[], claim: WriteClaim, result: T): Promise<Written<T>>;
+  /** One episode, or null. Atomicity: one read. Retry: safe. Concurrency: sees every committed write. */
+  get(tenant: string, id: string): Promise<EncodedRecord | null>;
+  /**
+   * One episode with its steps in number order, or null; ResponseTooLarge when its steps exceed a page's
+   * budget. Atomicity: two reads, so steps appended in between may show. Retry: safe.
+   */
+  getWithSteps(tenant: string, id: string): Promise<EncodedRecord | null>;
+  /** The fingerprint its create request had (empty for a server-made id), or null. One read; safe to retry. */
   bodyHash(tenant: string, id: string): Promise<string | null>;
-  list(tenant: string, query: EpisodeListQuery): Promise<Page<EncodedEpisode>>;
-  update(tenant: string, change: EpisodeChange, idempotent?: IdempotentResponse): Promise<void>;
-  delete(tenant: string, id: string, expectedVersion?: number): Promise<DeletionReport>;
-  appendSteps(
+  /**
+   * One keyset page of the filtered list, within the page budget (bytes, and embedded steps for
+   * `include=steps`): a page ends early, with a cursor, rather than grow past it. Atomicity: one read (two
+   * with steps). Retry: safe. Concurrency: a cursor stays valid while rows are inserted concurrently (no
+   * duplicates, no skipped older rows).
+   */
+  list(tenant: string, query: EpisodeListQuery): Promise<Page<EncodedRecord>>;
+  /**
+   * Replaces the episode with `change.record` (its tags, full text and location with it).
+   * Atomicity: one transaction, guarded: EpisodeNotFound, VersionMismatch when the version moved since
+   * the change was computed (optimistic concurrency: of concurrent changes from one version, one wins),
+   * EpisodeAlreadyCompleted for `mustBeInProgress`. Retry: safe. Answers the new record.
+   */
+  update(tenant: string, change: EpisodeChange, claim: WriteClaim): Promise<Written<EpisodeRecord>>;
+  /**
+   * Deletes the episode with its steps, tags, embeddings and spatiotemporal entries; answers what it
+   * deleted (counted in the same transaction). Atomicity: one transaction, guarded: EpisodeNotFound,
+   * VersionMismatch when `expectedVersion` is given and moved. Retry: safe (a retry answers the counts of
+   * the delete that committed, never a 404).
+   */
+  delete(
     tenant: string,
-    episodeId: string,
-    append: StepAppend,
-    idempotent?: IdempotentStepResponse,
-  ): Promise<StepRecord[]>;
-  getStep(tenant: string, episodeId: string, stepNumber: number): Promise<StepRecord | null>;
-  listSteps(tenant: string, episodeId: string, limit: number, cursor?: string): Promise<Page<StepRecord>>;
-  listAllSteps(tenant: string, query: GlobalStepListQuery): Promise<Page<StepRecord>>;
-  stepsOf(tenant: string, episodeIds: string[]): Promise<Map<string, StepRecord[]>>;
-}
-
-export interface IdempotencyRepository {
-  find(tenant: string, key: string): Promise<IdempotentResponse | null>;
+    id: string,
+    expectedVersion: number | undefined,
+    claim: WriteClaim,
+  ): Promise<Written<DeletionReport>>;
 }

@@ -43,7 +43,8 @@ export async function startSchema(
       if (attempts > 1) options.log.info({ attempts }, 'database answered: schema ready, serving');
     } catch (err) {
       const dbErr = classifyDbError(err);
-      if (!isUnavailable(dbErr)) throw err;
+      // outcome_unknown: a migration's write went unanswered; the next attempt meets its claim if it committed.
+      if (!isUnavailable(dbErr) && dbErr.kind !== 'outcome_unknown') throw err;
       if (Date.now() - warnedAt >= WARN_EVERY_MS) {
         warnedAt = Date.now();
         options.log.warn(

@@ -33,21 +33,30 @@ export function testConfig(env: TestEnv = {}): Config {
   return loadConfig(strings);
 }
 
-/** A database call the FaultyDriver is about to pass on. */
+/** A database call the FaultyDriver is about to pass on (or has passed on). */
 export interface DriverCall {
-  op: 'query' | 'transaction' | 'group';
+  op: 'query' | 'scan' | 'transaction' | 'group';
   stmts: readonly Statement[];
 }
 
+/** A fault: a throw or rejection fails the call with that error; a returned promise delays it until it settles. */
+export type Fault = (call: DriverCall) => undefined | Promise<void>;
+
 /**
- * Wraps a real driver; before each call it runs `fault` (when set): a throw or rejection fails the call
- * with that error (as if the driver had raised it), a returned promise delays the call until it settles.
- * `calls` counts the calls that reached the wrapper.
+ * Wraps a real driver and injects faults around its calls:
+ * - `fault` runs BEFORE the call reaches the real driver (e.g. ECONNREFUSED: nothing was applied);
+ * - `afterCall` runs AFTER the real driver answered successfully — a write has committed — and before the
+ *   answer is handed back: a throw is an error after commit (a connection reset), a delay past the
+ *   deadline is a commit whose answer came too late.
+ * `calls` counts the calls that reached the wrapper. Its reads are never `synchronousReads`: a fault can
+ * delay them, so they keep the policy's deadline.
  */
 export class FaultyDriver implements SqlDriver {
   readonly mode;
-  fault: ((call: DriverCall) => undefined | Promise<void>) | undefined;
+  fault: Fault | undefined;
+  afterCall: Fault | undefined;
   calls = 0;
+  readonly scan?: (stmt: Statement) => Promise<Row[]>;
   readonly group?: (jobs: readonly (readonly Statement[])[]) => Promise<(StatementResult[] | Error)[]>;
   readonly sync?: () => Promise<void>;
 
@@ -55,23 +64,18 @@ export class FaultyDriver implements SqlDriver {
     this.mode = inner.mode;
     const sync = inner.sync?.bind(inner);
     if (sync) this.sync = sync;
+    const scan = inner.scan?.bind(inner);
+    if (scan) this.scan = (stmt) => this.around('scan', [stmt], () => scan(stmt));
     const group = inner.group?.bind(inner);
-    if (group) {
-      this.group = async (jobs) => {
-        await this.before('group', jobs.flat());
-        return group(jobs);
-      };
-    }
+    if (group) this.group = (jobs) => this.around('group', jobs.flat(), () => group(jobs));
   }
 
-  async query(stmt: Statement): Promise<Row[]> {
-    await this.before('query', [stmt]);
-    return this.inner.query(stmt);
+  query(stmt: Statement): Promise<Row[]> {
+    return this.around('query', [stmt], () => this.inner.query(stmt));
   }
 
-  async transaction(stmts: readonly Statement[]): Promise<StatementResult[]> {
-    await this.before('transaction', stmts);
-    return this.inner.transaction(stmts);
+  transaction(stmts: readonly Statement[]): Promise<StatementResult[]> {
+    return this.around('transaction', stmts, () => this.inner.transaction(stmts));
   }
 
   ready(): Promise<void> {
@@ -82,11 +86,21 @@ export class FaultyDriver implements SqlDriver {
     return this.inner.close();
   }
 
-  private async before(op: DriverCall['op'], stmts: readonly Statement[]): Promise<void> {
+  private async around<T>(
+    op: DriverCall['op'],
+    stmts: readonly Statement[],
+    run: () => Promise<T>,
+  ): Promise<T> {
     this.calls++;
     await this.fault?.({ op, stmts });
+    const result = await run();
+    await this.afterCall?.({ op, stmts });
+    return result;
   }
 }
+
+/** Where the test app leaves, on each raw response, the response schemas of the route that answered it. */
+export const RESPONSE_SCHEMAS = Symbol('response schemas of the route');
 
 export type TestApp = FastifyInstance & {
   /** The Config the app was built with. */
@@ -118,6 +132,10 @@ export async function buildTestApp(
     }
     const app = (await buildApp(config, appOverrides)) as TestApp;
     app.addHook('onClose', async () => cleanup());
+    // The contract suite checks every response against its route's schemas (see `send` in backends.ts).
+    app.addHook('onSend', async (request, reply) => {
+      Object.assign(reply.raw, { [RESPONSE_SCHEMAS]: request.routeOptions.schema?.response });
+    });
     return Object.assign(app, { testConfig: config, testDir: dir, faults: faulty as FaultyDriver });
   } catch (err) {
     cleanup();

@@ -1,4 +1,6 @@
 import { spawnSync } from 'node:child_process';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { VERSION } from '../../src/app.js';
 import { latestSchemaVersion } from '../../src/storage/migrations.js';
@@ -171,6 +173,7 @@ describe('/metrics', () => {
     await app.inject({ method: 'GET', url: `/v1/episodes/${episodeId}` });
     app.faults.fault = undefined;
     await app.inject({ method: 'GET', url: '/health' });
+    await app.engram.recordCounts.refresh(); // row counts are kept in the background, not by the scrape
     const res = await app.inject({ method: 'GET', url: '/metrics' });
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
@@ -239,6 +242,39 @@ describe('/metrics', () => {
       const text = (await local.inject({ method: 'GET', url: '/metrics' })).body;
       expect(sampleValue(text, 'engram_db_circuit_state')).toBe(1);
       expect(sampleValue(text, 'engram_db_circuit_breaks_total')).toBe(1);
+    } finally {
+      await local.close();
+    }
+  });
+
+  it('/metrics - a scrape - costs no database call (row counts are kept in the background)', async () => {
+    const before = app.faults.calls;
+    for (let i = 0; i < 5; i++)
+      expect((await app.inject({ method: 'GET', url: '/metrics' })).statusCode).toBe(200);
+    expect(app.faults.calls).toBe(before);
+  });
+
+  it('record counts - the database failing - logged, never counted against the breaker nor taking the pool', async () => {
+    const lines: string[] = [];
+    const logger = pino(
+      { level: 'warn' },
+      new Writable({
+        write(chunk, _encoding, done) {
+          lines.push(String(chunk));
+          done();
+        },
+      }),
+    );
+    const local = await buildTestApp({ DB_BREAKER_FAILURE_THRESHOLD: 1 }, { faults: true, logger });
+    try {
+      local.faults.fault = () => {
+        throw busy();
+      };
+      const acquired = local.engram.db.policy.poolSnapshot.total_acquired;
+      for (let i = 0; i < 3; i++) await local.engram.recordCounts.refresh();
+      expect(local.engram.db.policy.breakerSnapshot).toMatchObject({ state: 'closed', failure_count: 0 });
+      expect(local.engram.db.policy.poolSnapshot.total_acquired).toBe(acquired);
+      expect(lines.filter((l) => l.includes('counting records for the metrics failed'))).toHaveLength(3);
     } finally {
       await local.close();
     }

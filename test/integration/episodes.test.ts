@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EpisodeRecord } from '../../src/domain/episode.js';
-import { StepRecord } from '../../src/domain/step.js';
 import type { TestApp } from '../helpers/app.js';
-import { BACKENDS, episodeBody, send, uniqueAgent } from '../helpers/backends.js';
+import { BACKENDS, episodeBody, rowCount, send, uniqueAgent } from '../helpers/backends.js';
 
-// The episode and step contract (SPEC §2, §3.1, §3.2), run against an embedded file and a real sqld.
+// The episode and step contract (SPEC §2, §3.1, §3.2), run against an embedded file and a real sqld. Every
+// response is checked against its route's strict response schema by `send`.
 
 const steps = (n: number) => Array.from({ length: n }, (_, i) => ({ tool: 'bash', action: `step ${i + 1}` }));
 
@@ -18,15 +17,13 @@ describe.each(BACKENDS)('episodes on $name', ({ build }) => {
     await app.close();
   });
 
-  const count = async (table: string, where: string, ...args: string[]) =>
-    Number((await app.engram.db.read(`SELECT COUNT(*) AS n FROM ${table} WHERE ${where}`, args))[0]?.n);
+  const count = (table: string, where: string, ...args: string[]) => rowCount(app, table, where, ...args);
 
   it('create: 201 with Location and ETag, then GET returns the same record', async () => {
     const created = await send(app, 'POST', '/v1/episodes', episodeBody({ tags: ['CI', 'flaky', 'ci'] }));
     expect(created.status).toBe(201);
     expect(created.headers.location).toBe(`/v1/episodes/${created.body.id}`);
     expect(created.headers.etag).toBe('"1"');
-    expect(EpisodeRecord.strict().parse(created.body)).toBeTruthy();
     expect(created.body).toMatchObject({
       tags: ['ci', 'flaky'],
       status: 'in_progress',
@@ -359,7 +356,6 @@ describe.each(BACKENDS)('episodes on $name', ({ build }) => {
       tokens_used: 40,
     });
     expect(one.status).toBe(201);
-    expect(StepRecord.strict().parse(one.body)).toBeTruthy();
     expect(one.body.step_number).toBe(3);
     expect(one.headers.location).toBe(`/v1/episodes/${e.id}/steps/3`);
     const many = await send(app, 'POST', `/v1/episodes/${e.id}/steps`, { steps: steps(3) });

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LibsqlIdempotencyRepository } from '../../src/storage/libsql/idempotency-repository.js';
+import { LibsqlWriteClaimRepository } from '../../src/storage/libsql/write-claims.js';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
 import { episodeBody, send } from '../helpers/backends.js';
 
@@ -15,11 +15,12 @@ describe('idempotency key expiry', () => {
     await app.close();
   });
 
+  /** Moves the key's claim `hours` into the past: it was made then and expires 24 h after. */
   const age = (key: string, hours: number) =>
     app.engram.db.write([
       {
-        sql: 'UPDATE idempotency_keys SET created_at = ? WHERE key = ?',
-        args: [Date.now() - hours * 3_600_000, key],
+        sql: 'UPDATE idempotency_keys SET created_at = created_at - ?, expires_at = expires_at - ? WHERE key = ?',
+        args: [hours * 3_600_000, hours * 3_600_000, key],
       },
     ]);
 
@@ -48,7 +49,7 @@ describe('idempotency key expiry', () => {
     await send(app, 'POST', '/v1/episodes', episodeBody(), { 'idempotency-key': old });
     await send(app, 'POST', '/v1/episodes', episodeBody(), { 'idempotency-key': fresh });
     await age(old, 30);
-    expect(await new LibsqlIdempotencyRepository(app.engram.db).prune()).toBeGreaterThanOrEqual(1);
+    expect(await new LibsqlWriteClaimRepository(app.engram.db).prune()).toBeGreaterThanOrEqual(1);
     const keys = (await app.engram.db.read('SELECT key FROM idempotency_keys')).map((r) => r.key);
     expect(keys).not.toContain(old);
     expect(keys).toContain(fresh);

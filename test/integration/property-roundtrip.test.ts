@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { normaliseTags } from '../../src/domain/common.js';
-import { EpisodeCreate, EpisodeRecord } from '../../src/domain/episode.js';
+import { EpisodeCreate } from '../../src/domain/episode.js';
 import type { TestApp } from '../helpers/app.js';
 import { validEpisodeCreate } from '../helpers/arbitraries.js';
 import { BACKENDS, send } from '../helpers/backends.js';
@@ -72,7 +72,6 @@ describe.each(BACKENDS)('round trip on $name', ({ build }) => {
         expect(created.status, JSON.stringify(created.body)).toBe(201);
         const got = await send(app, 'GET', `/v1/episodes/${created.body.id}?include=steps`);
         expect(got.status).toBe(200);
-        expect(EpisodeRecord.strict().parse(got.body)).toBeTruthy();
         expect(got.body).toEqual(expectedRecord(body as Body, got.body));
         expect(got.body.start_time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
         const { steps: _steps, ...withoutSteps } = got.body;

@@ -1,4 +1,4 @@
-import { LibsqlError } from '@libsql/client';
+import { LibsqlBatchError, LibsqlError } from '@libsql/client';
 import {
   BrokenCircuitError,
   BulkheadRejectedError,
@@ -28,8 +28,13 @@ const CASES: [string, unknown, DbErrorKind][] = [
   ['cockatiel TaskCancelledError (policy deadline)', new TaskCancelledError(), 'timeout'],
   // guards
   [
-    'ENGRAM_ASSERT raised by a guard trigger',
-    coded('ENGRAM_ASSERT:EPISODE_NOT_FOUND', 'SQLITE_CONSTRAINT_TRIGGER'),
+    'ENGRAM_GUARD raised by the guard trigger',
+    coded('ENGRAM_GUARD', 'SQLITE_CONSTRAINT_TRIGGER'),
+    'precondition',
+  ],
+  [
+    'ENGRAM_GUARD from sqld (LibsqlBatchError)',
+    new LibsqlBatchError('SQLite error: ENGRAM_GUARD', 2, 'SQLITE_CONSTRAINT'),
     'precondition',
   ],
   // constraints (native libsql and @libsql/client spellings)
@@ -96,10 +101,17 @@ describe('classifyDbError', () => {
     expect(classifyDbError(err)).toBe(err);
   });
 
-  it('classifyDbError - guard assertion - detail is the assertion code', () => {
-    expect(classifyDbError(coded('ENGRAM_ASSERT:VERSION_MISMATCH', 'SQLITE_CONSTRAINT_TRIGGER')).detail).toBe(
-      'VERSION_MISMATCH',
-    );
+  it('classifyDbError - a driver that says which statement failed - the index is kept', () => {
+    expect(
+      classifyDbError(
+        Object.assign(coded('ENGRAM_GUARD', 'SQLITE_CONSTRAINT_TRIGGER'), { statementIndex: 3 }),
+      ).statementIndex,
+    ).toBe(3);
+    const batch = new LibsqlBatchError('UNIQUE constraint failed: t.id', 0, 'SQLITE_CONSTRAINT');
+    expect(classifyDbError(batch)).toMatchObject({ kind: 'constraint', statementIndex: 0 });
+    expect(
+      classifyDbError(coded('UNIQUE constraint failed: t.id', 'SQLITE_CONSTRAINT')).statementIndex,
+    ).toBeUndefined();
   });
 
   it('classifyDbError - constraint - detail keeps the driver message (migrations match on it)', () => {

@@ -13,11 +13,10 @@ import {
   EpisodeBatchCreate,
   EpisodeComplete,
   EpisodeCreate,
-  EpisodeListQuery,
   EpisodePatch,
   EpisodeRecord,
-  metadataFilters,
 } from '../../src/domain/episode.js';
+import { EpisodeListQuery, metadataFilters } from '../../src/domain/episode-list.js';
 import {
   MAX_ARTIFACT_BYTES,
   MAX_BATCH_EPISODES,

@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { normaliseTag, normaliseTags, Tag, TagInput, Tags } from '../../src/domain/common.js';
-import { EpisodeCreate, EpisodeListQuery, EpisodePatch } from '../../src/domain/episode.js';
+import { EpisodeCreate, EpisodePatch } from '../../src/domain/episode.js';
+import { EpisodeListQuery } from '../../src/domain/episode-list.js';
 import { MAX_TAG_CHARS, MAX_TAGS } from '../../src/domain/limits.js';
 
 const minimalEpisode = { task_type: 'debugging', task_description: 'fix it', context: { domain: 'web' } };

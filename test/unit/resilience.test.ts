@@ -15,8 +15,7 @@ const serverError = () =>
 const constraint = () =>
   Object.assign(new Error('UNIQUE constraint failed: episodes.id'), { code: 'SQLITE_CONSTRAINT_PRIMARYKEY' });
 const sqlError = () => Object.assign(new Error('no such table: nope'), { code: 'SQLITE_ERROR' });
-const precondition = () =>
-  Object.assign(new Error('ENGRAM_ASSERT:EPISODE_NOT_FOUND'), { code: 'SQLITE_CONSTRAINT_TRIGGER' });
+const precondition = () => Object.assign(new Error('ENGRAM_GUARD'), { code: 'SQLITE_CONSTRAINT_TRIGGER' });
 
 /** Well under what any real database call costs: an open breaker or a full queue answers at once. */
 const FAST_MS = 5;
@@ -250,6 +249,105 @@ describe('ResiliencePolicy retries', () => {
     await rejection(policy.execute(fakeCall(() => busy())));
     expect(onError).toHaveBeenCalledTimes(1);
     expect(onError.mock.calls[0]?.[0]).toMatchObject({ kind: 'busy' });
+  });
+});
+
+describe('ResiliencePolicy writes', () => {
+  const reset = () => new TypeError('fetch failed', { cause: { code: 'ECONNRESET' } });
+
+  it.each([
+    ['busy', busy],
+    ['a connection never made (ECONNREFUSED)', refused],
+  ])('write without a claim - %s, then success - retried: it cannot have committed', async (_name, make) => {
+    const policy = makePolicy();
+    const call = fakeCall((n) => (n === 1 ? make() : undefined));
+    await expect(policy.execute(call, { kind: 'write' })).resolves.toBe(2);
+    expect(call.calls).toBe(2);
+  });
+
+  it.each([
+    ['a connection lost after sending (ECONNRESET)', reset],
+    ['a server error', serverError],
+  ])(
+    'write without a claim - %s - not retried, answered outcome_unknown (it may have committed)',
+    async (_name, make) => {
+      const policy = makePolicy();
+      const call = fakeCall(() => make());
+      const err = await rejection(policy.execute(call, { kind: 'write' }));
+      expect(err.kind).toBe('outcome_unknown');
+      expect(call.calls).toBe(1);
+    },
+  );
+
+  it('write without a claim - its deadline passes - outcome_unknown, not retried', async () => {
+    const policy = makePolicy({ timeoutMs: 20 });
+    let calls = 0;
+    const err = await rejection(
+      policy.execute(
+        () => {
+          calls++;
+          return new Promise<never>(() => undefined);
+        },
+        { kind: 'write' },
+      ),
+    );
+    expect(err).toMatchObject({ kind: 'outcome_unknown', detail: 'timeout' });
+    expect(calls).toBe(1);
+  });
+
+  it.each([
+    ['a connection lost after sending', reset],
+    ['a server error', serverError],
+  ])(
+    'claimed write - %s, then success - retried (a retry of a committed write meets its claim)',
+    async (_name, make) => {
+      const policy = makePolicy();
+      const call = fakeCall((n) => (n === 1 ? make() : undefined));
+      await expect(policy.execute(call, { kind: 'claimed_write' })).resolves.toBe(2);
+    },
+  );
+
+  it('claimed write - deadline passed, then the retry meets the claim - the claim conflict is the answer', async () => {
+    const policy = makePolicy({ timeoutMs: 20 });
+    let calls = 0;
+    const err = await rejection(
+      policy.execute(
+        () => {
+          calls++;
+          return calls === 1 ? new Promise<never>(() => undefined) : Promise.reject(constraint());
+        },
+        { kind: 'claimed_write' },
+      ),
+    );
+    expect(err.kind).toBe('constraint');
+    expect(calls).toBe(2);
+  });
+
+  it('claimed write - every attempt lost after sending - outcome_unknown after maxAttempts calls', async () => {
+    const policy = makePolicy({ retry: { maxAttempts: 3 }, breaker: { failureThreshold: 100 } });
+    const call = fakeCall(() => reset());
+    const err = await rejection(policy.execute(call, { kind: 'claimed_write' }));
+    expect(err).toMatchObject({ kind: 'outcome_unknown', detail: 'connection' });
+    expect(call.calls).toBe(3);
+  });
+
+  it('claimed write - lost after sending, then refused until the end - still outcome_unknown', async () => {
+    const policy = makePolicy({ retry: { maxAttempts: 3 }, breaker: { failureThreshold: 100 } });
+    const call = fakeCall((n) => (n === 1 ? reset() : refused()));
+    expect((await rejection(policy.execute(call, { kind: 'claimed_write' }))).kind).toBe('outcome_unknown');
+  });
+
+  it('claimed write - lost after sending, then the database answers with an error - that error (settled)', async () => {
+    const policy = makePolicy();
+    const call = fakeCall((n) => (n === 1 ? reset() : precondition()));
+    expect((await rejection(policy.execute(call, { kind: 'claimed_write' }))).kind).toBe('precondition');
+  });
+
+  it('read - a connection lost after sending - retried as before, never outcome_unknown', async () => {
+    const policy = makePolicy({ breaker: { failureThreshold: 100 } });
+    const call = fakeCall(() => reset());
+    expect((await rejection(policy.execute(call))).kind).toBe('connection');
+    expect(call.calls).toBe(3);
   });
 });
 
