@@ -211,6 +211,69 @@ describe('read replica and consistency tokens', () => {
     }
   });
 
+  it('every write route - answers with a token, never older than the last one, and a read on another instance with it sees the write', async () => {
+    // Issue 14: the token is issued for every write path, whichever service and repository it goes through.
+    const tokens: number[] = [];
+    const written = (res: { statusCode: number; body: string; headers: Record<string, unknown> }) => {
+      expect(res.statusCode, res.body).toBeLessThan(300);
+      const token = res.headers['consistency-token'];
+      expect(token, `no token on ${res.statusCode} ${res.body.slice(0, 80)}`).toMatch(/^\d+$/);
+      tokens.push(Number(token));
+      return token as string;
+    };
+    const readWith = (url: string, token: string) =>
+      reader.inject({ method: 'GET', url, headers: { 'consistency-token': token } });
+
+    const batchRequest = {
+      method: 'POST' as const,
+      url: '/v1/episodes/batch',
+      headers: { 'idempotency-key': `batch-${n++}` },
+      payload: {
+        episodes: [0, 1].map((i) => ({
+          task_type: 'testing',
+          task_description: `batch ${i}`,
+          context: { domain: 'routes' },
+        })),
+      },
+    };
+    const batch = await writer.inject(batchRequest);
+    let token = written(batch);
+    const [first, second] = (batch.json().ids as string[]).map((id) => ({ id }));
+    expect((await readWith(`/v1/episodes/${second?.id}`, token)).statusCode).toBe(200);
+    written(await writer.inject(batchRequest)); // an idempotent replay
+
+    const step = await writer.inject({
+      method: 'POST',
+      url: `/v1/episodes/${first?.id}/steps`,
+      payload: { tool: 'shell', action: 'ls' },
+    });
+    token = written(step);
+    expect((await readWith(`/v1/episodes/${first?.id}/steps/1`, token)).statusCode).toBe(200);
+
+    const patch = await writer.inject({
+      method: 'PATCH',
+      url: `/v1/episodes/${first?.id}`,
+      headers: { 'content-type': 'application/merge-patch+json' },
+      payload: { task_description: 'patched' },
+    });
+    token = written(patch);
+    expect((await readWith(`/v1/episodes/${first?.id}`, token)).json().task_description).toBe('patched');
+
+    const complete = await writer.inject({
+      method: 'POST',
+      url: `/v1/episodes/${first?.id}/complete`,
+      payload: { outcome: { type: 'success', verdict: 'done' } },
+    });
+    token = written(complete);
+    expect((await readWith(`/v1/episodes/${first?.id}`, token)).json().status).toBe('completed');
+
+    const deleted = await writer.inject({ method: 'DELETE', url: `/v1/episodes/${second?.id}` });
+    token = written(deleted);
+    expect((await readWith(`/v1/episodes/${second?.id}`, token)).statusCode).toBe(404);
+
+    expect(tokens).toEqual([...tokens].sort((a, b) => a - b));
+  });
+
   it('GET with a malformed token - 400 problem naming the header', async () => {
     for (const token of ['abc', '-1', '1.5', '12345678901234567890']) {
       const res = await reader.inject({
