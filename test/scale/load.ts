@@ -121,22 +121,26 @@ export async function driveLoad(
     }
   };
 
-  const disruptions = actions.map(async (action) => {
-    await new Promise((r) => setTimeout(r, Math.max(0, started + action.at * durationMs - Date.now())));
-    const atMs = since();
-    try {
-      await action.run();
-      report.actions.push({ what: action.what, atMs, tookMs: since() - atMs });
-    } catch (err) {
-      report.actions.push({ what: action.what, atMs, tookMs: since() - atMs, error: String(err) });
+  // In order, each at its time or once the one before has finished, whichever is later: a `start` issued
+  // while the `stop` before it is still draining the instance would find nothing to start.
+  const disruptions = (async () => {
+    for (const action of actions) {
+      await new Promise((r) => setTimeout(r, Math.max(0, started + action.at * durationMs - Date.now())));
+      const atMs = since();
+      try {
+        await action.run();
+        report.actions.push({ what: action.what, atMs, tookMs: since() - atMs });
+      } catch (err) {
+        report.actions.push({ what: action.what, atMs, tookMs: since() - atMs, error: String(err) });
+      }
     }
-  });
+  })();
 
   await Promise.all([
     ...Array.from({ length: WRITERS }, writer),
     ...Array.from({ length: PAIRS }, pair),
     ...Array.from({ length: READERS }, reader),
-    ...disruptions,
+    disruptions,
   ]);
   report.durationMs = since();
   return report;

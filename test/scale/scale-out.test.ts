@@ -87,7 +87,11 @@ describe.runIf(shouldRun(probe))('scale profile under load', () => {
     // Every acknowledged write must be on the primary: `engram` reads from it.
     const missing = await findMissing(engramUrl, load.acknowledged);
     // engram-2's reads since it restarted mid-run: answered by the replica, or by the primary instead.
-    const engram2Metrics = (await http(`${engram2Url}/metrics`)).text;
+    // A failed fetch still leaves a report to read (engram-2 down at the end is itself a finding).
+    const engram2Metrics = await http(`${engram2Url}/metrics`).then(
+      (res) => res.text,
+      (err: unknown) => `unreachable: ${String(err)}`,
+    );
     const replicaReads = Object.fromEntries(
       [...engram2Metrics.matchAll(/^engram_db_replica_reads_total\{outcome="(\w+)"\} (\d+)/gm)].map((m) => [
         m[1],
@@ -121,6 +125,11 @@ describe.runIf(shouldRun(probe))('scale profile under load', () => {
     if (process.env.SCALE_RESULTS_FILE)
       appendFileSync(process.env.SCALE_RESULTS_FILE, `${JSON.stringify(report)}\n`);
 
+    expect(
+      load.actions.filter((a) => a.error !== undefined),
+      'disruptions that failed',
+    ).toEqual([]);
+    expect(engram2Metrics, 'engram-2 serving after its restart').toMatch(/engram_db_replica_reads_total/);
     expect(load.acknowledged.length, 'acknowledged writes').toBeGreaterThan(1_000);
     expect(report.longest_write_gap_ms, 'longest gap between acknowledged writes').toBeLessThanOrEqual(
       MAX_WRITE_GAP_MS,
