@@ -9,6 +9,8 @@ import {
   EmbeddingRecord,
   ItemType,
   ModelQuery,
+  RRF_DEPTH,
+  RRF_K,
   SimilarResult,
   SimilarSearch,
 } from '../../src/domain/embedding.js';
@@ -40,7 +42,11 @@ const SIMILARITY =
   'similarity is the cosine similarity a·b / (|a| |b|) of the float32 vectors, in [-1, 1], higher is more similar (libSQL: 1 − vector_distance_cos). ' +
   'Exact under conditions: when the matching vectors are few (at most EMBEDDING_EXACT_SCAN_MAX) they are all scanned; otherwise DiskANN candidates ' +
   '(k × EMBEDDING_INDEX_OVERFETCH) plus the vectors not yet indexed are re-ranked exactly, and when that cannot fill k every matching vector is scanned. ' +
-  '`strategy` says which path answered.';
+  '`strategy` says which path answered. ' +
+  `Hybrid: \`q\` ranks episodes by full text (the FTS of GET /v1/episodes, BM25; \`filter.q\` restricts instead). With \`q\` alone the order is BM25 (score = −bm25). ` +
+  `With \`q\` and a vector (or item), the vector list and the text list (each its best ${RRF_DEPTH}) are fused by reciprocal rank: ` +
+  `score(d) = Σ over the lists that rank d of 1 / (${RRF_K} + rank(d)), ranks from 1; ties go to the item the vector list ranks first. ` +
+  '`ranking` says which order answered.';
 
 /** Embeddings: vectors of items per model, and semantic search (SPEC §3.4). */
 const embeddingRoutes: FastifyPluginAsyncZod<{ embeddings: EmbeddingService }> = async (
@@ -168,7 +174,8 @@ const embeddingRoutes: FastifyPluginAsyncZod<{ embeddings: EmbeddingService }> =
     {
       config: { role: 'read' },
       schema: {
-        summary: 'The k items most similar to a vector or to an item, under episode filters',
+        summary:
+          'The k items most similar to a vector or an item, or matching text best (hybrid), under episode filters',
         description: SIMILARITY,
         body: SimilarSearch,
         response: { 200: SimilarResult, ...problems(404, 413, 415, 422) },
@@ -179,9 +186,12 @@ const embeddingRoutes: FastifyPluginAsyncZod<{ embeddings: EmbeddingService }> =
       request.server.engram.metrics.similarSearches.inc({ strategy: found.strategy });
       const items = found.hits.map(
         (h) =>
-          `{"item_type":${JSON.stringify(h.item_type)},"item_id":${JSON.stringify(h.item_id)},"similarity":${h.similarity},"item":${h.item ?? 'null'}}`,
+          `{"item_type":${JSON.stringify(h.item_type)},"item_id":${JSON.stringify(h.item_id)},"similarity":${h.similarity},"score":${h.score},"item":${h.item ?? 'null'}}`,
       );
-      return sendJsonText(reply, `{"items":[${items.join(',')}],"strategy":"${found.strategy}"}`);
+      return sendJsonText(
+        reply,
+        `{"items":[${items.join(',')}],"ranking":"${found.ranking}","strategy":"${found.strategy}"}`,
+      );
     },
   );
 };

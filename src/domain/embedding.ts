@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { MetadataKey, Name, TimestampOut, Uuid } from './common.js';
-import { episodeFilterShape } from './episode-list.js';
-import { MAX_BATCH_EMBEDDINGS, MAX_SIMILAR_K } from './limits.js';
+import { boundedString, Name, TimestampOut, Uuid, withoutNul } from './common.js';
+import { EpisodeFilter } from './episode-list.js';
+import { MAX_BATCH_EMBEDDINGS, MAX_QUERY_TEXT_CHARS, MAX_SIMILAR_K } from './limits.js';
 import { Vector } from './vector.js';
 
 export { Vector } from './vector.js';
@@ -129,36 +129,54 @@ export const EmbeddingModel = z.strictObject({
 });
 export type EmbeddingModel = z.infer<typeof EmbeddingModel>;
 
-const { q: _q, ...filterFields } = episodeFilterShape;
-
-/** The episode list's filters in a JSON body (SPEC §3.1): an item matches through its episode. */
-export const EpisodeFilterBody = z
-  .strictObject({
-    ...filterFields,
-    q: episodeFilterShape.q.describe('Full-text condition on the episode (restricts; the top-level q ranks)'),
-    metadata: z.record(MetadataKey, z.string()).optional().describe('metadata key → value equality'),
-  })
-  .describe(
-    'Every filter of GET /v1/episodes, combined with AND, on the episode an item belongs to (an episode, or a step’s episode); items of other types never match a filter',
-  );
-export type EpisodeFilterBody = z.infer<typeof EpisodeFilterBody>;
+/** Reciprocal rank fusion's constant: each list adds 1 / (RRF_K + rank) for an item it ranks. */
+export const RRF_K = 60;
+/** How deep each list goes into a hybrid fusion: its best RRF_DEPTH items (≥ the largest k). */
+export const RRF_DEPTH = MAX_SIMILAR_K;
 
 export const SimilarSearch = z
   .strictObject({
-    model: ModelName,
+    model: ModelName.optional().describe('The model of `vector` or `item` (required with them)'),
     vector: Vector.optional().describe('The query vector; or give `item`'),
     item: z
       .strictObject({ type: ItemType, id: ItemId })
       .optional()
       .describe('Search with the stored vector of this item (in `model`); the item itself is left out'),
+    // FTS5 reads its query up to a NUL, which would leave a quoted term open.
+    q: withoutNul(boundedString(1, MAX_QUERY_TEXT_CHARS))
+      .optional()
+      .describe(
+        'Full-text terms over episodes (the FTS of GET /v1/episodes) that RANK: alone, by BM25; with a vector, fused by reciprocal rank. (filter.q restricts instead.)',
+      ),
     k: z.int().min(1).max(MAX_SIMILAR_K).default(10).describe(`Results, 1..${MAX_SIMILAR_K}`),
-    min_similarity: z.number().min(-1).max(1).optional().describe('Leave out results below this'),
+    min_similarity: z
+      .number()
+      .min(-1)
+      .max(1)
+      .optional()
+      .describe('Leave out vector results below this (the text list is not affected)'),
     item_type: ItemType.optional().describe('Only items of this type'),
-    filter: EpisodeFilterBody.optional(),
+    filter: EpisodeFilter.optional().describe(
+      'Every filter of GET /v1/episodes, combined with AND, on the episode an item belongs to (an episode, or a step’s episode); items of other types never match a filter. filter.q restricts, the top-level q ranks',
+    ),
   })
   .superRefine((s, ctx) => {
-    if ((s.vector === undefined) === (s.item === undefined)) {
-      ctx.addIssue({ code: 'custom', path: ['vector'], message: 'give exactly one of vector and item' });
+    if (s.vector !== undefined && s.item !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['vector'], message: 'give at most one of vector and item' });
+    }
+    if (s.vector === undefined && s.item === undefined && s.q === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['vector'], message: 'give vector, item or q' });
+    }
+    const byVector = s.vector !== undefined || s.item !== undefined;
+    if (byVector !== (s.model !== undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['model'],
+        message: byVector ? 'required with vector or item' : 'given only with vector or item',
+      });
+    }
+    if (s.q !== undefined && s.q.trim() === '') {
+      ctx.addIssue({ code: 'custom', path: ['q'], message: 'must have at least one term' });
     }
     const problem = s.item && itemIdProblem(s.item.type, s.item.id);
     if (problem) ctx.addIssue({ code: 'custom', path: ['item', 'id'], message: problem });
@@ -172,7 +190,15 @@ export const SimilarResult = z.strictObject({
       item_id: z.string(),
       similarity: z
         .number()
-        .describe('Cosine similarity in [-1, 1]: a·b / (|a| |b|), over the float32 vectors'),
+        .nullable()
+        .describe(
+          'Cosine similarity in [-1, 1] to the query vector: a·b / (|a| |b|), over the float32 vectors; null when there is no query vector or the item has no vector in the model',
+        ),
+      score: z
+        .number()
+        .describe(
+          'What the items are ordered by (higher first): the similarity (vector only), −bm25 (q only), or the reciprocal rank fusion score (both)',
+        ),
       item: z
         .record(z.string(), z.unknown())
         .nullable()
@@ -181,8 +207,13 @@ export const SimilarResult = z.strictObject({
         ),
     }),
   ),
+  ranking: z
+    .enum(['vector', 'bm25', 'rrf'])
+    .describe('vector: by similarity; bm25: full text only; rrf: reciprocal rank fusion of both lists'),
   strategy: z
-    .enum(['index', 'exact'])
-    .describe('index: DiskANN candidates re-ranked exactly; exact: a scan of every matching vector'),
+    .enum(['index', 'exact', 'text'])
+    .describe(
+      'How the vector list was found: index (DiskANN candidates re-ranked exactly) or exact (a scan of every matching vector); text when there was no query vector',
+    ),
 });
 export type SimilarResult = z.infer<typeof SimilarResult>;

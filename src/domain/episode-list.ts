@@ -3,6 +3,7 @@ import {
   boundedString,
   Cursor,
   ListLimit,
+  Metadata,
   MetadataKey,
   Name,
   queryNumber,
@@ -16,8 +17,8 @@ import { MAX_FILTER_VALUES, MAX_QUERY_TEXT_CHARS } from './limits.js';
 
 // The episode list's query string (SPEC §3.1): filters combined with AND, a sort and a keyset cursor.
 
-/** The filters of the episode list (SPEC §3.1), shared by every query that filters episodes. */
-export const episodeFilterShape = {
+/** The filters of the episode list, shared by every query over episodes (search, timeline). */
+const filterShape = {
   task_type: repeatable(TaskType, MAX_FILTER_VALUES).optional().describe('Repeatable; any of these'),
   domain: Name.optional(),
   language: Name.optional(),
@@ -52,7 +53,7 @@ export const episodeFilterShape = {
 const listQueryShape = {
   limit: ListLimit,
   cursor: Cursor.optional(),
-  ...episodeFilterShape,
+  ...filterShape,
   sort: z.enum(['start_time_desc', 'start_time_asc', 'reward_desc']).default('start_time_desc'),
   include: z.enum(['steps']).optional().describe('steps: embed each episode’s steps'),
 };
@@ -98,18 +99,20 @@ export function metadataFilters(query: EpisodeListQuery): Record<string, string>
 }
 
 /**
- * Episode filters as every query that filters episodes takes them (the list's query string, a similarity
- * search's `filter`): what the one "episode filter → SQL" builder (storage/libsql/episode-filter.ts) reads.
+ * The episode list's filters in a JSON body (searches take them as `filter`): the same fields, with
+ * `metadata` as an object of key → value equality filters instead of `metadata.<key>` parameters.
  */
-export type EpisodeFilter = Partial<
-  Omit<z.infer<z.ZodObject<typeof episodeFilterShape>>, 'archived' | 'tags_match'>
-> &
-  Pick<z.infer<z.ZodObject<typeof episodeFilterShape>>, 'archived' | 'tags_match'> & {
-    /** metadata key → value equality. */
-    metadata: Record<string, string>;
-  };
+export const EpisodeFilter = z
+  .strictObject({
+    ...filterShape,
+    metadata: Metadata.optional().describe('Metadata equality: every key given'),
+  })
+  .describe('Episode filters, combined with AND, as in GET /v1/episodes');
+export type EpisodeFilter = z.infer<typeof EpisodeFilter>;
 
 /** The filters of a validated list query. */
-export function episodeFilterOf(query: EpisodeListQuery): EpisodeFilter {
-  return { ...query, metadata: metadataFilters(query) };
+export function filterOfListQuery(query: EpisodeListQuery): EpisodeFilter {
+  const filter: Record<string, unknown> = { metadata: metadataFilters(query) };
+  for (const key of Object.keys(filterShape)) if (query[key] !== undefined) filter[key] = query[key];
+  return filter as EpisodeFilter;
 }

@@ -1,14 +1,16 @@
-import type {
-  EmbeddingBatchItem,
-  EmbeddingModel,
-  EpisodeFilterBody,
-  ItemType,
-  SimilarSearch,
+import {
+  type EmbeddingBatchItem,
+  type EmbeddingModel,
+  type ItemType,
+  RRF_DEPTH,
+  RRF_K,
+  type SimilarSearch,
 } from '../domain/embedding.js';
 import { EmbeddingDimensionMismatch, EmbeddingModelNotFound, EmbeddingNotFound } from '../domain/errors.js';
 import type {
   EmbeddingRepository,
-  SimilarHits,
+  RankedItem,
+  SimilarHit,
   StoredVector,
   UpsertResult,
 } from '../storage/embedding-repository.js';
@@ -97,28 +99,90 @@ export class EmbeddingService {
     return this.embeddings.models(tenant);
   }
 
-  /** The k items most similar to a vector, or to an item's stored vector (the item itself left out). */
-  async similar(tenant: string, search: SimilarSearch): Promise<SimilarHits> {
-    const model = await this.embeddings.model(tenant, search.model);
-    if (!model) throw new EmbeddingModelNotFound(search.model);
+  /**
+   * The k items most similar to a vector, or to an item's stored vector (the item itself left out); with
+   * `q` too, the vector list and the BM25 list fused by reciprocal rank; with `q` alone, the BM25 list.
+   */
+  async similar(tenant: string, search: SimilarSearch): Promise<SimilarSearchResult> {
     const item = search.item && { type: search.item.type, id: search.item.id };
-    const vector = item ? (await this.get(tenant, item, search.model)).vector : (search.vector as number[]);
-    if (vector.length !== model.dimension) {
-      throw new EmbeddingDimensionMismatch(vector.length, search.model, model.dimension);
+    const conditions = { itemType: search.item_type, filter: search.filter, exclude: item };
+    const byVector = search.vector !== undefined || search.item !== undefined;
+    const query =
+      byVector && search.model !== undefined
+        ? await this.queryVector(tenant, search.model, search)
+        : undefined;
+    const text =
+      search.q === undefined
+        ? undefined
+        : await this.embeddings.textRanked(tenant, {
+            text: search.q,
+            k: query ? RRF_DEPTH : search.k,
+            ...conditions,
+          });
+    if (!query) {
+      const ranked = text ?? [];
+      return { hits: await this.embeddings.withItems(tenant, ranked), ranking: 'bm25', strategy: 'text' };
     }
-    return this.embeddings.similar(tenant, {
-      model,
-      vector,
-      k: search.k,
+    const nearest = await this.embeddings.nearest(tenant, {
+      ...query,
+      k: text ? RRF_DEPTH : search.k,
       minSimilarity: search.min_similarity,
-      itemType: search.item_type,
-      filter: search.filter && episodeFilter(search.filter),
-      exclude: item,
+      ...conditions,
     });
+    const ranked = text ? fuseByReciprocalRank([nearest.ranked, text]).slice(0, search.k) : nearest.ranked;
+    return {
+      hits: await this.embeddings.withItems(tenant, ranked, {
+        modelId: query.model.id,
+        vector: query.vector,
+      }),
+      ranking: text ? 'rrf' : 'vector',
+      strategy: nearest.strategy,
+    };
+  }
+
+  /** The search's model and query vector (given, or the item's stored one). */
+  private async queryVector(
+    tenant: string,
+    name: string,
+    search: SimilarSearch,
+  ): Promise<{ model: { id: number; dimension: number }; vector: number[] }> {
+    const model = await this.embeddings.model(tenant, name);
+    if (!model) throw new EmbeddingModelNotFound(name);
+    const item = search.item && { type: search.item.type, id: search.item.id };
+    const vector = item ? (await this.get(tenant, item, name)).vector : (search.vector as number[]);
+    if (vector.length !== model.dimension) {
+      throw new EmbeddingDimensionMismatch(vector.length, name, model.dimension);
+    }
+    return { model, vector };
   }
 }
 
-const episodeFilter = ({ metadata, ...filter }: EpisodeFilterBody) => ({
-  ...filter,
-  metadata: metadata ?? {},
-});
+export interface SimilarSearchResult {
+  hits: SimilarHit[];
+  ranking: 'vector' | 'bm25' | 'rrf';
+  strategy: 'index' | 'exact' | 'text';
+}
+
+/**
+ * Reciprocal rank fusion: an item's score is Σ 1 / (RRF_K + rank) over the lists that rank it (rank 1 is
+ * the best). Ties: the item ranked earlier by an earlier list first. The item keeps a known similarity.
+ */
+export function fuseByReciprocalRank(lists: RankedItem[][]): RankedItem[] {
+  const fused = new Map<string, RankedItem & { first: number }>();
+  lists.forEach((list, l) => {
+    list.forEach((r, i) => {
+      const key = `${r.type}/${r.id}`;
+      const add = 1 / (RRF_K + i + 1);
+      const seen = fused.get(key);
+      if (seen) {
+        seen.score += add;
+        seen.similarity ??= r.similarity;
+      } else {
+        fused.set(key, { ...r, score: add, first: l * RRF_DEPTH + i });
+      }
+    });
+  });
+  return [...fused.values()]
+    .sort((a, b) => b.score - a.score || a.first - b.first)
+    .map(({ first: _first, ...r }) => r);
+}

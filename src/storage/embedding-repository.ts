@@ -44,16 +44,36 @@ export interface SimilarQuery {
   exclude?: { type: ItemType; id: string } | undefined;
 }
 
+/** A full-text ranking of episodes: the same FTS and the same terms as the episode list's `q`. */
+export interface TextQuery {
+  text: string;
+  k: number;
+  itemType?: ItemType | undefined;
+  filter?: EpisodeFilter | undefined;
+  exclude?: { type: ItemType; id: string } | undefined;
+}
+
+/** An item in a ranking: its cosine similarity to the query vector (when known) and its score. */
+export interface RankedItem {
+  type: ItemType;
+  id: string;
+  similarity: number | null;
+  /** Higher first. */
+  score: number;
+}
+
 export interface SimilarHit {
   item_type: ItemType;
   item_id: string;
-  similarity: number;
+  similarity: number | null;
+  score: number;
   /** The item's record as JSON text; null for item types without records here. */
   item: string | null;
 }
 
-export interface SimilarHits {
-  hits: SimilarHit[];
+export interface Nearest {
+  /** Best first; each item's score is its similarity. */
+  ranked: RankedItem[];
   strategy: 'index' | 'exact';
 }
 
@@ -96,5 +116,16 @@ export interface EmbeddingRepository {
    * the index when it can fill k, else by an exact scan of the matching rows. Heavy reads: off the event
    * loop on the embedded file, under the read deadline.
    */
-  similar(tenant: string, query: SimilarQuery): Promise<SimilarHits>;
+  nearest(tenant: string, query: SimilarQuery): Promise<Nearest>;
+  /** The k episodes whose text matches best by BM25 under the query's conditions, best first. One read. */
+  textRanked(tenant: string, query: TextQuery): Promise<RankedItem[]>;
+  /**
+   * The ranked items with their records (within the response budget: ResponseTooLarge), in order; with
+   * `similarityTo`, an item without a similarity gets its vector's similarity in that model (if it has one).
+   */
+  withItems(
+    tenant: string,
+    ranked: RankedItem[],
+    similarityTo?: { modelId: number; vector: number[] },
+  ): Promise<SimilarHit[]>;
 }

@@ -5,10 +5,12 @@ import { EmbeddingItemNotFound, EmbeddingNotFound, ResponseTooLarge } from '../.
 import { MAX_PAGE_BYTES } from '../../domain/limits.js';
 import type {
   EmbeddingRepository,
+  Nearest,
+  RankedItem,
   SimilarHit,
-  SimilarHits,
   SimilarQuery,
   StoredVector,
+  TextQuery,
   UpsertResult,
   VectorWrite,
 } from '../embedding-repository.js';
@@ -24,8 +26,8 @@ import {
   vectorOfBlob,
   withModelDimension,
 } from './embeddings.js';
-import { andEpisodeFilter } from './episode-filter.js';
-import { EPISODE_COLUMNS, iso, toEncodedEpisode } from './episode-rows.js';
+import { whereEpisodeMatches } from './episode-filter.js';
+import { EPISODE_COLUMNS, ftsQuery, iso, toEncodedEpisode } from './episode-rows.js';
 import type { Failures } from './statements.js';
 import { guard } from './statements.js';
 import { STEP_COLUMNS, toEncodedStep } from './step-rows.js';
@@ -208,7 +210,7 @@ export class LibsqlEmbeddingRepository implements EmbeddingRepository {
     return row ? { id: Number(row.id), dimension: Number(row.dimension) } : null;
   }
 
-  async similar(tenant: string, q: SimilarQuery): Promise<SimilarHits> {
+  async nearest(tenant: string, q: SimilarQuery): Promise<Nearest> {
     const query = vectorBlob(q.vector);
     const matching = this.matching(tenant, q);
     // A cheap count, bounded: a small matching set is scanned exactly (faster than the index, and exact).
@@ -216,13 +218,29 @@ export class LibsqlEmbeddingRepository implements EmbeddingRepository {
       `SELECT COUNT(*) AS n FROM (SELECT 1 FROM ${matching.from} WHERE ${matching.where} LIMIT ?)`,
       [...matching.where.args, this.settings.exactScanMax + 1],
     );
-    let ranked: Ranked[] | null = null;
+    let rows: Row[] | null = null;
     if (Number(counted?.n) > this.settings.exactScanMax && (await this.hasIndex(q.model.id))) {
-      ranked = await this.viaIndex(q, matching, query);
+      rows = await this.viaIndex(q, matching, query);
     }
-    const strategy = ranked ? 'index' : 'exact';
-    ranked ??= await this.exact(q, matching, query);
-    return { hits: await this.withItems(tenant, ranked), strategy };
+    const strategy = rows ? 'index' : 'exact';
+    rows ??= await this.exact(q, matching, query);
+    return { ranked: rows.map(rankedBySimilarity), strategy };
+  }
+
+  async textRanked(tenant: string, q: TextQuery): Promise<RankedItem[]> {
+    const match = ftsQuery(q.text);
+    if (match === null || (q.itemType !== undefined && q.itemType !== 'episode')) return [];
+    const where = tenantScope(tenant, 'e');
+    if (q.filter) whereEpisodeMatches(where, q.filter);
+    if (q.exclude?.type === 'episode') where.and('e.id <> ?', q.exclude.id);
+    const rows = await this.db.scan(
+      `SELECT e.id, bm25(episodes_fts) AS rank
+       FROM episodes_fts JOIN episodes e ON e.rowid = episodes_fts.rowid
+       WHERE episodes_fts MATCH ? AND ${where} ORDER BY rank, e.id LIMIT ?`,
+      [match, ...where.args, q.k],
+    );
+    // FTS5's bm25() is lower for a better match; the score is its negation (higher first).
+    return rows.map((r) => ({ type: 'episode', id: String(r.id), similarity: null, score: -Number(r.rank) }));
   }
 
   /** The rows a search may answer: the model's vectors under the query's conditions (`v`, and `e` with a filter). */
@@ -231,7 +249,7 @@ export class LibsqlEmbeddingRepository implements EmbeddingRepository {
     if (q.itemType) where.and('v.item_type = ?', q.itemType);
     if (q.exclude) where.and('NOT (v.item_type = ? AND v.item_id = ?)', q.exclude.type, q.exclude.id);
     if (!q.filter) return { from: 'embeddings v', where };
-    andEpisodeFilter(where, q.filter, 'e');
+    whereEpisodeMatches(where, q.filter);
     return { from: 'embeddings v JOIN episodes e ON e.tenant = v.tenant AND e.id = v.episode_id', where };
   }
 
@@ -242,20 +260,15 @@ export class LibsqlEmbeddingRepository implements EmbeddingRepository {
   }
 
   /** Every matching vector, ranked: a heavy read. */
-  private async exact(
-    q: SimilarQuery,
-    m: { from: string; where: Where },
-    query: Uint8Array,
-  ): Promise<Ranked[]> {
+  private async exact(q: SimilarQuery, m: { from: string; where: Where }, query: Uint8Array): Promise<Row[]> {
     const min = this.minDistance(q);
-    const rows = await this.db.scan(
+    return this.db.scan(
       `SELECT * FROM (
          SELECT v.item_type, v.item_id, v.id, vector_distance_cos(v.vector, ?) AS distance
          FROM ${m.from} WHERE ${m.where})
        WHERE distance IS NOT NULL ${min.sql} ORDER BY distance, id LIMIT ?`,
       [query, ...m.where.args, ...min.args, q.k],
     );
-    return rows.map(ranked);
   }
 
   /**
@@ -267,7 +280,7 @@ export class LibsqlEmbeddingRepository implements EmbeddingRepository {
     q: SimilarQuery,
     m: { from: string; where: Where },
     query: Uint8Array,
-  ): Promise<Ranked[] | null> {
+  ): Promise<Row[] | null> {
     const min = this.minDistance(q);
     const candidates = q.k * this.settings.overfetch;
     const rows = await this.db.scan(
@@ -282,7 +295,7 @@ export class LibsqlEmbeddingRepository implements EmbeddingRepository {
        WHERE distance IS NOT NULL ${min.sql} ORDER BY distance, id LIMIT ?`,
       [query, query, candidates, ...m.where.args, query, ...m.where.args, ...min.args, q.k],
     );
-    return rows.length < q.k ? null : rows.map(ranked);
+    return rows.length < q.k ? null : rows;
   }
 
   private async hasIndex(modelId: number): Promise<boolean> {
@@ -294,8 +307,11 @@ export class LibsqlEmbeddingRepository implements EmbeddingRepository {
     return row !== undefined;
   }
 
-  /** The hits with their items' records, within the response budget. */
-  private async withItems(tenant: string, ranked: Ranked[]): Promise<SimilarHit[]> {
+  async withItems(
+    tenant: string,
+    ranked: RankedItem[],
+    similarityTo?: { modelId: number; vector: number[] },
+  ): Promise<SimilarHit[]> {
     const ids = (type: ItemType) => JSON.stringify(ranked.filter((r) => r.type === type).map((r) => r.id));
     const records = new Map<string, string>();
     const episodes = tenantScope(tenant, 'e');
@@ -328,24 +344,39 @@ export class LibsqlEmbeddingRepository implements EmbeddingRepository {
     )) {
       records.set(`step/${row.episode_id}:${row.step_number}`, toEncodedStep(row));
     }
+    const similarities = await this.similarities(tenant, ranked, similarityTo);
     return ranked.map((r) => ({
       item_type: r.type,
       item_id: r.id,
-      // Cosine distance is 1 − cosine similarity; float32 rounding may step just outside [-1, 1].
-      similarity: Math.min(1, Math.max(-1, 1 - r.distance)),
+      similarity: r.similarity ?? similarities.get(`${r.type}/${r.id}`) ?? null,
+      score: r.score,
       item: records.get(`${r.type}/${r.id}`) ?? null,
     }));
   }
+
+  /** The similarity to a query vector of the ranked items that lack one (a text match's vector, if stored). */
+  private async similarities(
+    tenant: string,
+    ranked: RankedItem[],
+    to: { modelId: number; vector: number[] } | undefined,
+  ): Promise<Map<string, number>> {
+    const missing = ranked.filter((r) => r.similarity === null).map((r) => [r.type, r.id]);
+    if (!to || missing.length === 0) return new Map();
+    const where = tenantScope(tenant, 'v').and('v.model_id = ?', to.modelId);
+    const rows = await this.db.scan(
+      `SELECT v.item_type, v.item_id, vector_distance_cos(v.vector, ?) AS distance
+       FROM json_each(?) i JOIN embeddings v ON v.item_type = i.value ->> 0 AND v.item_id = i.value ->> 1
+       WHERE ${where}`,
+      [vectorBlob(to.vector), JSON.stringify(missing), ...where.args],
+    );
+    return new Map(rows.map((r) => [`${r.item_type}/${r.item_id}`, similarityOf(Number(r.distance))]));
+  }
 }
 
-interface Ranked {
-  type: ItemType;
-  id: string;
-  distance: number;
-}
+// Cosine distance is 1 − cosine similarity; float32 rounding may step just outside [-1, 1].
+const similarityOf = (distance: number) => Math.min(1, Math.max(-1, 1 - distance));
 
-const ranked = (row: Row): Ranked => ({
-  type: row.item_type as ItemType,
-  id: String(row.item_id),
-  distance: Number(row.distance),
-});
+const rankedBySimilarity = (row: Row): RankedItem => {
+  const similarity = similarityOf(Number(row.distance));
+  return { type: row.item_type as ItemType, id: String(row.item_id), similarity, score: similarity };
+};

@@ -1,7 +1,7 @@
 import type { Database } from '../../db/database.js';
 import { labelled, type Row, type Statement } from '../../db/types.js';
 import type { EpisodeRecord } from '../../domain/episode.js';
-import { type EpisodeListQuery, episodeFilterOf } from '../../domain/episode-list.js';
+import { type EpisodeListQuery, filterOfListQuery } from '../../domain/episode-list.js';
 import { EpisodeAlreadyCompleted, EpisodeNotFound, ResponseTooLarge } from '../../domain/errors.js';
 import { MAX_EMBEDDED_STEPS, MAX_PAGE_BYTES } from '../../domain/limits.js';
 import {
@@ -13,7 +13,7 @@ import {
 } from '../episode-repository.js';
 import { type EncodedRecord, type Page, VersionMismatch, type WriteClaim, type Written } from '../types.js';
 import { EMBEDDING_FAILURES, embeddingInserts, withModelDimension } from './embeddings.js';
-import { andEpisodeFilter } from './episode-filter.js';
+import { whereEpisodeMatches } from './episode-filter.js';
 import {
   EPISODE_COLUMNS,
   episodeExists,
@@ -114,7 +114,7 @@ export class LibsqlEpisodeRepository implements EpisodeRepository {
   }
 
   async list(tenant: string, q: EpisodeListQuery): Promise<Page<EncodedRecord>> {
-    const where = andEpisodeFilter(tenantScope(tenant, 'e'), episodeFilterOf(q));
+    const where = whereEpisodeMatches(tenantScope(tenant, 'e'), filterOfListQuery(q));
 
     const sort = q.sort;
     if (q.cursor !== undefined) {
