@@ -10,6 +10,7 @@ import {
   PatternListQuery,
   PatternRecord,
 } from '../../src/domain/pattern.js';
+import { SuggestionList, SuggestionQuery } from '../../src/domain/suggestions.js';
 import {
   GetHeaders,
   idempotencyOf,
@@ -74,6 +75,20 @@ const patternRoutes: FastifyPluginAsyncZod<LearnedOptions> = async (app, { patte
     },
     async (request, reply) =>
       sendJsonText(reply, pageJsonText(await patterns.list(tenantOf(request), request.query))),
+  );
+
+  app.get(
+    '/patterns/suggestions',
+    {
+      schema: {
+        summary: 'Candidate patterns mined in SQL from the steps of completed episodes',
+        description:
+          'tool_sequence: runs of 2..4 consecutive tools (by step_number) with their support (distinct episodes), success rate (share of those episodes whose outcome is success), occurrence count and mean latency (the sum of the run’s latency_ms; a step without one counts 0). error_recovery: error_type is the tool whose step had an error result, recovery_steps the 1..3 tools after it, kept when at least one such episode succeeded. Grouped by domain (the pattern’s context). Each item’s `pattern` can be POSTed to /v1/patterns unchanged. Computed on each call (no stored state); filters narrow the episodes it reads.',
+        querystring: SuggestionQuery,
+        response: { 200: SuggestionList, ...problems() },
+      },
+    },
+    async (request) => ({ items: await patterns.suggest(tenantOf(request), request.query) }),
   );
 
   app.get(

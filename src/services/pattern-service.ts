@@ -8,6 +8,7 @@ import {
   type PatternListQuery,
   type PatternRecord,
 } from '../domain/pattern.js';
+import type { Suggestion, SuggestionQuery } from '../domain/suggestions.js';
 import { PatternIdTaken, type PatternRepository } from '../storage/pattern-repository.js';
 import type { EncodedRecord, Page, Written } from '../storage/types.js';
 import { fingerprintOf } from './common/fingerprint.js';
@@ -156,6 +157,11 @@ export class PatternService {
     return this.writes.run(tenant, idempotency, (claim) =>
       this.patterns.apply(tenant, id, application, now(), claim),
     );
+  }
+
+  /** Candidate patterns mined from the steps (SPEC §3.3); each can be created as it is. */
+  suggest(tenant: string, query: SuggestionQuery): Promise<Suggestion[]> {
+    return this.patterns.suggestions(tenant, query);
   }
 
   private async current(tenant: string, id: string): Promise<PatternRecord> {

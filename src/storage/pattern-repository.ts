@@ -1,4 +1,5 @@
 import type { ApplicationCreate, PatternListQuery, PatternRecord } from '../domain/pattern.js';
+import type { Suggestion, SuggestionQuery } from '../domain/suggestions.js';
 import type { EncodedRecord, Page, WriteClaim, Written } from './types.js';
 
 /** A pattern to create: the record, and its create request's fingerprint (empty for a server-made id). */
@@ -77,4 +78,9 @@ export interface PatternRepository {
     counts: ReadonlyMap<string, number>,
     claim: WriteClaim,
   ): Promise<Written<null>>;
+  /**
+   * Candidate patterns mined in SQL from the steps of completed episodes (see SuggestionQuery), most
+   * supported first. Atomicity: one read. Retry: safe. A heavy read: off the event loop, under the deadline.
+   */
+  suggestions(tenant: string, query: SuggestionQuery): Promise<Suggestion[]>;
 }

@@ -4,6 +4,7 @@ import { normaliseTags } from '../../domain/common.js';
 import { PatternNotFound } from '../../domain/errors.js';
 import { MAX_PAGE_BYTES } from '../../domain/limits.js';
 import type { ApplicationCreate, PatternListQuery, PatternRecord } from '../../domain/pattern.js';
+import type { Suggestion, SuggestionQuery } from '../../domain/suggestions.js';
 import {
   type NewPattern,
   type PatternChange,
@@ -27,6 +28,7 @@ import {
   toEncodedPattern,
 } from './pattern-rows.js';
 import type { Failures } from './statements.js';
+import { minedSuggestions } from './suggestions.js';
 import { tenantScope, type Where } from './where.js';
 import { claimResultUpdate, runClaimed } from './write-claims.js';
 
@@ -222,5 +224,9 @@ export class LibsqlPatternRepository implements PatternRepository {
       ...where.args,
     );
     return runClaimed(this.db, tenant, claim, [stmt], { known: null }, PATTERN_FAILURES);
+  }
+
+  suggestions(tenant: string, query: SuggestionQuery): Promise<Suggestion[]> {
+    return minedSuggestions(this.db, tenant, query);
   }
 }

@@ -56,27 +56,28 @@ export function toEncodedPattern(row: Row): EncodedRecord {
   return { id: row.id as string, version, json: spliced(columns, row.body as string) };
 }
 
-/** A REAL column as a JSON number that reads back as the same double (json_object keeps only 15 digits). */
-const realJson = (column: string) => `json(printf('%.17g', ${column}))`;
+/** A REAL column as JSON number text that reads back as the same double (json_object keeps 15 digits). */
+const realText = (column: string) => `printf('%.17g', ${column})`;
 /** An INTEGER ms column as the canonical timestamp text of `iso`. */
-const isoSql = (column: string) =>
+const isoText = (column: string) =>
   `strftime('%Y-%m-%dT%H:%M:%S', ${column} / 1000, 'unixepoch') || printf('.%03dZ', ${column} % 1000)`;
 
 /**
- * The record of the pattern that `where` (over `patterns p`) selects, as JSON text built in SQL — the same
- * text `toEncodedPattern` makes of its row — for a write whose answer the database computes (an
- * application's counters) and whose claim keeps it for replays.
+ * The record of the pattern that `where` (over `patterns p`) selects, as JSON text built in SQL — the text
+ * `toEncodedPattern` makes of its row — for a write whose answer the database computes (an application's
+ * counters) and whose claim keeps it for replays. Numbers are spliced in as text: a JSON function would
+ * round the REALs to 15 digits.
  */
 export function patternRecordSql(where: string): string {
-  const columns = `json_object('id', p.id, 'tenant', p.tenant, 'kind', p.kind,
-    'effectiveness', json_object('times_retrieved', p.times_retrieved, 'times_applied', p.times_applied,
-      'success_when_applied', p.success_when_applied, 'failure_when_applied', p.failure_when_applied,
-      'avg_reward_delta', ${realJson('p.avg_reward_delta')},
-      'last_used', CASE WHEN p.last_used IS NULL THEN NULL ELSE ${isoSql('p.last_used')} END,
-      'score', ${realJson('p.effectiveness')}),
-    'created_at', ${isoSql('p.created_at')}, 'updated_at', ${isoSql('p.updated_at')}, 'version', p.version)`;
-  return `SELECT substr(c, 1, length(c) - 1) || ',' || substr(b, 2)
-    FROM (SELECT ${columns} AS c, p.body AS b FROM patterns p WHERE ${where})`;
+  const names = `json_object('id', p.id, 'tenant', p.tenant, 'kind', p.kind)`;
+  const lastUsed = `CASE WHEN p.last_used IS NULL THEN 'null' ELSE '"' || ${isoText('p.last_used')} || '"' END`;
+  return `SELECT substr(${names}, 1, length(${names}) - 1)
+      || ',"effectiveness":{"times_retrieved":' || p.times_retrieved || ',"times_applied":' || p.times_applied
+      || ',"success_when_applied":' || p.success_when_applied || ',"failure_when_applied":' || p.failure_when_applied
+      || ',"avg_reward_delta":' || ${realText('p.avg_reward_delta')} || ',"last_used":' || ${lastUsed}
+      || ',"score":' || ${realText('p.effectiveness')} || '},"created_at":"' || ${isoText('p.created_at')}
+      || '","updated_at":"' || ${isoText('p.updated_at')} || '","version":' || p.version || ',' || substr(p.body, 2)
+    FROM patterns p WHERE ${where}`;
 }
 
 export function toEncodedHeuristic(row: Row): EncodedRecord {
