@@ -56,8 +56,8 @@ export function toEncodedPattern(row: Row): EncodedRecord {
   return { id: row.id as string, version, json: spliced(columns, row.body as string) };
 }
 
-/** A REAL column as JSON number text that reads back as the same double (json_object keeps 15 digits). */
-const realText = (column: string) => `printf('%.17g', ${column})`;
+/** A REAL column as JSON number text that reads back as the same double (json_object keeps 15 digits; the ! flag makes printf exact). */
+const realText = (column: string) => `printf('%!.17g', ${column})`;
 /** An INTEGER ms column as the canonical timestamp text of `iso`. */
 const isoText = (column: string) =>
   `strftime('%Y-%m-%dT%H:%M:%S', ${column} / 1000, 'unixepoch') || printf('.%03dZ', ${column} % 1000)`;
