@@ -135,13 +135,14 @@ export class ResiliencePolicy {
     fn: (signal: AbortSignal) => Promise<T>,
     { synchronous = false, kind = 'read' as CallKind } = {},
   ): Promise<T> {
-    // A call that waits for a pool slot is started by whichever call frees the slot; bound here, it runs in its
-    // own caller's async context (which request it serves, whether it may read from a replica), not in theirs.
-    const own = AsyncResource.bind(fn);
+    // A call that waits for a pool slot is started by whichever call frees the slot; run in this scope, it keeps
+    // its own caller's async context (which request it serves, whether it may read from a replica), not theirs.
+    // (runInAsyncScope rather than AsyncResource.bind: Node 20's bind builds a deprecation getter on every call.)
+    const scope = new AsyncResource('engram.db.call');
     const call = async (signal: AbortSignal) => {
       this.acquired++;
       try {
-        return await own(signal);
+        return await scope.runInAsyncScope(fn, undefined, signal);
       } catch (err) {
         throw classifyDbError(err);
       }

@@ -267,6 +267,7 @@ describe('/metrics', () => {
     );
     const local = await buildTestApp({ DB_BREAKER_FAILURE_THRESHOLD: 1 }, { faults: true, logger });
     try {
+      await local.engram.recordCounts.refresh(); // the count the app started: three refreshes below are three counts
       local.faults.fault = () => {
         throw busy();
       };
