@@ -1,8 +1,8 @@
 import type { Database } from '../../db/database.js';
 import type { Row } from '../../db/types.js';
-import { timestampToMs } from '../../domain/common.js';
 import type { PatternCreate } from '../../domain/pattern.js';
 import { MAX_EVIDENCE_IDS, type Suggestion, type SuggestionQuery } from '../../domain/suggestions.js';
+import { whereEpisodeMatches } from './episode-filter.js';
 import { tenantScope } from './where.js';
 
 // Mined suggestions (SPEC §3.3), computed in SQL from the steps table: each completed episode's steps in
@@ -38,10 +38,15 @@ const CANDIDATES: Record<SuggestionQuery['kind'], string> = {
 };
 
 function suggestionSql(tenant: string, q: SuggestionQuery) {
-  const episodes = tenantScope(tenant, 'e').and('e.end_time IS NOT NULL');
-  if (q.domain !== undefined) episodes.and('e.domain = ?', q.domain);
-  if (q.task_type !== undefined) episodes.and('e.task_type = ?', q.task_type);
-  if (q.since !== undefined) episodes.and('e.start_time >= ?', timestampToMs(q.since));
+  // Completed episodes, archived or not, through the one episode filter.
+  const episodes = whereEpisodeMatches(tenantScope(tenant, 'e'), {
+    archived: 'any',
+    tags_match: 'any',
+    status: 'completed',
+    domain: q.domain,
+    task_type: q.task_type === undefined ? undefined : [q.task_type],
+    started_after: q.since,
+  });
   const steps = tenantScope(tenant, 's').and('s.episode_id = ep.id');
   const having = q.kind === 'error_recovery' ? 'COUNT(*) >= ? AND SUM(ok) > 0' : 'COUNT(*) >= ?';
   const sql = `WITH ep AS (
