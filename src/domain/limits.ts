@@ -63,3 +63,5 @@ export const MAX_JSON_DEPTH = 32;
 export const MAX_BATCH_EMBEDDINGS = 1_000;
 /** Results of one similarity search (SPEC §3.4: k ≤ 100). */
 export const MAX_SIMILAR_K = 100;
+/** A whole pattern or heuristic, measured as serialized JSON. */
+export const MAX_PATTERN_BYTES = 256 * 1024;

@@ -110,6 +110,63 @@ describe.each(BACKENDS)('embeddings on $name', ({ build }) => {
     expect(await rowCount(app, 'embeddings', 'item_id IN (?, ?)', id, `${id}:1`)).toBe(0);
   });
 
+  it('patterns and heuristics have vectors; deleting one deletes its vectors in every model', async () => {
+    const pattern = await send(app, 'POST', '/v1/patterns', {
+      kind: 'tool_sequence',
+      tools: ['grep', 'edit'],
+      context: { domain: 'web' },
+      success_rate: 0.5,
+      avg_latency_ms: 1200,
+      occurrence_count: 3,
+    });
+    const heuristic = await send(app, 'POST', '/v1/heuristics', {
+      condition: 'a test fails only on CI',
+      action: 'look for timing assumptions',
+      confidence: 0.7,
+      evidence: { episode_ids: [randomUUID()], success_rate: 0.75, sample_size: 4 },
+    });
+    expect([pattern.status, heuristic.status]).toEqual([201, 201]);
+    const [m1, m2] = [model(), model()];
+    for (const [type, id] of [
+      ['pattern', pattern.body.id],
+      ['heuristic', heuristic.body.id],
+    ] as const) {
+      for (const m of [m1, m2]) {
+        const put = await send(app, 'PUT', `/v1/embeddings/${type}/${id}?model=${m}`, { vector: vec(4, 1) });
+        expect(put.status, type).toBe(201);
+      }
+      const found = await send(app, 'POST', '/v1/search/similar', { model: m1, vector: vec(4, 1), k: 1 });
+      expect(found.body.items[0]).toMatchObject({ item_type: type, item_id: id });
+      expect((await send(app, 'DELETE', `/v1/${type}s/${id}`)).status).toBe(204);
+      for (const m of [m1, m2]) {
+        expect((await send(app, 'GET', `/v1/embeddings/${type}/${id}?model=${m}`)).status).toBe(404);
+      }
+      const after = await send(app, 'POST', '/v1/search/similar', { model: m1, vector: vec(4, 1), k: 1 });
+      expect(after.body.items.map((h: { item_id: string }) => h.item_id)).not.toContain(id);
+    }
+  });
+
+  it('batch: exactly 1,000 is stored; 1,000 with one bad item writes none of them', async () => {
+    const id = await newEpisode();
+    const steps = Array.from({ length: 1000 }, (_, i) => ({ tool: 'bash', action: `ls ${i}` }));
+    expect((await send(app, 'POST', `/v1/episodes/${id}/steps`, { steps })).status).toBe(201);
+    const m = model();
+    const items = steps.map((_, i) => ({
+      item_type: 'step',
+      item_id: `${id}:${i + 1}`,
+      model: m,
+      vector: vec(4, i),
+    }));
+    const bad = [...items.slice(0, 999), { ...items[999], item_id: `${id}:1001` }]; // no step 1001
+    const refused = await send(app, 'POST', '/v1/embeddings/batch', { items: bad });
+    expect(refused.status).toBe(404);
+    expect(await rowCount(app, 'embeddings', 'item_id LIKE ?', `${id}:%`)).toBe(0);
+    const stored = await send(app, 'POST', '/v1/embeddings/batch', { items });
+    expect(stored.status).toBe(200);
+    expect(stored.body.items).toHaveLength(1000);
+    expect(await rowCount(app, 'embeddings', 'item_id LIKE ?', `${id}:%`)).toBe(1000);
+  });
+
   it('batch: up to 1,000 atomically; one bad item writes nothing; Idempotency-Key replays', async () => {
     const ids = [await newEpisode(), await newEpisode()];
     const m = model();

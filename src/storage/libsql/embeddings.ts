@@ -156,6 +156,14 @@ const ITEM_EXISTS: Partial<Record<ItemType, (tenant: string, id: string) => Stat
       .and('step_number = ?', Number(number));
     return sql(`EXISTS (SELECT 1 FROM steps WHERE ${where})`, ...where.args);
   },
+  pattern: (tenant, id) => {
+    const where = tenantScope(tenant).and('id = ?', id);
+    return sql(`EXISTS (SELECT 1 FROM patterns WHERE ${where})`, ...where.args);
+  },
+  heuristic: (tenant, id) => {
+    const where = tenantScope(tenant).and('id = ?', id);
+    return sql(`EXISTS (SELECT 1 FROM heuristics WHERE ${where})`, ...where.args);
+  },
 };
 
 /** A guard that the item exists (label EMBEDDING_ITEM_NOT_FOUND, subject `<type>/<id>`). */
