@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seeded as rng } from '../../bench/vector-workload.js';
 import type { TestApp } from '../helpers/app.js';
 import { BACKENDS, episodeBody, send, uniqueAgent } from '../helpers/backends.js';
 
@@ -10,16 +11,6 @@ import { BACKENDS, episodeBody, send, uniqueAgent } from '../helpers/backends.js
 const DIM = 8;
 const RRF_K = 60; // as documented in the OpenAPI description of POST /v1/search/similar
 
-/** A seeded PRNG (mulberry32). */
-function rng(seed: number) {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const random = rng(7);
 const query = [1, 0.2, 0, 0, 0, 0, 0, 0.1];
 const WORDS = ['socket', 'timeout', 'cache', 'retry', 'deploy', 'memory', 'flaky', 'queue'];

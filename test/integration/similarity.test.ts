@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seeded as rng } from '../../bench/vector-workload.js';
 import type { TestApp } from '../helpers/app.js';
 import { BACKENDS, episodeBody, send, uniqueAgent } from '../helpers/backends.js';
 
@@ -10,16 +11,6 @@ import { BACKENDS, episodeBody, send, uniqueAgent } from '../helpers/backends.js
 const DIM = 16;
 const N = 1000;
 
-/** A seeded PRNG (mulberry32): the same clustered vectors on every run. */
-function rng(seed: number) {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const random = rng(42);
 const centers = Array.from({ length: 10 }, () => Array.from({ length: DIM }, () => random() * 2 - 1));
 const clustered = (i: number) => centers[i % 10]?.map((c) => c + (random() - 0.5) * 0.6) as number[];
