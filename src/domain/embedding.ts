@@ -203,7 +203,7 @@ export const SimilarResult = z.strictObject({
         .record(z.string(), z.unknown())
         .nullable()
         .describe(
-          'The item’s record (an episode or a step); null for item types this service does not store',
+          'The item’s record (an episode, a step, a pattern or a heuristic); null only if it was deleted during the search',
         ),
     }),
   ),

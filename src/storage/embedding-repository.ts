@@ -67,7 +67,7 @@ export interface SimilarHit {
   item_id: string;
   similarity: number | null;
   score: number;
-  /** The item's record as JSON text; null for item types without records here. */
+  /** The item's record as JSON text; null if it was deleted while the search ran. */
   item: string | null;
 }
 

@@ -136,7 +136,7 @@ describe.each(BACKENDS)('embeddings on $name', ({ build }) => {
         expect(put.status, type).toBe(201);
       }
       const found = await send(app, 'POST', '/v1/search/similar', { model: m1, vector: vec(4, 1), k: 1 });
-      expect(found.body.items[0]).toMatchObject({ item_type: type, item_id: id });
+      expect(found.body.items[0]).toMatchObject({ item_type: type, item_id: id, item: { id } });
       expect((await send(app, 'DELETE', `/v1/${type}s/${id}`)).status).toBe(204);
       for (const m of [m1, m2]) {
         expect((await send(app, 'GET', `/v1/embeddings/${type}/${id}?model=${m}`)).status).toBe(404);

@@ -28,6 +28,7 @@ import {
 } from './embeddings.js';
 import { whereEpisodeMatches } from './episode-filter.js';
 import { EPISODE_COLUMNS, ftsQuery, iso, toEncodedEpisode } from './episode-rows.js';
+import { HEURISTIC_COLUMNS, PATTERN_COLUMNS, toEncodedHeuristic, toEncodedPattern } from './pattern-rows.js';
 import type { Failures } from './statements.js';
 import { guard } from './statements.js';
 import { STEP_COLUMNS, toEncodedStep } from './step-rows.js';
@@ -312,37 +313,34 @@ export class LibsqlEmbeddingRepository implements EmbeddingRepository {
     ranked: RankedItem[],
     similarityTo?: { modelId: number; vector: number[] },
   ): Promise<SimilarHit[]> {
-    const ids = (type: ItemType) => JSON.stringify(ranked.filter((r) => r.type === type).map((r) => r.id));
-    const records = new Map<string, string>();
-    const episodes = tenantScope(tenant, 'e');
-    const steps = tenantScope(tenant, 's');
+    const sources = RECORD_SOURCES.map((source) => ({
+      ...source,
+      ids: JSON.stringify(ranked.filter((r) => r.type === source.type).map((r) => r.id)),
+      where: tenantScope(tenant, source.alias),
+    })).filter((source) => source.ids !== '[]');
+    // One size check before the records are read: k records of up to 1 MiB each may not fit one answer.
     const [size] = await this.db.scan(
-      `SELECT
-         (SELECT COALESCE(SUM(octet_length(e.body)), 0) FROM json_each(?) i JOIN episodes e ON e.id = i.value
-          WHERE ${episodes}) +
-         (SELECT COALESCE(SUM(octet_length(s.body)), 0) FROM json_each(?) i JOIN steps s
-          ON s.episode_id = substr(i.value, 1, 36) AND s.step_number = CAST(substr(i.value, 38) AS INTEGER)
-          WHERE ${steps}) AS bytes`,
-      [ids('episode'), ...episodes.args, ids('step'), ...steps.args],
+      `SELECT ${sources
+        .map(
+          (x) =>
+            `(SELECT COALESCE(SUM(octet_length(${x.alias}.body)), 0) FROM json_each(?) i JOIN ${x.join} WHERE ${x.where})`,
+        )
+        .concat('0')
+        .join(' + ')} AS bytes`,
+      sources.flatMap((x) => [x.ids, ...x.where.args]),
     );
     if (Number(size?.bytes) > MAX_PAGE_BYTES) {
       throw new ResponseTooLarge(
         `the ${ranked.length} items found are larger than one response; ask for fewer (k)`,
       );
     }
-    for (const row of await this.db.scan(
-      `SELECT ${EPISODE_COLUMNS} FROM json_each(?) i JOIN episodes e ON e.id = i.value WHERE ${episodes}`,
-      [ids('episode'), ...episodes.args],
-    )) {
-      records.set(`episode/${row.id}`, toEncodedEpisode(row).json);
-    }
-    for (const row of await this.db.scan(
-      `SELECT ${STEP_COLUMNS} FROM json_each(?) i JOIN steps s
-         ON s.episode_id = substr(i.value, 1, 36) AND s.step_number = CAST(substr(i.value, 38) AS INTEGER)
-       WHERE ${steps}`,
-      [ids('step'), ...steps.args],
-    )) {
-      records.set(`step/${row.episode_id}:${row.step_number}`, toEncodedStep(row));
+    const records = new Map<string, string>();
+    for (const x of sources) {
+      const rows = await this.db.scan(
+        `SELECT ${x.columns} FROM json_each(?) i JOIN ${x.join} WHERE ${x.where}`,
+        [x.ids, ...x.where.args],
+      );
+      for (const row of rows) records.set(`${x.type}/${x.idOf(row)}`, x.json(row));
     }
     const similarities = await this.similarities(tenant, ranked, similarityTo);
     return ranked.map((r) => ({
@@ -372,6 +370,49 @@ export class LibsqlEmbeddingRepository implements EmbeddingRepository {
     return new Map(rows.map((r) => [`${r.item_type}/${r.item_id}`, similarityOf(Number(r.distance))]));
   }
 }
+
+/** Where each item type's records are, joined to a JSON array of ids (`i.value`). */
+const RECORD_SOURCES: {
+  type: ItemType;
+  alias: string;
+  join: string;
+  columns: string;
+  idOf: (row: Row) => string;
+  json: (row: Row) => string;
+}[] = [
+  {
+    type: 'episode',
+    alias: 'e',
+    join: 'episodes e ON e.id = i.value',
+    columns: EPISODE_COLUMNS,
+    idOf: (row) => String(row.id),
+    json: (row) => toEncodedEpisode(row).json,
+  },
+  {
+    type: 'step',
+    alias: 's',
+    join: 'steps s ON s.episode_id = substr(i.value, 1, 36) AND s.step_number = CAST(substr(i.value, 38) AS INTEGER)',
+    columns: STEP_COLUMNS,
+    idOf: (row) => `${row.episode_id}:${row.step_number}`,
+    json: toEncodedStep,
+  },
+  {
+    type: 'pattern',
+    alias: 'p',
+    join: 'patterns p ON p.id = i.value',
+    columns: PATTERN_COLUMNS,
+    idOf: (row) => String(row.id),
+    json: (row) => toEncodedPattern(row).json,
+  },
+  {
+    type: 'heuristic',
+    alias: 'h',
+    join: 'heuristics h ON h.id = i.value',
+    columns: HEURISTIC_COLUMNS,
+    idOf: (row) => String(row.id),
+    json: (row) => toEncodedHeuristic(row).json,
+  },
+];
 
 // Cosine distance is 1 − cosine similarity; float32 rounding may step just outside [-1, 1].
 const similarityOf = (distance: number) => Math.min(1, Math.max(-1, 1 - distance));
