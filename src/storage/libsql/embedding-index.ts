@@ -1,4 +1,4 @@
-import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { setTimeout as sleep, setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Database } from '../../db/database.js';
 import { sql } from '../../db/types.js';
 import type { DiskAnnOptions } from '../../domain/embedding.js';
@@ -10,6 +10,13 @@ import type { DiskAnnOptions } from '../../domain/embedding.js';
 // (durable and acknowledged at once, `indexed = 0`), and this indexer moves unindexed vectors into the
 // model's index table in small batches behind it, yielding the writer between batches. Searches cover the
 // rows it has not reached by scanning them exactly, so a result never misses a stored vector.
+//
+// Writes first: a batch waits while the process has other writes in flight (on the embedded file they would
+// otherwise share its group-commit transaction and wait for its DiskANN inserts), for at most
+// MAX_DEFER_MS, so that a steady stream of writes slows the index down but cannot stop it.
+
+/** The longest an index batch waits for other writes to finish. */
+const MAX_DEFER_MS = 1_000;
 
 /** The index table of a model: a typed vector column per model, as DiskANN needs. */
 export const indexTable = (modelId: number) => `embedding_index_${modelId}`;
@@ -94,11 +101,18 @@ export class EmbeddingIndexer {
         const options = m.index_options
           ? (JSON.parse(String(m.index_options)) as DiskAnnOptions)
           : this.options.defaults;
+        await this.writesFirst();
+        if (this.stopped) return;
         await this.indexBatch(Number(m.id), Number(m.dimension), options);
         await yieldToLoop();
         if (this.stopped) return;
       }
     }
+  }
+
+  private async writesFirst(): Promise<void> {
+    const until = Date.now() + MAX_DEFER_MS;
+    while (this.db.writing && Date.now() < until && !this.stopped) await sleep(5);
   }
 
   /** One transaction: the model's index (created with its options on first use) takes a batch of vectors. */

@@ -18,11 +18,12 @@ import { VersionMismatch, type WriteClaim, type Written } from '../types.js';
 import { type EmbeddingIndexer, indexName } from './embedding-index.js';
 import {
   EMBEDDING_FAILURES,
-  embeddingInserts,
   type Item,
   itemExists,
   modelIdOf,
+  modelOfLength,
   vectorBlob,
+  vectorInsert,
   vectorOfBlob,
   withModelDimension,
 } from './embeddings.js';
@@ -82,6 +83,7 @@ export class LibsqlEmbeddingRepository implements EmbeddingRepository {
   ): Promise<Written<UpsertResult[]>> {
     const now = Date.now();
     const stmts: Statement[] = [];
+    const registered = new Set<string>();
     for (const w of writes) {
       stmts.push(itemExists(tenant, w.item));
       if (expectedVersion !== undefined) {
@@ -95,7 +97,11 @@ export class LibsqlEmbeddingRepository implements EmbeddingRepository {
           ),
         );
       }
-      stmts.push(...embeddingInserts(tenant, w.item, w, now));
+      // A batch registers and checks each (model, length) once, not once per vector.
+      const modelKey = JSON.stringify([w.model, w.vector.length]);
+      if (!registered.has(modelKey)) stmts.push(...modelOfLength(tenant, w.model, w.vector.length, now));
+      registered.add(modelKey);
+      stmts.push(vectorInsert(tenant, w.item, w, now));
     }
     const keys = JSON.stringify(writes.map((w) => [w.item.type, w.item.id, w.model]));
     const result = claimResultUpdate(

@@ -89,45 +89,65 @@ export function modelIdOf(tenant: string, model: string): { sql: string; args: [
 export function embeddingInserts(
   tenant: string,
   item: Item,
-  { model, vector }: EmbeddingInput,
+  input: EmbeddingInput,
   nowMs: number,
 ): Statement[] {
+  return [
+    ...modelOfLength(tenant, input.model, input.vector.length, nowMs),
+    vectorInsert(tenant, item, input, nowMs),
+  ];
+}
+
+/**
+ * Registers a model on first use with this dimension, and guards that its dimension is `length`: once per
+ * (model, length) of a transaction, before its vectors' `vectorInsert`s.
+ */
+export function modelOfLength(tenant: string, model: string, length: number, nowMs: number): Statement[] {
   const ofModel = tenantScope(tenant).and('name = ?', model);
-  const modelId = modelIdOf(tenant, model);
   return [
     sql(
       `INSERT INTO embedding_models (tenant, name, dimension, created_at) VALUES (?, ?, ?, ?)
        ON CONFLICT (tenant, name) DO NOTHING`,
       tenant,
       model,
-      vector.length,
+      length,
       nowMs,
     ),
     guard<EmbeddingFailure>(
-      { code: 'EMBEDDING_DIMENSION_MISMATCH', subject: mismatchSubject(model, vector.length) },
+      { code: 'EMBEDDING_DIMENSION_MISMATCH', subject: mismatchSubject(model, length) },
       `(SELECT dimension FROM embedding_models WHERE ${ofModel}) = ?`,
       ...ofModel.args,
-      vector.length,
-    ),
-    sql(
-      `INSERT INTO embeddings
-         (tenant, model_id, item_type, item_id, episode_id, vector, indexed, version, created_at, updated_at)
-       VALUES (?, ${modelId.sql}, ?, ?, ?, ?, 0, 1, ?, ?)
-       ON CONFLICT (tenant, model_id, item_type, item_id) DO UPDATE SET
-         vector = excluded.vector,
-         indexed = indexed AND vector = excluded.vector,
-         version = version + 1,
-         updated_at = excluded.updated_at`,
-      tenant,
-      ...modelId.args,
-      item.type,
-      item.id,
-      episodeOfItem(item.type, item.id),
-      vectorBlob(vector),
-      nowMs,
-      nowMs,
+      length,
     ),
   ];
+}
+
+/** Inserts an item's vector in a registered model, or replaces the one it has. */
+export function vectorInsert(
+  tenant: string,
+  item: Item,
+  { model, vector }: EmbeddingInput,
+  nowMs: number,
+): Statement {
+  const modelId = modelIdOf(tenant, model);
+  return sql(
+    `INSERT INTO embeddings
+       (tenant, model_id, item_type, item_id, episode_id, vector, indexed, version, created_at, updated_at)
+     VALUES (?, ${modelId.sql}, ?, ?, ?, ?, 0, 1, ?, ?)
+     ON CONFLICT (tenant, model_id, item_type, item_id) DO UPDATE SET
+       vector = excluded.vector,
+       indexed = indexed AND vector = excluded.vector,
+       version = version + 1,
+       updated_at = excluded.updated_at`,
+    tenant,
+    ...modelId.args,
+    item.type,
+    item.id,
+    episodeOfItem(item.type, item.id),
+    vectorBlob(vector),
+    nowMs,
+    nowMs,
+  );
 }
 
 /**
