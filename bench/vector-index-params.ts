@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import Database from 'libsql';
 import { clusteredVectors } from './vector-workload.js';
 
-// `node --import tsx bench/vector-index-params.ts [--n 2000] [--dim 384] [--queries 50]`: DiskANN index
+// `node --import tsx bench/vector-index-params.ts [--n 2000] [--dim 384] [--queries 50] [--candidates 100]`: DiskANN index
 // options measured on clustered data (issue 11 item 5), straight on libSQL (no HTTP): insert rate in
 // transactions of 64 (as the service's indexer does), recall@10 of vector_top_k against an exact scan, bytes
 // per vector of the file, and query time. One fresh file per configuration.
@@ -16,12 +16,14 @@ const { values } = parseArgs({
     dim: { type: 'string', default: '384' },
     queries: { type: 'string', default: '50' },
     only: { type: 'string' },
+    candidates: { type: 'string', default: '100' },
   },
 });
 const N = Number(values.n);
 const DIM = Number(values.dim);
 const QUERIES = Number(values.queries);
 const BATCH = 64;
+const CANDIDATES = Number(values.candidates);
 
 const CONFIGS: Record<string, string[]> = {
   defaults: [],
@@ -53,7 +55,7 @@ console.log(
     .join(' ')}`,
 );
 console.log(
-  '| options | inserts/s | bytes/vector | recall@10 | recall@10, 100 re-ranked | index ms/query | re-ranked ms/query | exact ms/query |',
+  `| options | inserts/s | bytes/vector | recall@10 | recall@10, ${CANDIDATES} re-ranked | index ms/query | re-ranked ms/query | exact ms/query |`,
 );
 console.log('|---|---|---|---|---|---|---|---|');
 for (const [name, options] of Object.entries(CONFIGS)) {
@@ -78,7 +80,7 @@ for (const [name, options] of Object.entries(CONFIGS)) {
   const exact = db.prepare('SELECT id FROM v ORDER BY vector_distance_cos(vector, ?) LIMIT 10');
   // As the service searches: k × 10 index candidates re-ranked by the exact distance.
   const reranked = db.prepare(
-    'SELECT v.id FROM vector_top_k(?, ?, 100) t JOIN v ON v.id = t.id ORDER BY vector_distance_cos(v.vector, ?) LIMIT 10',
+    `SELECT v.id FROM vector_top_k(?, ?, ${CANDIDATES}) t JOIN v ON v.id = t.id ORDER BY vector_distance_cos(v.vector, ?) LIMIT 10`,
   );
   let hits = 0;
   let rerankedHits = 0;
