@@ -91,8 +91,11 @@ export class EmbeddingIndexer {
   /** Indexes until nothing is left (or stop). Resolves when this pass ends. */
   async drain(): Promise<void> {
     for (;;) {
-      // Housekeeping across tenants: the partial index `embeddings_unindexed` makes this a short read.
-      const models = await this.db.readLatest(
+      // Housekeeping across tenants: the partial index `embeddings_unindexed` makes this a short read. It is
+      // background work: outside the resilience policy (never counted against the breaker, never a pool
+      // slot of a request), and not at all while the breaker is not closed (the database is not called).
+      if (this.db.policy.breakerSnapshot.state !== 'closed') return;
+      const models = await this.db.readInBackground(
         `SELECT m.id, m.dimension, m.index_options FROM embedding_models m
          WHERE m.id IN (SELECT DISTINCT model_id FROM embeddings WHERE indexed = 0)`,
       );
