@@ -3,6 +3,7 @@ import {
   boundedString,
   Cursor,
   ListLimit,
+  Metadata,
   MetadataKey,
   Name,
   queryNumber,
@@ -15,9 +16,8 @@ import { MAX_FILTER_VALUES, MAX_QUERY_TEXT_CHARS } from './limits.js';
 
 // The episode list's query string (SPEC §3.1): filters combined with AND, a sort and a keyset cursor.
 
-const listQueryShape = {
-  limit: ListLimit,
-  cursor: Cursor.optional(),
+/** The filters of the episode list, shared by every query over episodes (search, timeline). */
+const filterShape = {
   task_type: repeatable(TaskType, MAX_FILTER_VALUES).optional().describe('Repeatable; any of these'),
   domain: Name.optional(),
   language: Name.optional(),
@@ -48,6 +48,12 @@ const listQueryShape = {
     .refine((s) => !s.includes('\u0000'), 'must not contain U+0000')
     .optional()
     .describe('Full-text search over description, verdict or reason, and reflection'),
+};
+
+const listQueryShape = {
+  limit: ListLimit,
+  cursor: Cursor.optional(),
+  ...filterShape,
   sort: z.enum(['start_time_desc', 'start_time_asc', 'reward_desc']).default('start_time_desc'),
   include: z.enum(['steps']).optional().describe('steps: embed each episode’s steps'),
 };
@@ -90,4 +96,23 @@ export function metadataFilters(query: EpisodeListQuery): Record<string, string>
         : [],
     ),
   );
+}
+
+/**
+ * The episode list's filters in a JSON body (searches take them as `filter`): the same fields, with
+ * `metadata` as an object of key → value equality filters instead of `metadata.<key>` parameters.
+ */
+export const EpisodeFilter = z
+  .strictObject({
+    ...filterShape,
+    metadata: Metadata.optional().describe('Metadata equality: every key given'),
+  })
+  .describe('Episode filters, combined with AND, as in GET /v1/episodes');
+export type EpisodeFilter = z.infer<typeof EpisodeFilter>;
+
+/** The filters of a validated list query. */
+export function filterOfListQuery(query: EpisodeListQuery): EpisodeFilter {
+  const filter: Record<string, unknown> = { metadata: metadataFilters(query) };
+  for (const key of Object.keys(filterShape)) if (query[key] !== undefined) filter[key] = query[key];
+  return filter as EpisodeFilter;
 }

@@ -1,8 +1,7 @@
 import type { Database } from '../../db/database.js';
 import { labelled, type Row, type Statement } from '../../db/types.js';
-import { normaliseTags } from '../../domain/common.js';
 import type { EpisodeRecord } from '../../domain/episode.js';
-import { type EpisodeListQuery, metadataFilters } from '../../domain/episode-list.js';
+import { type EpisodeListQuery, filterOfListQuery } from '../../domain/episode-list.js';
 import { EpisodeAlreadyCompleted, EpisodeNotFound, ResponseTooLarge } from '../../domain/errors.js';
 import { MAX_EMBEDDED_STEPS, MAX_PAGE_BYTES } from '../../domain/limits.js';
 import {
@@ -14,6 +13,7 @@ import {
 } from '../episode-repository.js';
 import { type EncodedRecord, type Page, VersionMismatch, type WriteClaim, type Written } from '../types.js';
 import { EMBEDDING_FAILURES, embeddingInserts } from './embeddings.js';
+import { whereEpisodeMatches } from './episode-filter.js';
 import {
   EPISODE_COLUMNS,
   episodeExists,
@@ -22,7 +22,6 @@ import {
   episodeUpdate,
   ftsDelete,
   ftsInsert,
-  ftsQuery,
   ms,
   tagInserts,
   tagsDelete,
@@ -111,35 +110,7 @@ export class LibsqlEpisodeRepository implements EpisodeRepository {
   }
 
   async list(tenant: string, q: EpisodeListQuery): Promise<Page<EncodedRecord>> {
-    const where = tenantScope(tenant, 'e');
-    if (q.archived !== 'any') where.and('e.archived = ?', q.archived === 'true' ? 1 : 0);
-    if (q.task_type?.length) where.in('e.task_type', q.task_type);
-    if (q.domain !== undefined) where.and('e.domain = ?', q.domain);
-    if (q.language !== undefined) where.and('e.language = ?', q.language);
-    if (q.agent_id !== undefined) where.and('e.agent_id = ?', q.agent_id);
-    if (q.session_id !== undefined) where.and('e.session_id = ?', q.session_id);
-    if (q.status) where.and(q.status === 'completed' ? 'e.end_time IS NOT NULL' : 'e.end_time IS NULL');
-    if (q.outcome?.length) where.in('e.outcome_type', q.outcome);
-    if (q.min_reward !== undefined) where.and('e.reward_total >= ?', q.min_reward);
-    if (q.max_reward !== undefined) where.and('e.reward_total <= ?', q.max_reward);
-    if (q.started_after !== undefined) where.and('e.start_time >= ?', ms(q.started_after));
-    if (q.started_before !== undefined) where.and('e.start_time < ?', ms(q.started_before));
-    const tags = normaliseTags(q.tag ?? []);
-    if (tags.length > 0) {
-      const tagged =
-        'SELECT 1 FROM episode_tags t WHERE t.tenant = e.tenant AND t.episode_id = e.id AND t.tag';
-      if (q.tags_match === 'all') for (const tag of tags) where.and(`EXISTS (${tagged} = ?)`, tag);
-      else where.and(`EXISTS (${tagged} IN (${tags.map(() => '?').join(', ')}))`, ...tags);
-    }
-    for (const [key, value] of Object.entries(metadataFilters(q))) {
-      where.and(
-        `EXISTS (SELECT 1 FROM json_each(e.body, '$.metadata') m WHERE m.key = ? AND m.value = ?)`,
-        key,
-        value,
-      );
-    }
-    const match = q.q === undefined ? null : ftsQuery(q.q);
-    if (match) where.and('e.rowid IN (SELECT rowid FROM episodes_fts WHERE episodes_fts MATCH ?)', match);
+    const where = whereEpisodeMatches(tenantScope(tenant, 'e'), filterOfListQuery(q));
 
     const sort = q.sort;
     if (q.cursor !== undefined) {

@@ -1,0 +1,260 @@
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TestApp } from '../helpers/app.js';
+import { BACKENDS, episodeBody, send, uniqueAgent } from '../helpers/backends.js';
+
+// Issue 12.1: the R*Tree never disagrees with the records. Random sequences of creates (single and batch,
+// with located steps), step appends (numbered and auto-numbered), patches of the location and the end time,
+// completes and deletes; then every indexed box is compared with the records the API answers.
+
+const HOUR = 3_600_000;
+const BASE = Date.parse('2026-06-01T00:00:00.000Z');
+/** Float32 seconds near 2026 are exact to 128 s; the R*Tree rounds each box outward. */
+const TIME_SLACK_S = 256;
+/** Float32 degrees near 180 are exact to 1.5e-5; a box spans two of those steps. */
+const DEGREE_SLACK = 4e-5;
+/**
+ * Containment, to within what the R*Tree can hold: it rounds each box outward, except that a subnormal
+ * double (5e-324) becomes 0 — which is why searches pad their coarse box (spatiotemporal.ts).
+ */
+const CONTAINS = 1e-30;
+const OPEN_END_S = 1e11;
+
+const location = fc.record({
+  lat: fc.double({ min: -90, max: 90, noNaN: true }),
+  lon: fc.double({ min: -180, max: 180, noNaN: true }),
+});
+const maybeLocation = fc.option(location, { nil: null });
+const step = fc.record({ location: maybeLocation, hour: fc.integer({ min: 0, max: 48 }) });
+const target = fc.nat();
+
+const operation = fc.oneof(
+  fc.record({
+    op: fc.constantFrom('create', 'batch'),
+    location: maybeLocation,
+    startHour: fc.integer({ min: 0, max: 1000 }),
+    hours: fc.option(fc.integer({ min: 0, max: 100 }), { nil: null }),
+    steps: fc.array(step, { maxLength: 3 }),
+  }),
+  fc.record({
+    op: fc.constant('append'),
+    target,
+    steps: fc.array(step, { minLength: 1, maxLength: 3 }),
+    numbered: fc.boolean(),
+  }),
+  fc.record({ op: fc.constant('patch_location'), target, location: maybeLocation }),
+  fc.record({
+    op: fc.constant('patch_end'),
+    target,
+    hours: fc.option(fc.integer({ min: 0, max: 100 }), { nil: null }),
+  }),
+  fc.record({ op: fc.constant('complete'), target }),
+  fc.record({ op: fc.constant('delete'), target }),
+);
+type Operation = typeof operation extends fc.Arbitrary<infer T> ? T : never;
+
+const iso = (ms: number) => new Date(ms).toISOString();
+const stepBody = (s: { location: unknown; hour: number }, start: number, n?: number) => ({
+  tool: 't',
+  action: 'a',
+  timestamp: iso(start + s.hour * HOUR),
+  ...(s.location ? { location: s.location } : {}),
+  ...(n === undefined ? {} : { step_number: n }),
+});
+
+interface Box {
+  episode_id: string;
+  step_number: number;
+  lat: number;
+  lon: number;
+  t0: number;
+  t1: number | null;
+}
+
+/** SQLite's order: episode id by code unit, then step number. */
+const byItem = (a: Box, b: Box) =>
+  a.episode_id < b.episode_id ? -1 : a.episode_id > b.episode_id ? 1 : a.step_number - b.step_number;
+
+describe.each(BACKENDS)('spatiotemporal index on $name', ({ build }) => {
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await build();
+  });
+  afterAll(async () => {
+    await app.close();
+  });
+
+  /** Runs one operation; `live` holds the ids of the episodes that exist, with their start times. */
+  async function run(op: Operation, agent: string, live: Map<string, number>): Promise<void> {
+    const ids = [...live.keys()];
+    const id = 'target' in op ? ids[op.target % Math.max(ids.length, 1)] : undefined;
+    const ok = (res: { status: number; body: unknown }, ...statuses: number[]) =>
+      expect(statuses, `${JSON.stringify(op)} → ${res.status} ${JSON.stringify(res.body)}`).toContain(
+        res.status,
+      );
+    switch (op.op) {
+      case 'create':
+      case 'batch': {
+        const start = BASE + op.startHour * HOUR;
+        const body = episodeBody({
+          agent_id: agent,
+          start_time: iso(start),
+          ...(op.hours === null ? {} : { end_time: iso(start + op.hours * HOUR) }),
+          ...(op.location ? { location: op.location } : {}),
+          steps: op.steps.map((s) => stepBody(s, start)),
+        });
+        if (op.op === 'create') {
+          const res = await send(app, 'POST', '/v1/episodes', body);
+          ok(res, 201);
+          live.set(res.body.id, start);
+        } else {
+          const res = await send(app, 'POST', '/v1/episodes/batch', {
+            episodes: [body, episodeBody({ agent_id: agent })],
+          });
+          ok(res, 201);
+          live.set(res.body.ids[0], start);
+          live.set(res.body.ids[1], Number.NaN);
+        }
+        return;
+      }
+      case 'append': {
+        if (!id) return;
+        const start = live.get(id) || BASE;
+        const numbered = op.numbered ? 500 + (op.target % 1000) * 4 : undefined;
+        const res = await send(app, 'POST', `/v1/episodes/${id}/steps`, {
+          steps: op.steps.map((s, i) =>
+            stepBody(s, start, numbered === undefined ? undefined : numbered + i),
+          ),
+        });
+        ok(res, 201, 409);
+        return;
+      }
+      case 'patch_location':
+        if (id) ok(await send(app, 'PATCH', `/v1/episodes/${id}`, { location: op.location }), 200);
+        return;
+      case 'patch_end': {
+        if (!id) return;
+        const start = live.get(id);
+        // An episode with the server's start time (now) is patched relative to now.
+        const from = start === undefined || Number.isNaN(start) ? Date.now() : start;
+        const end = op.hours === null ? null : iso(from + op.hours * HOUR);
+        ok(await send(app, 'PATCH', `/v1/episodes/${id}`, { end_time: end }), 200);
+        return;
+      }
+      case 'complete': {
+        if (!id) return;
+        const res = await send(app, 'POST', `/v1/episodes/${id}/complete`, {
+          outcome: { type: 'success', verdict: 'ok', artifacts: [] },
+          end_time: iso(Math.max(live.get(id) || 0, Date.now())),
+        });
+        ok(res, 200, 409);
+        return;
+      }
+      case 'delete':
+        if (id) {
+          ok(await send(app, 'DELETE', `/v1/episodes/${id}`), 204);
+          live.delete(id);
+        }
+        return;
+    }
+  }
+
+  /** The boxes the records call for: the episode's span at its location, each located step at its time. */
+  async function expectedBoxes(agent: string): Promise<Box[]> {
+    const boxes: Box[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: { body: { items: Record<string, unknown>[]; next_cursor: string | null } } = await send(
+        app,
+        'GET',
+        `/v1/episodes?agent_id=${agent}&archived=any&include=steps&limit=1000${cursor ? `&cursor=${cursor}` : ''}`,
+      );
+      for (const e of page.body.items) {
+        const loc = e.location as { lat: number; lon: number } | null;
+        const end = e.end_time as string | null;
+        if (loc) {
+          const t1 = end === null ? null : Date.parse(end) / 1000;
+          boxes.push({
+            episode_id: e.id as string,
+            step_number: 0,
+            ...loc,
+            t0: Date.parse(e.start_time as string) / 1000,
+            t1,
+          });
+        }
+        for (const s of e.steps as Record<string, unknown>[]) {
+          const sl = s.location as { lat: number; lon: number } | null;
+          const t = Date.parse(s.timestamp as string) / 1000;
+          if (sl)
+            boxes.push({
+              episode_id: e.id as string,
+              step_number: s.step_number as number,
+              ...sl,
+              t0: t,
+              t1: t,
+            });
+        }
+      }
+      cursor = page.body.next_cursor;
+    } while (cursor);
+    return boxes.sort(byItem);
+  }
+
+  it('model: after random creates, appends, patches, completes and deletes, every box matches the records and nothing else is indexed', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(operation, { minLength: 1, maxLength: 12 }), async (ops) => {
+        const agent = uniqueAgent();
+        const live = new Map<string, number>();
+        const ever = new Set<string>();
+        for (const op of ops) {
+          await run(op, agent, live);
+          for (const id of live.keys()) ever.add(id);
+        }
+        const expected = await expectedBoxes(agent);
+        const rows = await app.engram.db.read(
+          `SELECT x.episode_id, x.step_number, x.lat, x.lon, r.min_lat, r.max_lat, r.min_lon, r.max_lon, r.min_t, r.max_t
+           FROM json_each(?) ids JOIN spatiotemporal_entries x ON x.episode_id = ids.value
+           LEFT JOIN spatiotemporal_index r ON r.id = x.id
+           ORDER BY x.episode_id, x.step_number`,
+          [JSON.stringify([...ever])],
+        );
+        // Entries of deleted episodes are gone, entries of the live ones are exactly the located items.
+        expect(rows.map((r) => [r.episode_id, Number(r.step_number)])).toEqual(
+          expected.map((b) => [b.episode_id, b.step_number]),
+        );
+        const byKey = new Map(expected.map((b) => [`${b.episode_id}/${b.step_number}`, b]));
+        for (const r of rows) {
+          const b = byKey.get(`${r.episode_id}/${r.step_number}`) as Box;
+          expect([r.lat, r.lon]).toEqual([b.lat, b.lon]);
+          expect(r.min_lat, 'every entry has its box').not.toBeNull();
+          const [minLat, maxLat, minLon, maxLon, minT, maxT] = [
+            r.min_lat,
+            r.max_lat,
+            r.min_lon,
+            r.max_lon,
+            r.min_t,
+            r.max_t,
+          ].map(Number) as [number, number, number, number, number, number];
+          expect(minLat).toBeLessThanOrEqual(b.lat + CONTAINS);
+          expect(maxLat).toBeGreaterThanOrEqual(b.lat - CONTAINS);
+          expect(maxLat - minLat).toBeLessThan(DEGREE_SLACK);
+          expect(minLon).toBeLessThanOrEqual(b.lon + CONTAINS);
+          expect(maxLon).toBeGreaterThanOrEqual(b.lon - CONTAINS);
+          expect(maxLon - minLon).toBeLessThan(DEGREE_SLACK);
+          expect(minT).toBeLessThanOrEqual(b.t0);
+          expect(b.t0 - minT).toBeLessThan(TIME_SLACK_S);
+          if (b.t1 === null) expect(maxT).toBeGreaterThanOrEqual(OPEN_END_S);
+          else {
+            expect(maxT).toBeGreaterThanOrEqual(b.t1);
+            expect(maxT - b.t1).toBeLessThan(TIME_SLACK_S);
+          }
+        }
+        const [orphans] = await app.engram.db.read(
+          'SELECT COUNT(*) AS n FROM spatiotemporal_index WHERE id NOT IN (SELECT id FROM spatiotemporal_entries)',
+        );
+        expect(Number(orphans?.n), 'boxes without an entry').toBe(0);
+      }),
+      { numRuns: 15 },
+    );
+  });
+});
