@@ -13,6 +13,7 @@ import pkg from '../package.json' with { type: 'json' };
 import { healthRoutes } from '../routes/health.js';
 import { metricsRoutes } from '../routes/metrics.js';
 import { episodeResource } from '../routes/v1/episodes.js';
+import { spatiotemporalResource } from '../routes/v1/spatiotemporal.js';
 import { stepResource } from '../routes/v1/steps.js';
 import type { Config } from './config.js';
 import { createDatabase } from './db/create-database.js';
@@ -32,8 +33,10 @@ import { RecordCounts } from './observability/record-counts.js';
 import { ClaimedWrites } from './services/common/writes.js';
 import { EpisodeService } from './services/episode-service.js';
 import { HealthService } from './services/health-service.js';
+import { SpatiotemporalService } from './services/spatiotemporal-service.js';
 import { StepService } from './services/step-service.js';
 import { LibsqlEpisodeRepository } from './storage/libsql/episode-repository.js';
+import { LibsqlSpatiotemporalRepository } from './storage/libsql/spatiotemporal-repository.js';
 import { LibsqlStepRepository } from './storage/libsql/step-repository.js';
 import { LibsqlWriteClaimRepository } from './storage/libsql/write-claims.js';
 import { migrate } from './storage/migrations.js';
@@ -114,6 +117,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   const resources: Resource[] = [
     episodeResource(new EpisodeService(episodeRepository, writes)),
     stepResource(new StepService(new LibsqlStepRepository(db), episodeRepository, writes)),
+    spatiotemporalResource(new SpatiotemporalService(new LibsqlSpatiotemporalRepository(db))),
   ];
 
   const app = Fastify({

@@ -100,9 +100,11 @@ describe('API keys on every /v1 operation', () => {
     }
   });
 
-  it('roles by default - GET needs read, every other method write; nothing on /v1 needs admin today', () => {
+  it('roles by default - GET and the read-only POSTs (searches) need read, every other method write; nothing on /v1 needs admin today', () => {
+    const readOnlyPosts = new Set(['/v1/spatiotemporal/search']);
     for (const op of ops) {
-      expect(op.role, `${op.method} ${op.path}`).toBe(op.method === 'GET' ? 'read' : 'write');
+      const reads = op.method === 'GET' || (op.method === 'POST' && readOnlyPosts.has(op.path));
+      expect(op.role, `${op.method} ${op.path}`).toBe(reads ? 'read' : 'write');
     }
   });
 
