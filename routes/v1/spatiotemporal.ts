@@ -1,5 +1,12 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { SpatiotemporalHit, SpatiotemporalSearch } from '../../src/domain/spatiotemporal.js';
+import {
+  DomainCounts,
+  DomainsQuery,
+  SpatiotemporalHit,
+  SpatiotemporalSearch,
+  Timeline,
+  TimelineQuery,
+} from '../../src/domain/spatiotemporal.js';
 import { tenantOf } from '../../src/http/conventions.js';
 import { problems } from '../../src/http/problem-schema.js';
 import { pageJsonText, sendJsonText } from '../../src/http/replies.js';
@@ -25,6 +32,31 @@ const spatiotemporalRoutes: FastifyPluginAsyncZod<{ spatiotemporal: Spatiotempor
     },
     async (request, reply) =>
       sendJsonText(reply, pageJsonText(await spatiotemporal.search(tenantOf(request), request.body))),
+  );
+
+  app.get(
+    '/spatiotemporal/timeline',
+    {
+      schema: {
+        summary:
+          'Episodes per hour, day, week or month (UTC, or the wall clock of tz): counts, success rate, mean reward, top tools',
+        querystring: TimelineQuery,
+        response: { 200: Timeline, ...problems() },
+      },
+    },
+    async (request) => spatiotemporal.timeline(tenantOf(request), request.query),
+  );
+
+  app.get(
+    '/spatiotemporal/domains',
+    {
+      schema: {
+        summary: 'Episodes per domain and task type that started in a window, the busiest first',
+        querystring: DomainsQuery,
+        response: { 200: DomainCounts, ...problems() },
+      },
+    },
+    async (request) => spatiotemporal.domains(tenantOf(request), request.query),
   );
 };
 

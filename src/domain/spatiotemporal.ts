@@ -124,3 +124,164 @@ export function boxAround({ lat, lon, radius_m }: Near): Box {
   if (dLon >= 180) return { west: -180, south, east: 180, north };
   return { west: wrap(lon - dLon), south, east: wrap(lon + dLon), north };
 }
+
+// ---- Timeline and domains ---------------------------------------------------------------------------------
+
+/** Buckets one timeline may have (a year of hours fits). */
+export const MAX_TIMELINE_BUCKETS = 10_000;
+const DAY_MS = 86_400_000;
+/** The window when none is given: the last 30 days. */
+export const DEFAULT_WINDOW_MS = 30 * DAY_MS;
+
+function validTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** `from` must not be later than `to` (both optional). */
+function windowInOrder(w: { from?: string | undefined; to?: string | undefined }, ctx: z.RefinementCtx) {
+  if (w.from !== undefined && w.to !== undefined && timestampToMs(w.from) > timestampToMs(w.to)) {
+    ctx.addIssue({ code: 'custom', path: ['from'], message: 'must not be later than to' });
+  }
+}
+
+const windowShape = {
+  from: Timestamp.optional().describe('Episodes that started at or after this; default: 30 days before to'),
+  to: Timestamp.optional().describe('Episodes that started before this; default: now'),
+};
+
+export const TimelineBucket = z.enum(['hour', 'day', 'week', 'month']);
+export type TimelineBucket = z.infer<typeof TimelineBucket>;
+
+/** `GET /v1/spatiotemporal/timeline`. */
+export const TimelineQuery = z
+  .strictObject({
+    bucket: TimelineBucket.default('day').describe('Bucket size; weeks start on Monday'),
+    ...windowShape,
+    tz: z
+      .string()
+      .refine(validTimeZone, 'must be an IANA time zone, e.g. Europe/Berlin')
+      .default('UTC')
+      .describe('IANA time zone the buckets follow (local midnight, local Monday, ...)'),
+    domain: EpisodeFilter.shape.domain,
+    task_type: EpisodeFilter.shape.task_type,
+    agent_id: EpisodeFilter.shape.agent_id,
+  })
+  .superRefine(windowInOrder);
+export type TimelineQuery = z.infer<typeof TimelineQuery>;
+
+export const TimelinePoint = z.strictObject({
+  start: z.string().describe('Start of the bucket (UTC)'),
+  episodes: z.int().describe('Episodes that started in the bucket'),
+  completed: z.int(),
+  successes: z.int().describe('Completed with a success outcome'),
+  success_rate: z.number().nullable().describe('successes / completed; null when none completed'),
+  avg_reward: z.number().nullable().describe('Mean reward.total of those that have one'),
+  top_tools: z
+    .array(z.strictObject({ tool: z.string(), uses: z.int() }))
+    .describe('The 5 tools most used by steps timestamped in the bucket'),
+});
+export type TimelinePoint = z.infer<typeof TimelinePoint>;
+
+export const Timeline = z.strictObject({
+  bucket: TimelineBucket,
+  tz: z.string(),
+  from: z.string(),
+  to: z.string(),
+  buckets: z.array(TimelinePoint).describe('Every bucket of the window in order, empty ones included'),
+});
+export type Timeline = z.infer<typeof Timeline>;
+
+/** `GET /v1/spatiotemporal/domains`. */
+export const DomainsQuery = z
+  .strictObject({
+    ...windowShape,
+    limit: ListLimit.describe('Pairs answered, the busiest first'),
+  })
+  .superRefine(windowInOrder);
+export type DomainsQuery = z.infer<typeof DomainsQuery>;
+
+export const DomainCount = z.strictObject({
+  domain: z.string(),
+  task_type: z.string(),
+  episodes: z.int(),
+  completed: z.int(),
+  successes: z.int(),
+});
+export type DomainCount = z.infer<typeof DomainCount>;
+
+export const DomainCounts = z.strictObject({ from: z.string(), to: z.string(), items: z.array(DomainCount) });
+export type DomainCounts = z.infer<typeof DomainCounts>;
+
+/** The wall-clock fields of the instant `ms` in `tz`. */
+function wallClock(ms: number, tz: string) {
+  const parts = Object.fromEntries(
+    new Intl.DateTimeFormat('en-US', {
+      timeZone: tz,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+      second: 'numeric',
+      weekday: 'short',
+    })
+      .formatToParts(new Date(ms))
+      .map((p) => [p.type, p.value]),
+  );
+  const [year, month, day, hour, minute] = [parts.year, parts.month, parts.day, parts.hour, parts.minute].map(
+    Number,
+  ) as [number, number, number, number, number];
+  const weekday = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'].indexOf(parts.weekday as string);
+  return { year, month, day, hour, minute, weekday };
+}
+
+/** The instant at which the wall clock in `tz` shows the given date and hour (DST gaps move forward). */
+function instantOf(tz: string, year: number, month: number, day: number, hour = 0): number {
+  const wall = Date.UTC(year, month - 1, day, hour);
+  // How far the wall clock is ahead of UTC at `ms` (whole minutes: no zone in use today has seconds).
+  const offsetAt = (ms: number) => {
+    const w = wallClock(ms, tz);
+    return Date.UTC(w.year, w.month - 1, w.day, w.hour, w.minute) - Math.floor(ms / 60_000) * 60_000;
+  };
+  const guess = wall - offsetAt(wall);
+  return wall - offsetAt(guess);
+}
+
+/**
+ * The bucket boundaries covering [from, to): the start of the bucket that holds `from` (on the wall clock of
+ * `tz`), each next start, and a last boundary at or after `to`. Null when there would be more than
+ * MAX_TIMELINE_BUCKETS.
+ */
+export function bucketBoundaries(
+  bucket: TimelineBucket,
+  fromMs: number,
+  toMs: number,
+  tz: string,
+): number[] | null {
+  const w = wallClock(fromMs, tz);
+  const boundaries: number[] = [];
+  let next: (i: number) => number;
+  if (bucket === 'hour') {
+    const first = instantOf(tz, w.year, w.month, w.day, w.hour);
+    const start = first > fromMs ? first - 3_600_000 : first;
+    next = (i) => start + i * 3_600_000;
+  } else if (bucket === 'day') {
+    next = (i) => instantOf(tz, w.year, w.month, w.day + i);
+  } else if (bucket === 'week') {
+    next = (i) => instantOf(tz, w.year, w.month, w.day - w.weekday + 7 * i);
+  } else {
+    next = (i) => instantOf(tz, w.year, w.month + i, 1);
+  }
+  for (let i = 0; ; i++) {
+    const at = next(i);
+    boundaries.push(at);
+    if (at >= toMs && i > 0) return boundaries;
+    if (boundaries.length > MAX_TIMELINE_BUCKETS) return null;
+  }
+}

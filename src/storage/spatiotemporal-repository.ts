@@ -1,4 +1,10 @@
-import type { SpatiotemporalOrder, SpatiotemporalSearch } from '../domain/spatiotemporal.js';
+import type { EpisodeFilter } from '../domain/episode-list.js';
+import type {
+  DomainCount,
+  SpatiotemporalOrder,
+  SpatiotemporalSearch,
+  TimelinePoint,
+} from '../domain/spatiotemporal.js';
 import type { Encoded, Page } from './types.js';
 
 /** Where and when (SPEC §3.5): reads over the spatiotemporal index and the episodes. */
@@ -14,4 +20,15 @@ export interface SpatiotemporalRepository {
     q: SpatiotemporalSearch & { order: SpatiotemporalOrder },
     nowMs: number,
   ): Promise<Page<Encoded>>;
+  /**
+   * Per bucket [boundaries[i], boundaries[i + 1]): the episodes (of `filter`) that started in it, how many
+   * completed and succeeded, their mean reward, and the 5 tools most used by their steps timestamped in it.
+   * Every bucket is answered, in order. Computed in SQL, off the event loop. Atomicity: two reads. Retry: safe.
+   */
+  timeline(tenant: string, filter: EpisodeFilter, boundaries: readonly number[]): Promise<TimelinePoint[]>;
+  /**
+   * Episodes that started in [fromMs, toMs) per domain and task type, the busiest `limit` pairs first.
+   * Computed in SQL, off the event loop. Atomicity: one read. Retry: safe.
+   */
+  domains(tenant: string, fromMs: number, toMs: number, limit: number): Promise<DomainCount[]>;
 }

@@ -1,12 +1,18 @@
 import type { Database } from '../../db/database.js';
 import type { Row } from '../../db/types.js';
+import type { EpisodeFilter } from '../../domain/episode-list.js';
 import { InvalidCursor } from '../../domain/errors.js';
 import { MAX_PAGE_BYTES } from '../../domain/limits.js';
-import type { SpatiotemporalOrder, SpatiotemporalSearch } from '../../domain/spatiotemporal.js';
+import type {
+  DomainCount,
+  SpatiotemporalOrder,
+  SpatiotemporalSearch,
+  TimelinePoint,
+} from '../../domain/spatiotemporal.js';
 import type { SpatiotemporalRepository } from '../spatiotemporal-repository.js';
 import type { Encoded, Page } from '../types.js';
 import { whereEpisodeMatches } from './episode-filter.js';
-import { EPISODE_COLUMNS, toEncodedEpisode } from './episode-rows.js';
+import { EPISODE_COLUMNS, iso, toEncodedEpisode } from './episode-rows.js';
 import { boundedPageSql, decodeCursor, pageOf, type SortKey } from './pages.js';
 import {
   DISTANCE_SQL,
@@ -18,6 +24,8 @@ import {
 import { STEP_COLUMNS, toEncodedStep } from './step-rows.js';
 import { tenantScope, type Where } from './where.js';
 
+/** Tools answered per timeline bucket. */
+const TOP_TOOLS = 5;
 /** Bytes a row's columns add to its stored body in an answer (as the episode and step lists count them). */
 const EPISODE_ROW_BYTES = 300;
 const STEP_ROW_BYTES = 150;
@@ -116,5 +124,78 @@ export class LibsqlSpatiotemporalRepository implements SpatiotemporalRepository 
       json: `{"item_type":"${q.item_type}","distance_m":${row.distance_m === null ? 'null' : Number(row.distance_m)},"item":${kind.encode(row)}}`,
     }));
     return pageOf(rows, items, sort, (last) => keys.map((_, i) => last[`cursor_${i}`] as string | number));
+  }
+
+  async timeline(
+    tenant: string,
+    filter: EpisodeFilter,
+    boundaries: readonly number[],
+  ): Promise<TimelinePoint[]> {
+    // Buckets as [start, end) pairs; each is an index range of the episodes (or steps) by time.
+    const buckets = JSON.stringify(boundaries.slice(0, -1).map((start, i) => [start, boundaries[i + 1]]));
+    const inBucket = (column: string) =>
+      `${column} >= json_extract(b.value, '$[0]') AND ${column} < json_extract(b.value, '$[1]')`;
+    const episodes = whereEpisodeMatches(tenantScope(tenant, 'e'), filter).and(inBucket('e.start_time'));
+    const tools = whereEpisodeMatches(tenantScope(tenant, 's'), filter).and(inBucket('s.timestamp'));
+    const [counts, used] = await Promise.all([
+      this.db.scan(
+        `SELECT b.key AS i, COUNT(*) AS episodes, SUM(e.end_time IS NOT NULL) AS completed,
+           SUM(e.outcome_type = 'success') AS successes, AVG(e.reward_total) AS avg_reward
+         FROM json_each(?) b CROSS JOIN episodes e WHERE ${episodes} GROUP BY b.key`,
+        [buckets, ...episodes.args],
+      ),
+      this.db.scan(
+        `SELECT i, tool, uses FROM (
+           SELECT b.key AS i, s.tool, COUNT(*) AS uses,
+             ROW_NUMBER() OVER (PARTITION BY b.key ORDER BY COUNT(*) DESC, s.tool) AS rank
+           FROM json_each(?) b CROSS JOIN steps s
+             JOIN episodes e ON e.tenant = s.tenant AND e.id = s.episode_id
+           WHERE ${tools} GROUP BY b.key, s.tool)
+         WHERE rank <= ${TOP_TOOLS} ORDER BY i, rank`,
+        [buckets, ...tools.args],
+      ),
+    ]);
+    const points: TimelinePoint[] = boundaries.slice(0, -1).map((start) => ({
+      start: iso(start),
+      episodes: 0,
+      completed: 0,
+      successes: 0,
+      success_rate: null,
+      avg_reward: null,
+      top_tools: [],
+    }));
+    for (const row of counts) {
+      const point = points[Number(row.i)] as TimelinePoint;
+      point.episodes = Number(row.episodes);
+      point.completed = Number(row.completed);
+      point.successes = Number(row.successes);
+      point.success_rate = point.completed === 0 ? null : point.successes / point.completed;
+      point.avg_reward = row.avg_reward === null ? null : Number(row.avg_reward);
+    }
+    for (const row of used) {
+      points[Number(row.i)]?.top_tools.push({ tool: row.tool as string, uses: Number(row.uses) });
+    }
+    return points;
+  }
+
+  async domains(tenant: string, fromMs: number, toMs: number, limit: number): Promise<DomainCount[]> {
+    const where = tenantScope(tenant, 'e')
+      .and('e.archived = 0')
+      .and('e.start_time >= ?', fromMs)
+      .and('e.start_time < ?', toMs);
+    const rows = await this.db.scan(
+      `SELECT e.domain, e.task_type, COUNT(*) AS episodes, SUM(e.end_time IS NOT NULL) AS completed,
+         SUM(e.outcome_type = 'success') AS successes
+       FROM episodes e WHERE ${where}
+       GROUP BY e.domain, e.task_type ORDER BY episodes DESC, e.domain, e.task_type LIMIT ?`,
+      [...where.args, limit],
+    );
+    return rows.map((r) => ({
+      domain: r.domain as string,
+      task_type: r.task_type as string,
+      episodes: Number(r.episodes),
+      completed: Number(r.completed),
+      successes: Number(r.successes),
+    }));
   }
 }

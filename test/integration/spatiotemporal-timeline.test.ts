@@ -1,0 +1,202 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TestApp } from '../helpers/app.js';
+import { BACKENDS, episodeBody, send, uniqueAgent } from '../helpers/backends.js';
+
+// GET /v1/spatiotemporal/timeline and /domains (issue 12.3, 12.8) on both backends. Each test writes its
+// episodes in a window of its own, under its own agent or domain, so that the shared sqld's other data stays out.
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+const iso = (ms: number) => new Date(ms).toISOString();
+
+describe.each(BACKENDS)('timeline and domains on $name', ({ build }) => {
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await build();
+  });
+  afterAll(async () => {
+    await app.close();
+  });
+
+  const get = (url: string) => send(app, 'GET', url);
+
+  it('day buckets in UTC - counts, completions, successes, success rate, mean reward, top tools; empty days included', async () => {
+    const agent = uniqueAgent();
+    const day0 = Date.parse('2001-03-05T00:00:00.000Z');
+    const success = { type: 'success', verdict: 'ok', artifacts: [] };
+    const reward = (total: number) => ({
+      total,
+      base: total,
+      efficiency: 1,
+      complexity_bonus: 0,
+      quality_multiplier: 1,
+      learning_bonus: 0,
+    });
+    const steps = (at: number, tools: string[]) =>
+      tools.map((tool, i) => ({ tool, action: 'a', timestamp: iso(at + i * 1000) }));
+    const res = await send(app, 'POST', '/v1/episodes/batch', {
+      episodes: [
+        episodeBody({
+          agent_id: agent,
+          start_time: iso(day0 + HOUR),
+          end_time: iso(day0 + 2 * HOUR),
+          outcome: success,
+          reward: reward(1),
+          steps: steps(day0 + HOUR, ['grep', 'edit', 'grep', 'test', 'grep', 'edit', 'ls', 'cat', 'vim']),
+        }),
+        episodeBody({
+          agent_id: agent,
+          start_time: iso(day0 + 5 * HOUR),
+          end_time: iso(day0 + 6 * HOUR),
+          outcome: { type: 'failure', reason: 'r' },
+          reward: reward(0.5),
+        }),
+        episodeBody({ agent_id: agent, start_time: iso(day0 + 23 * HOUR) }),
+        episodeBody({
+          agent_id: agent,
+          start_time: iso(day0 + 2 * DAY + HOUR),
+          steps: steps(day0 + 2 * DAY, ['ls']),
+        }),
+        episodeBody({ agent_id: agent, start_time: iso(day0 + 3 * DAY), context: { domain: 'later' } }),
+        episodeBody({ agent_id: agent, start_time: iso(day0 + HOUR), archived: true }),
+      ],
+    });
+    expect(res.status).toBe(201);
+    const timeline = await get(
+      `/v1/spatiotemporal/timeline?bucket=day&from=${iso(day0 + 12 * HOUR)}&to=${iso(day0 + 3 * DAY)}&agent_id=${agent}`,
+    );
+    expect(timeline.status, JSON.stringify(timeline.body)).toBe(200);
+    expect(timeline.body).toEqual({
+      bucket: 'day',
+      tz: 'UTC',
+      from: iso(day0 + 12 * HOUR),
+      to: iso(day0 + 3 * DAY),
+      buckets: [
+        {
+          start: iso(day0),
+          episodes: 3,
+          completed: 2,
+          successes: 1,
+          success_rate: 0.5,
+          avg_reward: 0.75,
+          top_tools: [
+            { tool: 'grep', uses: 3 },
+            { tool: 'edit', uses: 2 },
+            { tool: 'cat', uses: 1 },
+            { tool: 'ls', uses: 1 },
+            { tool: 'test', uses: 1 },
+          ],
+        },
+        {
+          start: iso(day0 + DAY),
+          episodes: 0,
+          completed: 0,
+          successes: 0,
+          success_rate: null,
+          avg_reward: null,
+          top_tools: [],
+        },
+        {
+          start: iso(day0 + 2 * DAY),
+          episodes: 1,
+          completed: 0,
+          successes: 0,
+          success_rate: null,
+          avg_reward: null,
+          top_tools: [{ tool: 'ls', uses: 1 }],
+        },
+      ],
+    });
+    // Filters: a domain; hours add up to the days.
+    const later = await get(
+      `/v1/spatiotemporal/timeline?bucket=month&from=${iso(day0)}&to=${iso(day0 + 4 * DAY)}&agent_id=${agent}&domain=later`,
+    );
+    expect(later.body.buckets.map((b: { start: string; episodes: number }) => [b.start, b.episodes])).toEqual(
+      [['2001-03-01T00:00:00.000Z', 1]],
+    );
+    const hours = await get(
+      `/v1/spatiotemporal/timeline?bucket=hour&from=${iso(day0)}&to=${iso(day0 + 4 * DAY)}&agent_id=${agent}`,
+    );
+    expect(hours.body.buckets).toHaveLength(96);
+    expect(hours.body.buckets.reduce((n: number, b: { episodes: number }) => n + b.episodes, 0)).toBe(5);
+  });
+
+  it('tz and weeks - buckets follow the wall clock of the zone (midnight in Berlin, Mondays, DST)', async () => {
+    const agent = uniqueAgent();
+    // 2001-03-25: Berlin moves from UTC+1 to UTC+2. 23:30 UTC on the 24th is already the 25th in Berlin.
+    await send(app, 'POST', '/v1/episodes/batch', {
+      episodes: [
+        episodeBody({ agent_id: agent, start_time: '2001-03-24T23:30:00.000Z' }),
+        episodeBody({ agent_id: agent, start_time: '2001-03-25T22:30:00.000Z' }),
+      ],
+    });
+    const berlin = await get(
+      `/v1/spatiotemporal/timeline?bucket=day&tz=Europe/Berlin&from=2001-03-24T12:00:00Z&to=2001-03-26T12:00:00Z&agent_id=${agent}`,
+    );
+    expect(berlin.status, JSON.stringify(berlin.body)).toBe(200);
+    expect(
+      berlin.body.buckets.map((b: { start: string; episodes: number }) => [b.start, b.episodes]),
+    ).toEqual([
+      ['2001-03-23T23:00:00.000Z', 0],
+      ['2001-03-24T23:00:00.000Z', 1], // the 25th: 23 hours long
+      ['2001-03-25T22:00:00.000Z', 1],
+    ]);
+    const weeks = await get(
+      `/v1/spatiotemporal/timeline?bucket=week&from=2001-03-21T00:00:00Z&to=2001-03-27T00:00:00Z&agent_id=${agent}`,
+    );
+    expect(weeks.body.buckets.map((b: { start: string; episodes: number }) => [b.start, b.episodes])).toEqual(
+      [
+        ['2001-03-19T00:00:00.000Z', 2], // a Monday; the 25th is a Sunday
+        ['2001-03-26T00:00:00.000Z', 0],
+      ],
+    );
+  });
+
+  it('domains - episodes per domain and task type that started in the window, the busiest first', async () => {
+    const [a, b] = [`dom-${randomUUID()}`, `dom-${randomUUID()}`];
+    const start = iso(Date.parse('1999-06-01T00:00:00Z'));
+    await send(app, 'POST', '/v1/episodes/batch', {
+      episodes: [
+        episodeBody({ context: { domain: a }, start_time: start }),
+        episodeBody({
+          context: { domain: a },
+          start_time: start,
+          end_time: start,
+          outcome: { type: 'success', verdict: 'v', artifacts: [] },
+        }),
+        episodeBody({ context: { domain: a }, start_time: start, task_type: 'testing' }),
+        episodeBody({ context: { domain: b }, start_time: start }),
+        episodeBody({ context: { domain: b }, start_time: '1999-07-01T00:00:00Z' }),
+      ],
+    });
+    const res = await get(
+      '/v1/spatiotemporal/domains?from=1999-05-01T00:00:00Z&to=1999-06-02T00:00:00Z&limit=1000',
+    );
+    expect(res.status).toBe(200);
+    const mine = res.body.items.filter((i: { domain: string }) => i.domain === a || i.domain === b);
+    expect(mine).toEqual([
+      { domain: a, task_type: 'debugging', episodes: 2, completed: 1, successes: 1 },
+      ...[
+        { domain: a, task_type: 'testing', episodes: 1, completed: 0, successes: 0 },
+        { domain: b, task_type: 'debugging', episodes: 1, completed: 0, successes: 0 },
+      ].sort((x, y) => (x.domain < y.domain ? -1 : 1)),
+    ]);
+  });
+
+  it.each([
+    ['/v1/spatiotemporal/timeline?bucket=year', '/bucket'],
+    ['/v1/spatiotemporal/timeline?tz=Mars/Olympus', '/tz'],
+    ['/v1/spatiotemporal/timeline?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z', '/from'],
+    ['/v1/spatiotemporal/timeline?from=2999-01-01T00:00:00Z', '/from'],
+    ['/v1/spatiotemporal/timeline?bucket=hour&from=2000-01-01T00:00:00Z&to=2026-01-01T00:00:00Z', '/bucket'],
+    ['/v1/spatiotemporal/timeline?task_type=gardening', '/task_type/0'],
+    ['/v1/spatiotemporal/timeline?colour=red', '/'],
+    ['/v1/spatiotemporal/domains?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z', '/from'],
+    ['/v1/spatiotemporal/domains?limit=0', '/limit'],
+  ])('%s - 400 naming %s', async (url, path) => {
+    const res = await get(url);
+    expect(res.status, JSON.stringify(res.body)).toBe(400);
+    expect(res.body.errors.map((e: { path: string }) => e.path)).toContain(path);
+  });
+});
