@@ -46,6 +46,14 @@ import {
   type Scenario,
   stepAppend,
 } from './scenarios.js';
+import {
+  populateSpatiotemporal,
+  rawSearch,
+  SPATIOTEMPORAL_POPULATION,
+  searchBodies,
+  searchRequests,
+  TIMELINE_PATH,
+} from './spatiotemporal.js';
 import { createBodyTemplate, DOMAIN_COUNT, domainOf, episodeWithSteps, STEPS_DOMAIN } from './workload.js';
 
 // `npm run bench [-- --only create,get --duration 5]`: the built service against baselines measured in
@@ -66,6 +74,7 @@ const USAGE = `usage: npm run bench -- [--only ${SCENARIOS.join(',')}] [--durati
   --warmup       seconds of warm-up before each load phase (default 3)
   --connections  concurrent connections of every load phase (default 64)
   --population   episodes pre-populated for get / list / steps (default 100000)
+  --spatiotemporal-population  located episodes of the spatiotemporal scenario (default 1000000)
   --keep         keep the temporary directory (databases, server log)
   --cpu-prof     run the server under node --cpu-prof; the profile goes to bench/results/profiles/
                  (summarise it with: node --import tsx bench/profile-summary.ts <file> [--last S])
@@ -82,6 +91,7 @@ function options() {
       warmup: { type: 'string', default: '3' },
       connections: { type: 'string', default: '64' },
       population: { type: 'string', default: '100000' },
+      'spatiotemporal-population': { type: 'string', default: String(SPATIOTEMPORAL_POPULATION) },
       keep: { type: 'boolean', default: false },
       'cpu-prof': { type: 'boolean', default: false },
       probe: { type: 'boolean', default: false },
@@ -114,6 +124,9 @@ function options() {
     warmupS: atLeast('warmup', values.warmup, 0),
     connections: Math.trunc(atLeast('connections', values.connections, 1)),
     population: Math.trunc(atLeast('population', values.population, POPULATION_BATCH)),
+    spatiotemporalPopulation: Math.trunc(
+      atLeast('spatiotemporal-population', values['spatiotemporal-population'], 1000),
+    ),
     keep: values.keep,
     cpuProf: values['cpu-prof'],
     probe: values.probe,
@@ -140,7 +153,12 @@ type Key =
   | 'directGet'
   | 'rawGet'
   | 'directList'
-  | 'rawList';
+  | 'rawList'
+  | 'stRadius'
+  | 'stBbox'
+  | 'stTimeline'
+  | 'rawStRadius'
+  | 'rawStBbox';
 
 interface Run {
   opts: Options;
@@ -225,14 +243,14 @@ async function runHello(run: Run): Promise<void> {
   }
 }
 
-/** The built service on a fresh database: every selected scenario, then SIGTERM (which must exit 0). */
-async function runService(run: Run): Promise<void> {
+/** The built service on the database file `dbPath`. */
+async function startService(run: Run, dbPath: string, logName: string): Promise<ServerProcess> {
   const { opts } = run;
-  log(`engram (node dist/src/server.js, LIBSQL_URL=file:${run.dbPath})`);
+  log(`engram (node dist/src/server.js, LIBSQL_URL=file:${dbPath})`);
   const port = await freePort();
   const env: NodeJS.ProcessEnv = {
     ...process.env,
-    LIBSQL_URL: `file:${run.dbPath}`,
+    LIBSQL_URL: `file:${dbPath}`,
     LOG_LEVEL: 'warn',
     HTTP_HOST: '127.0.0.1',
     HTTP_PORT: String(port),
@@ -241,7 +259,7 @@ async function runService(run: Run): Promise<void> {
     delete env[k];
   if (opts.probe) env.BENCH_PROBE_FILE = run.probeFile;
   if (opts.cpuProf) mkdirSync(PROFILE_DIR, { recursive: true });
-  const server = await startProcess({
+  return startProcess({
     args: [
       ...(opts.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : []),
       ...(opts.probe ? ['--import', 'tsx', '--import', join(ROOT, 'bench', 'probe.ts')] : []),
@@ -251,8 +269,26 @@ async function runService(run: Run): Promise<void> {
     cwd: ROOT,
     port,
     readyPath: '/health/ready',
-    logFile: join(run.tmp, 'server.log'),
+    logFile: join(run.tmp, logName),
   });
+}
+
+/** SIGTERM (which must exit 0); errors the server logged become problems. */
+async function stopService(run: Run, server: ServerProcess): Promise<void> {
+  const code = await server.stop();
+  if (code !== 0) run.problems.push(`the server exited with code ${code} on SIGTERM (expected 0)`);
+  const errors = readFileSync(server.logFile, 'utf8')
+    .split('\n')
+    .filter((l) => /"level":(50|60)/.test(l));
+  if (errors.length > 0) {
+    run.problems.push(`the server logged ${errors.length} errors, first: ${errors[0]?.slice(0, 300)}`);
+  }
+}
+
+/** The built service on a fresh database: every selected scenario, then SIGTERM (which must exit 0). */
+async function runService(run: Run): Promise<void> {
+  const { opts } = run;
+  const server = await startService(run, run.dbPath, 'server.log');
   const drive = driver(run, server);
   const pick = random(42);
   const randomId = () => run.populationIds[pick(run.populationIds.length)] as string;
@@ -311,17 +347,53 @@ async function runService(run: Run): Promise<void> {
       });
     }
   } finally {
-    const code = await server.stop();
+    await stopService(run, server);
     if (opts.probe) run.probeLines = readProbe(run.probeFile);
     if (opts.cpuProf) log(`  server CPU profile written to ${PROFILE_DIR}`);
-    if (code !== 0) run.problems.push(`the server exited with code ${code} on SIGTERM (expected 0)`);
-    const errors = readFileSync(server.logFile, 'utf8')
-      .split('\n')
-      .filter((l) => /"level":(50|60)/.test(l));
-    if (errors.length > 0) {
-      run.problems.push(`the server logged ${errors.length} errors, first: ${errors[0]?.slice(0, 300)}`);
-    }
   }
+}
+
+/** Connections of the spatiotemporal phases: the latency targets are per query, not under a crowd. */
+const SPATIOTEMPORAL_CONNECTIONS = 4;
+/** Distinct searches each phase cycles through. */
+const SEARCHES = 500;
+
+/** Issue 12.7: its own 1M-episode database, the searches and the timeline over HTTP, then the raw SQL. */
+async function runSpatiotemporal(run: Run): Promise<void> {
+  const path = join(run.tmp, 'spatiotemporal.db');
+  await attempt(run, 'spatiotemporal', async () => {
+    const n = run.opts.spatiotemporalPopulation;
+    log(`spatiotemporal: populating ${n.toLocaleString('en-US')} episodes with direct SQL…`);
+    const { seconds } = await populateSpatiotemporal(path, n);
+    run.notes.push(
+      `spatiotemporal: ${n.toLocaleString('en-US')} located episodes over a year (80% around ${200} cities), written with direct SQL in ${seconds.toFixed(1)} s`,
+    );
+    const server = await startService(run, path, 'server-spatiotemporal.log');
+    try {
+      const drive = driver(run, server);
+      const conns = SPATIOTEMPORAL_CONNECTIONS;
+      run.m.stRadius = await drive(
+        'radius 10 km + 7 days',
+        searchRequests(searchBodies('radius', SEARCHES)),
+        conns,
+      );
+      run.m.stBbox = await drive(
+        'bbox ±0.5° + 30 days',
+        searchRequests(searchBodies('bbox', SEARCHES)),
+        conns,
+      );
+      run.m.stTimeline = await drive(
+        'timeline by day over a year',
+        [{ method: 'GET', path: TIMELINE_PATH }],
+        conns,
+      );
+    } finally {
+      await stopService(run, server);
+    }
+    log('  raw SQL of the searches, in-process…');
+    run.m.rawStRadius = await rawSearch(path, searchBodies('radius', SEARCHES), run.opts.loop);
+    run.m.rawStBbox = await rawSearch(path, searchBodies('bbox', SEARCHES), run.opts.loop);
+  });
 }
 
 /** In-process baselines: the same SQL (recorded from the service's repository), no HTTP. */
@@ -449,6 +521,22 @@ function tableRows(run: Run): TableRow[] {
     `${HEAVY_CONNECTIONS} conns`,
     m.heavy,
   );
+  const st = want(run, 'spatiotemporal');
+  const stConns = `${SPATIOTEMPORAL_CONNECTIONS} conns`;
+  const p95 = (value: number) => ({ op: '<=' as const, value, unit: 'ms' as const });
+  add(st, 'spatiotemporal search: radius 10 km + 7 days, limit 50', stConns, m.stRadius, [
+    { label: 'p95', value: m.stRadius?.p95 ?? null, target: p95(10) },
+    { label: 'raw SQL', value: ratio(m.stRadius, m.rawStRadius) },
+  ]);
+  add(st, '↳ baseline: its SQL, libsql raw prepared', 'sequential', m.rawStRadius);
+  add(st, 'spatiotemporal search: bbox ±0.5° + 30 days, limit 50', stConns, m.stBbox, [
+    { label: 'p95', value: m.stBbox?.p95 ?? null, target: p95(10) },
+    { label: 'raw SQL', value: ratio(m.stBbox, m.rawStBbox) },
+  ]);
+  add(st, '↳ baseline: its SQL, libsql raw prepared', 'sequential', m.rawStBbox);
+  add(st, 'timeline: GET /v1/spatiotemporal/timeline?bucket=day, a year', stConns, m.stTimeline, [
+    { label: 'p95', value: m.stTimeline?.p95 ?? null, target: p95(50) },
+  ]);
   return rows;
 }
 
@@ -600,8 +688,11 @@ async function main(): Promise<number> {
   };
   try {
     if (needsHello(run)) await runHello(run);
-    await runService(run);
-    await runBaselines(run);
+    if ([...opts.only].some((s) => s !== 'spatiotemporal')) {
+      await runService(run);
+      await runBaselines(run);
+    }
+    if (want(run, 'spatiotemporal')) await runSpatiotemporal(run);
   } finally {
     if (opts.keep) log(`kept ${tmp}`);
     else rmSync(tmp, { recursive: true, force: true });

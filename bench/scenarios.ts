@@ -12,7 +12,7 @@ import {
 
 // The service's scenarios: a pre-check of one request each, then the load; and the population.
 
-export const SCENARIOS = ['health', 'create', 'get', 'list', 'steps', 'isolation'] as const;
+export const SCENARIOS = ['health', 'create', 'get', 'list', 'steps', 'isolation', 'spatiotemporal'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 export const POPULATION_BATCH = 500;
