@@ -1,7 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
 // Tiers: unit (pure), http (app.inject on a temp file DB), integration (real libSQL: embedded file
-// and a real sqld, started by the global setup), e2e (built image and containers; run by `npm run test:e2e`).
+// and a real sqld, started by the global setup), fuzz (generated requests over real HTTP, on both backends),
+// e2e (built image and containers; run by `npm run test:e2e`).
 export default defineConfig({
   test: {
     reporters: ['default'],
@@ -14,6 +15,17 @@ export default defineConfig({
           include: ['test/integration/**/*.test.ts'],
           globalSetup: ['test/helpers/sqld-global-setup.ts'],
           testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        test: {
+          name: 'fuzz',
+          include: ['test/fuzz/**/*.test.ts'],
+          globalSetup: ['test/helpers/sqld-global-setup.ts'],
+          // After the other tiers, alone: its load would otherwise slow their timing-sensitive tests.
+          sequence: { groupOrder: 1 },
+          testTimeout: 120_000,
           hookTimeout: 60_000,
         },
       },

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { AutocannonRequest } from 'autocannon';
+import { freePort } from '../test/helpers/ports.js';
 import { directCreate, directRead, type LoopTiming, rawGroupedCreate, rawRead } from './baselines.js';
 import {
   episodeCreateStatements,
@@ -17,7 +18,7 @@ import {
 import { type Measurement, measureLoad } from './load.js';
 import type { ProbeLine } from './probe.js';
 import { PROBE_HEADER, probeRows, readProbe } from './probe-report.js';
-import { freePort, type ServerProcess, startProcess } from './processes.js';
+import { type ServerProcess, startProcess } from './processes.js';
 import {
   type Check,
   consoleTable,

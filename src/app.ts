@@ -1,12 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
-import Fastify, {
-  type FastifyBaseLogger,
-  type FastifyInstance,
-  type FastifyRequest,
-  LogController,
-} from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { jsonSchemaTransform, jsonSchemaTransformObject, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import pkg from '../package.json' with { type: 'json' };
@@ -19,12 +14,18 @@ import type { Config } from './config.js';
 import { createDatabase } from './db/create-database.js';
 import type { Database } from './db/database.js';
 import type { SqlDriver } from './db/types.js';
-import { InvalidRequest } from './domain/errors.js';
 import { KeyRing, loadApiKeys } from './http/api-keys.js';
 import { BEARER_SCHEME, documentSecurity, registerAuth } from './http/auth.js';
-import { jsonNestingExceeds } from './http/json-depth.js';
-import { registerProblemHandlers, sendProblem } from './http/problem.js';
+import { registerJsonBodyParser } from './http/json-body.js';
+import {
+  clientErrorHandler,
+  frameworkErrorHandler,
+  registerProblemHandlers,
+  sendProblem,
+} from './http/problem.js';
 import { registerRateLimit } from './http/rate-limit.js';
+import { registerRequestChecks } from './http/request-checks.js';
+import { registerRequestLog } from './http/request-log.js';
 import { openApiTags, type Resource, registerResources } from './http/resources.js';
 import { registerSecurityHeaders } from './http/security-headers.js';
 import { createLogger } from './observability/logger.js';
@@ -42,7 +43,6 @@ import { LibsqlWriteClaimRepository } from './storage/libsql/write-claims.js';
 import { migrate } from './storage/migrations.js';
 
 export const VERSION: string = pkg.version;
-const MAX_JSON_DEPTH = 32;
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
 
 export interface AppOverrides {
@@ -132,6 +132,11 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     requestTimeout: 120_000,
     return503OnClosing: false, // answered as problem+json by the onRequest hook below
     forceCloseConnections: 'idle',
+    // Errors met before a route runs are problem+json too (SPEC §2).
+    frameworkErrors: frameworkErrorHandler,
+    clientErrorHandler,
+    // A missing Host is answered by our own hook below, as problem+json, instead of Node's empty 400.
+    http: { requireHostHeader: false },
   });
   app.decorate('engram', { db, health, metrics, recordCounts });
   app.setValidatorCompiler(validatorCompiler);
@@ -140,7 +145,9 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   // API and type the handlers; contract tests check real responses against them.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
   registerProblemHandlers(app, { retryAfterSeconds: () => db.policy.retryAfterSeconds() });
-  registerJsonParser(app);
+  registerRequestLog(app, metrics);
+  registerRequestChecks(app);
+  registerJsonBodyParser(app);
 
   let closing = false;
   app.addHook('onRequest', async (request, reply) => {
@@ -163,12 +170,6 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   registerSecurityHeaders(app);
   registerAuth(app, keyring);
   if (config.RATE_LIMIT_PER_MINUTE > 0) await registerRateLimit(app, config.RATE_LIMIT_PER_MINUTE);
-  app.addHook('onResponse', async (request, reply) => {
-    const route = request.routeOptions.url ?? 'unmatched';
-    const seconds = reply.elapsedTime / 1000;
-    metrics.httpDuration.observe({ method: request.method, route, status_code: reply.statusCode }, seconds);
-    logResponse(request, route, reply.statusCode, reply.elapsedTime);
-  });
   app.addHook('preClose', async () => {
     closing = true;
     health.beginShutdown();
@@ -208,30 +209,4 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   await app.register(metricsRoutes, { metrics, db, token: config.METRICS_TOKEN });
   await registerResources(app, resources, '/v1');
   return app;
-}
-
-function logResponse(request: FastifyRequest, route: string, status: number, ms: number): void {
-  const line = { method: request.method, route, status, duration_ms: Math.round(ms * 100) / 100 };
-  if (status >= 500) request.log.error(line, 'request failed');
-  else request.log.info(line, 'request completed');
-}
-
-/**
- * JSON only — `application/json` and, for PATCH, `application/merge-patch+json` — through the default
- * parser (prototype-poisoning safe) plus a nesting limit (SPEC §6). Anything else is a 415.
- */
-function registerJsonParser(app: FastifyInstance): void {
-  const parseJson = app.getDefaultJsonParser('error', 'error');
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser(
-    ['application/json', 'application/merge-patch+json'],
-    { parseAs: 'string' },
-    (request, body, done) => {
-      if (jsonNestingExceeds(body as string, MAX_JSON_DEPTH)) {
-        const message = `JSON nesting is deeper than ${MAX_JSON_DEPTH} levels`;
-        return done(new InvalidRequest(400, [{ in: 'body', path: '/', message }]), undefined);
-      }
-      parseJson(request, body as string, done);
-    },
-  );
 }

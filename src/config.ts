@@ -5,6 +5,8 @@ import { z } from 'zod';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const bool = z.stringbool();
+// `true`, `false`, or the hosts a private network may reach in plain text (the compose file names its sqlds).
+const INSECURE_HOSTS = /^(?:true|false|[A-Za-z0-9.-]+(?:,[A-Za-z0-9.-]+)*)$/;
 
 export const ConfigSchema = z.object({
   HTTP_HOST: z.string().min(1).default('127.0.0.1').describe('listen address'),
@@ -33,9 +35,13 @@ export const ConfigSchema = z.object({
     .optional()
     .describe('primary to replicate from: makes LIBSQL_URL an embedded replica'),
   LIBSQL_SYNC_INTERVAL_S: int(1, 86_400).default(60).describe('embedded replica: seconds between syncs'),
-  LIBSQL_ALLOW_INSECURE: bool
-    .default(false)
-    .describe('allow plain http:/ws: and no token to a non-loopback server'),
+  LIBSQL_ALLOW_INSECURE: z
+    .string()
+    .regex(INSECURE_HOSTS, 'must be true, false, or host names separated by commas (e.g. sqld,sqld-replica)')
+    .default('false')
+    .describe(
+      'allow plain http:/ws: and no token to a non-loopback server: `true` for any, or only the hosts listed (comma-separated)',
+    ),
   LIBSQL_BUSY_TIMEOUT_MS: int(0, 60_000)
     .default(50)
     .describe('embedded file: SQLite busy timeout (blocks the event loop; keep small, BUSY is retried)'),
@@ -150,15 +156,22 @@ function checkDatabaseUrls(config: Config): void {
     throw new ConfigError(`${name}: unsupported scheme "${scheme}:" (use file:, libsql:, https: or wss:)`);
   }
   const plain = scheme === 'http' || scheme === 'ws' || url.searchParams.get('tls') === '0';
-  const trusted = isLoopback(url.hostname) || config.LIBSQL_ALLOW_INSECURE;
+  const trusted = isLoopback(url.hostname) || insecureAllowed(config, url.hostname);
   if (plain && !trusted) {
     throw new ConfigError(
-      `${name}: plain ${scheme}:// to ${url.hostname} is refused; use TLS (libsql:, https:, wss:) or set LIBSQL_ALLOW_INSECURE=true on a private network`,
+      `${name}: plain ${scheme}:// to ${url.hostname} is refused; use TLS (libsql:, https:, wss:) or, on a private network, list the host in LIBSQL_ALLOW_INSECURE`,
     );
   }
   if (!config.LIBSQL_AUTH_TOKEN && !trusted) {
     throw new ConfigError(`LIBSQL_AUTH_TOKEN: required for the remote database ${url.hostname}`);
   }
+}
+
+/** Whether LIBSQL_ALLOW_INSECURE lets `host` be reached in plain text and without a token. */
+export function insecureAllowed(config: Pick<Config, 'LIBSQL_ALLOW_INSECURE'>, host: string): boolean {
+  const allowed = config.LIBSQL_ALLOW_INSECURE;
+  if (allowed === 'true' || allowed === 'false') return allowed === 'true';
+  return allowed.toLowerCase().split(',').includes(host.toLowerCase());
 }
 
 /** Seconds since expiry of a JWT token, or null when it has no readable `exp` or has not expired. */

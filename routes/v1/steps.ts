@@ -6,7 +6,7 @@ import {
   GlobalStepListQuery,
   StepAppend,
   StepListQuery,
-  StepNumber,
+  StepNumberParam,
   StepRecord,
 } from '../../src/domain/step.js';
 import { idempotencyOf, tenantOf, WriteHeaders } from '../../src/http/conventions.js';
@@ -75,7 +75,7 @@ const stepRoutes: FastifyPluginAsyncZod<{ steps: StepService }> = async (app, { 
     {
       schema: {
         summary: 'Get one step',
-        params: z.strictObject({ id: Uuid, n: z.coerce.number().pipe(StepNumber) }),
+        params: z.strictObject({ id: Uuid, n: StepNumberParam }),
         response: { 200: StepRecord, ...problems(404) },
       },
     },

@@ -65,13 +65,15 @@ export function boundedText(min: number, maxBytes: number) {
 }
 
 /**
- * Names and identifiers (agent, session, domain, tool, model, ...). They are also indexed columns, and
- * SQLite reads TEXT only up to a NUL, so U+0000 is refused here rather than silently cut on the way back.
+ * Text that SQLite itself must read: an indexed column (SQLite reads TEXT only up to a NUL, so it would be
+ * cut on the way back) or a full-text query (FTS5 stops at a NUL and fails). U+0000 is refused in it.
  */
-export const Name = boundedString(1, MAX_NAME_CHARS).refine(
-  (s) => !s.includes('\u0000'),
-  'must not contain U+0000',
-);
+export function withoutNul<T extends z.ZodType<string>>(schema: T) {
+  return schema.refine((s) => !s.includes('\u0000'), 'must not contain U+0000');
+}
+
+/** Names and identifiers (agent, session, domain, tool, model, ...): indexed columns. */
+export const Name = withoutNul(boundedString(1, MAX_NAME_CHARS));
 
 // Lower-case only: an id is compared as text everywhere, so one UUID must have one spelling.
 export const Uuid = z
@@ -230,6 +232,9 @@ export function checkJsonSize(
 /** Any JSON object, passed through untouched (nested values are not rebuilt). */
 export const JsonObject = z.record(z.string(), z.unknown());
 export type JsonObject = z.infer<typeof JsonObject>;
+
+/** A duration as agents measure it (ms, s): any finite number ≥ 0, fractions included (2100.5). */
+export const Duration = z.number().min(0);
 
 // ---- Location ---------------------------------------------------------------------------------------
 

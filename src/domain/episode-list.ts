@@ -10,6 +10,7 @@ import {
   repeatable,
   TagInput,
   Timestamp,
+  withoutNul,
 } from './common.js';
 import { EpisodeStatus, OutcomeType, TaskType } from './episode.js';
 import { MAX_FILTER_VALUES, MAX_QUERY_TEXT_CHARS } from './limits.js';
@@ -44,8 +45,7 @@ const filterShape = {
   started_before: Timestamp.optional().describe('start_time < this (exclusive; encode + as %2B)'),
   archived: z.enum(['false', 'true', 'any']).default('false'),
   // FTS5 reads its query up to a NUL, which would leave a quoted term open (a 500 before this refusal).
-  q: boundedString(1, MAX_QUERY_TEXT_CHARS)
-    .refine((s) => !s.includes('\u0000'), 'must not contain U+0000')
+  q: withoutNul(boundedString(1, MAX_QUERY_TEXT_CHARS))
     .optional()
     .describe('Full-text search over description, verdict or reason, and reflection'),
 };

@@ -251,7 +251,7 @@ export const EpisodePatch = z
   .strictObject({
     task_description: TaskDescription.optional(),
     context: TaskContextPatch.optional(),
-    tags: Tags.optional().describe('Replaces the whole tag set'),
+    tags: Tags.optional().describe('Replaces the whole tag set; stored normalised as on create'),
     metadata: MetadataPatch.optional(),
     outcome: Outcome.nullable().optional(),
     reward: Reward.nullable().optional(),

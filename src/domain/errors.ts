@@ -1,4 +1,5 @@
 import createError from '@fastify/error';
+import { z } from 'zod';
 
 // Errors the services raise; each has a stable `code` that clients can rely on (SPEC §2).
 
@@ -74,10 +75,18 @@ export const InvalidCursor = createError(
   400,
 );
 
-export interface FieldError {
-  in: 'body' | 'query' | 'params' | 'headers';
-  path: string;
-  message: string;
+/** One invalid field of a 400 (SPEC §2): where it was sent, its JSON Pointer, and what is wrong. */
+export const FieldError = z.strictObject({
+  in: z.enum(['body', 'query', 'params', 'headers']),
+  path: z.string().describe('JSON Pointer to the offending field'),
+  message: z.string(),
+});
+export type FieldError = z.infer<typeof FieldError>;
+
+/** The JSON Pointer (RFC 6901) of a field: `pointerOf(['a/b', 0])` is `/a~1b/0`; no segments is `/`. */
+export function pointerOf(segments: readonly (string | number)[]): string {
+  if (segments.length === 0) return '/';
+  return segments.map((s) => `/${String(s).replaceAll('~', '~0').replaceAll('/', '~1')}`).join('');
 }
 
 /** A request rejected by a rule that the schema cannot express; names the offending fields. */

@@ -3,6 +3,7 @@ import {
   boundedText,
   Cursor,
   checkJsonSize,
+  Duration,
   JsonObject,
   ListLimit,
   Location,
@@ -46,7 +47,12 @@ const Parameters = JsonObject.superRefine((parameters, ctx) =>
   checkJsonSize(parameters, MAX_STEP_PARAMETERS_BYTES, ctx),
 );
 
-export const StepNumber = z.int().min(1).max(MAX_STEP_NUMBER);
+/** The rule of a step number, for a JSON value and for a path segment (which arrives as text). */
+const stepNumberOf = <T extends z.ZodNumber | z.ZodCoercedNumber>(base: T) =>
+  base.int().min(1).max(MAX_STEP_NUMBER);
+export const StepNumber = stepNumberOf(z.number());
+/** A step number in a path (`…/steps/{n}`): the same rule, read from text, and documented as an integer. */
+export const StepNumberParam = stepNumberOf(z.coerce.number());
 
 export const StepCreate = z.strictObject({
   step_number: StepNumber.optional().describe(
@@ -61,7 +67,7 @@ export const StepCreate = z.strictObject({
     `The tool's arguments: any JSON object, at most ${MAX_STEP_PARAMETERS_BYTES} bytes serialized`,
   ),
   result: StepResult.default(null),
-  latency_ms: z.int().min(0).optional().describe('Duration of the action in milliseconds'),
+  latency_ms: Duration.optional().describe('Duration of the action in milliseconds; fractions allowed'),
   tokens_used: z.int().min(0).optional().describe('Tokens the action consumed'),
   metadata: Metadata.default(() => ({})),
   location: Location.optional(),
@@ -129,7 +135,7 @@ export const StepRecord = z.strictObject({
   action: z.string(),
   parameters: JsonObject,
   result: StepResult,
-  latency_ms: z.int().min(0).nullable(),
+  latency_ms: Duration.nullable(),
   tokens_used: z.int().min(0).nullable(),
   metadata: Metadata,
   location: Location.nullable(),

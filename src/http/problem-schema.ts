@@ -1,13 +1,8 @@
 import { z } from 'zod';
-
-export const FieldErrorSchema = z.strictObject({
-  in: z.enum(['body', 'query', 'params', 'headers']),
-  path: z.string().describe('JSON Pointer to the offending field'),
-  message: z.string(),
-});
+import { FieldError } from '../domain/errors.js';
 
 /** RFC 9457 problem details, as every error response carries them (SPEC §2). */
-export const ProblemSchema = z
+export const Problem = z
   .strictObject({
     type: z.string(),
     title: z.string(),
@@ -16,9 +11,10 @@ export const ProblemSchema = z
     instance: z.string(),
     code: z.string().describe('Stable machine-readable error code, e.g. EPISODE_NOT_FOUND'),
     request_id: z.string(),
-    errors: z.array(FieldErrorSchema).optional().describe('For 400: every invalid field'),
+    errors: z.array(FieldError).optional().describe('For 400: every invalid field'),
   })
   .meta({ id: 'Problem' });
+export type Problem = z.infer<typeof Problem>;
 
 const DESCRIPTIONS: Record<number, string> = {
   400: 'Invalid request: the `errors` array names each field',
@@ -37,13 +33,13 @@ const DESCRIPTIONS: Record<number, string> = {
 /** Documents the problem responses a route can give; every /v1 route can answer 400, 401, 403, 429 and 503. */
 export function problems(
   ...statuses: number[]
-): Record<number, { description: string; content: Record<string, { schema: typeof ProblemSchema }> }> {
+): Record<number, { description: string; content: Record<string, { schema: typeof Problem }> }> {
   return Object.fromEntries(
     [...new Set([400, 401, 403, 429, 503, ...statuses])].map((status) => [
       status,
       {
         description: DESCRIPTIONS[status] ?? 'Error',
-        content: { 'application/problem+json': { schema: ProblemSchema } },
+        content: { 'application/problem+json': { schema: Problem } },
       },
     ]),
   );

@@ -1,10 +1,10 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../helpers/ports.js';
 import { ComposeProject, runId } from './helpers/compose.js';
 import {
   E2E_API_KEYS,
   E2E_TENANT,
   type EpisodeDraft,
-  freePort,
   getEpisode,
   http,
   newEpisode,

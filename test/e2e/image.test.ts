@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../helpers/ports.js';
 import { runId } from './helpers/compose.js';
 import {
   E2E_API_KEYS,
   type EpisodeDraft,
   errorCode,
-  freePort,
   getEpisode,
   http,
   newEpisode,

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { inject } from 'vitest';
 import { z } from 'zod';
 import type { AppOverrides } from '../../src/app.js';
-import { ProblemSchema } from '../../src/http/problem-schema.js';
+import { Problem } from '../../src/http/problem-schema.js';
 import { buildTestApp, RESPONSE_SCHEMAS, type TestApp, type TestEnv } from './app.js';
 
 /**
@@ -116,7 +116,7 @@ function expectDocumented(
       | { content?: Record<string, { schema: z.ZodType }> }
       | undefined;
     if (documented && !entry) throw new Error(`${where}, a status its route does not document`);
-    const schema = entry?.content?.['application/problem+json']?.schema ?? ProblemSchema;
+    const schema = entry?.content?.['application/problem+json']?.schema ?? Problem;
     const parsed = schema.safeParse(sent.body);
     if (!parsed.success)
       throw new Error(`${where}: not its problem schema: ${z.prettifyError(parsed.error)}`);

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { AppOverrides } from '../../src/app.js';
 import { ROLES, type Role } from '../../src/http/api-keys.js';
 import { buildTestApp, type TestApp, type TestEnv } from './app.js';
 
@@ -38,17 +39,17 @@ export interface IdentityApp {
 /** Builds the app with `ENGRAM_API_KEYS` for the six identities (plus `env`), optionally listening. */
 export async function buildIdentityApp(
   env: TestEnv = {},
-  options: { listen?: boolean } = {},
+  options: { listen?: boolean; overrides?: AppOverrides } = {},
 ): Promise<IdentityApp> {
   const run = randomBytes(4).toString('hex');
   const tenants: Record<TenantSlot, string> = { a: `tenant-a-${run}`, b: `tenant-b-${run}` };
   const identities = (['a', 'b'] as const).flatMap((slot) =>
     ROLES.map((role) => ({ slot, tenant: tenants[slot], role, key: randomBytes(24).toString('base64url') })),
   );
-  const app = await buildTestApp({
-    ENGRAM_API_KEYS: identities.map((i) => `${i.key}:${i.tenant}:${i.role}`).join(','),
-    ...env,
-  });
+  const app = await buildTestApp(
+    { ENGRAM_API_KEYS: identities.map((i) => `${i.key}:${i.tenant}:${i.role}`).join(','), ...env },
+    options.overrides,
+  );
   let url = '';
   if (options.listen) {
     const address = await app.listen({ host: '127.0.0.1', port: 0 });

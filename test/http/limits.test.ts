@@ -44,8 +44,13 @@ describe('resource limits', () => {
     const res = await post(`${'['.repeat(MAX_JSON_DEPTH + 1)} this is not JSON`);
     expect(res.statusCode).toBe(400);
     expect(res.json().code).toBe('VALIDATION_FAILED');
+    // The pointer names the array that opens the 33rd level.
     expect(res.json().errors).toEqual([
-      { in: 'body', path: '/', message: `JSON nesting is deeper than ${MAX_JSON_DEPTH} levels` },
+      {
+        in: 'body',
+        path: '/0'.repeat(MAX_JSON_DEPTH),
+        message: `JSON nesting is deeper than ${MAX_JSON_DEPTH} levels`,
+      },
     ]);
     // 32 brackets and garbage: within the depth, so the parser judges it.
     expect((await post(`${'['.repeat(MAX_JSON_DEPTH)} this is not JSON`)).json().code).toBe('MALFORMED_JSON');

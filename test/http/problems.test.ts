@@ -1,5 +1,6 @@
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { Problem } from '../../src/http/problem-schema.js';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
 
 // SPEC §2 and §6, RELIABILITY promises 4 and 6: every error is an RFC 9457 problem+json naming what went
@@ -13,22 +14,11 @@ const EPISODE = {
 const UNKNOWN_ID = '01936f3e-1c2a-7b3c-8d4e-5f6a7b8c9d0e';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-interface ProblemBody {
-  type: string;
-  title: string;
-  status: number;
-  detail: string;
-  instance: string;
-  code: string;
-  request_id: string;
-  errors?: { in: string; path: string; message: string }[];
-}
-
 /** Asserts the RFC 9457 shape of SPEC §2 and returns the body. */
-function expectProblem(res: LightMyRequestResponse, status: number, code?: string): ProblemBody {
+function expectProblem(res: LightMyRequestResponse, status: number, code?: string): Problem {
   expect(res.statusCode, res.body).toBe(status);
   expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
-  const body = res.json() as ProblemBody;
+  const body = res.json() as Problem;
   expect(body).toMatchObject({
     type: expect.stringMatching(/^urn:engram:problem:[a-z0-9-]+$/),
     title: expect.any(String),

@@ -174,13 +174,9 @@ describe.each(BACKENDS)('injection corpus on $name', ({ name, build }) => {
     expect(res.statusCode, `${where} → ${res.statusCode} ${res.body.slice(0, 300)}`).toBeLessThan(500);
   }
 
-  function expectNamedRefusal(res: LightMyRequestResponse, site: Site, where: string, text: string): void {
+  function expectNamedRefusal(res: LightMyRequestResponse, site: Site, where: string): void {
     expect(res.statusCode, `${where}: ${res.body.slice(0, 300)}`).toBe(400);
-    // A `__proto__` key is refused by the JSON parser itself (prototype poisoning), before any field is read.
-    if (site.kind === 'key' && text === '__proto__') {
-      expect(res.json().code, where).toBe('MALFORMED_JSON');
-      return;
-    }
+    // A `__proto__` key is refused by the JSON body reader itself (prototype poisoning), which names it too.
     const errors = (res.json().errors ?? []) as { in: string; path: string }[];
     const pointer = `/${site.pointer.slice(0, site.kind === 'key' ? -1 : undefined).join('/')}`;
     const named = errors.some(
@@ -216,7 +212,7 @@ describe.each(BACKENDS)('injection corpus on $name', ({ name, build }) => {
         const res = await send('POST', url, inject(site, text));
         expectNo5xx(res, where);
         if (res.statusCode !== 201) {
-          expectNamedRefusal(res, site, where, text);
+          expectNamedRefusal(res, site, where);
           refused++;
           return;
         }

@@ -131,14 +131,17 @@ describe.each(BACKENDS)('invariants on $name', ({ build }) => {
 
   it('step numbers - bounded at 1,000,000 on every path', async () => {
     const { body: e } = await send(app, 'POST', '/v1/episodes', episodeBody());
-    expect400(
-      await send(app, 'POST', `/v1/episodes/${e.id}/steps`, {
-        tool: 't',
-        action: 'a',
-        step_number: 1_000_001,
-      }),
-      '/step_number',
-    );
+    // 2^53 - 1 is the issue's reproducer: three auto-numbered appends after it gave duplicates.
+    for (const stepNumber of [1_000_001, 2 ** 53 - 1]) {
+      expect400(
+        await send(app, 'POST', `/v1/episodes/${e.id}/steps`, {
+          tool: 't',
+          action: 'a',
+          step_number: stepNumber,
+        }),
+        '/step_number',
+      );
+    }
     expect400(
       await send(
         app,

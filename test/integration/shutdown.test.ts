@@ -4,9 +4,11 @@ import { type IncomingMessage, request } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import Database from 'libsql';
+import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildTestApp } from '../helpers/app.js';
 import { freePort } from '../helpers/ports.js';
@@ -219,6 +221,8 @@ describe('graceful shutdown (real process)', () => {
     const logs = server.logs();
     expect(logs.indexOf('shutting down')).toBeGreaterThan(-1);
     expect(logs.indexOf('shutdown complete')).toBeGreaterThan(logs.indexOf('shutting down'));
+    // Readiness probes log at debug (issue 8.5): at LOG_LEVEL=info not one of the polls above, 503s included.
+    expect(logs.split('\n').filter((line) => line.includes('"route":"/health/ready"'))).toEqual([]);
 
     // Every acknowledged episode is in the file, with its steps.
     const db = new Database(server.dbFile, { readonly: true });
@@ -232,8 +236,18 @@ describe('graceful shutdown (real process)', () => {
     }
   });
 
-  it('closing - a request read after close began (pipelined behind an in-flight one) - 503 problem+json with Retry-After', async () => {
-    const app = await buildTestApp();
+  it('closing - a request read after close began (pipelined behind an in-flight one) - 503 problem+json with Retry-After, logged at warn', async () => {
+    const lines: { level: number; status?: number; route?: string }[] = [];
+    const logger = pino(
+      { level: 'debug' },
+      new Writable({
+        write(chunk, _encoding, done) {
+          lines.push(JSON.parse(String(chunk)));
+          done();
+        },
+      }),
+    );
+    const app = await buildTestApp({}, { logger });
     cleanups.push(() => void app.close().catch(() => undefined));
     await app.listen({ host: '127.0.0.1', port: 0 });
     const { port } = app.server.address() as { port: number };
@@ -260,7 +274,7 @@ describe('graceful shutdown (real process)', () => {
     const closing = app.close();
     await until(5_000, 'the listener to close', () => refuses(port));
     // The rest of the in-flight body, and a second request pipelined behind it on the same connection.
-    socket.write(`${body.slice(half)}GET /health/live HTTP/1.1\r\nHost: t\r\n\r\n`);
+    socket.write(`${body.slice(half)}GET /v1/episodes HTTP/1.1\r\nHost: t\r\n\r\n`);
     await Promise.race([ended, sleep(5_000)]);
     socket.destroy();
     await closing;
@@ -270,5 +284,8 @@ describe('graceful shutdown (real process)', () => {
     expect(second, raw).toMatch(/^HTTP\/1\.1 503 /);
     expect(second).toMatch(/\r\ncontent-type: application\/problem\+json/i);
     expect(second).toMatch(/\r\nretry-after: \d+/i);
+    // Draining is not an error (issue 8.5): the 503 is a warning, and nothing was logged as an error.
+    expect(lines.filter((l) => l.status === 503).map((l) => l.level)).toEqual([40]);
+    expect(lines.filter((l) => l.level >= 50)).toEqual([]);
   });
 });

@@ -32,7 +32,7 @@ describe('loadConfig defaults', () => {
       LOG_LEVEL: 'info',
       HTTP_BODY_LIMIT_BYTES: 11 * 1024 * 1024,
       LIBSQL_URL: 'file:./data/engram.db',
-      LIBSQL_ALLOW_INSECURE: false,
+      LIBSQL_ALLOW_INSECURE: 'false',
       DB_POOL_SIZE: 10,
       DB_RETRY_MAX_ATTEMPTS: 3,
       DB_RETRY_INITIAL_BACKOFF_MS: 100,
@@ -64,9 +64,12 @@ describe('loadConfig defaults', () => {
     expect(config).toMatchObject({ HTTP_PORT: 9090, DB_POOL_SIZE: 3, DB_RETRY_MULTIPLIER: 1.5 });
   });
 
-  it('loadConfig - boolean "false" - is false (not coerced to true like z.coerce.boolean)', () => {
-    expect(loadConfig({ LIBSQL_ALLOW_INSECURE: 'false' }).LIBSQL_ALLOW_INSECURE).toBe(false);
-    expect(loadConfig({ LIBSQL_ALLOW_INSECURE: 'true' }).LIBSQL_ALLOW_INSECURE).toBe(true);
+  it('loadConfig - LIBSQL_ALLOW_INSECURE "false", "true" or a host list - kept as written', () => {
+    expect(loadConfig({ LIBSQL_ALLOW_INSECURE: 'false' }).LIBSQL_ALLOW_INSECURE).toBe('false');
+    expect(loadConfig({ LIBSQL_ALLOW_INSECURE: 'true' }).LIBSQL_ALLOW_INSECURE).toBe('true');
+    expect(loadConfig({ LIBSQL_ALLOW_INSECURE: 'sqld,sqld-replica' }).LIBSQL_ALLOW_INSECURE).toBe(
+      'sqld,sqld-replica',
+    );
   });
 });
 
@@ -79,7 +82,8 @@ describe('loadConfig bad values', () => {
     ['DB_POOL_SIZE', '0'],
     ['DB_RETRY_MAX_ATTEMPTS', '-1'],
     ['DB_RETRY_MULTIPLIER', 'fast'],
-    ['LIBSQL_ALLOW_INSECURE', 'maybe'],
+    ['LIBSQL_ALLOW_INSECURE', 'sqld, sqld-replica'],
+    ['LIBSQL_ALLOW_INSECURE', 'http://sqld'],
     ['HTTP_BODY_LIMIT_BYTES', '10'],
   ])('loadConfig - %s=%s - ConfigError naming the variable', (name, value) => {
     expect(refusal({ [name]: value })).toMatch(new RegExp(`^invalid configuration:\\n\\s+${name}: `));
@@ -175,6 +179,15 @@ describe('loadConfig database URL rules (SPEC §5)', () => {
       ).toMatch(/^LIBSQL_URL: an embedded replica \(LIBSQL_SYNC_URL set\) needs a file: URL/);
     });
 
+    it('LIBSQL_ALLOW_INSECURE=sqld - another host (Turso without a token, say) - still refused', () => {
+      expect(
+        refusal({ LIBSQL_URL: 'http://db.example.com', LIBSQL_ALLOW_INSECURE: 'sqld,sqld-replica' }),
+      ).toMatch(/^LIBSQL_URL: plain/);
+      expect(refusal({ LIBSQL_URL: 'libsql://db.example.com', LIBSQL_ALLOW_INSECURE: 'sqld' })).toMatch(
+        /^LIBSQL_AUTH_TOKEN: required/,
+      );
+    });
+
     it('LIBSQL_ALLOW_INSECURE=false - explicit false - plain http off loopback still refused', () => {
       expect(refusal({ LIBSQL_URL: 'http://db.example.com', LIBSQL_ALLOW_INSECURE: 'false' })).toMatch(
         /^LIBSQL_URL: plain/,
@@ -198,8 +211,15 @@ describe('loadConfig database URL rules (SPEC §5)', () => {
 
     it('LIBSQL_ALLOW_INSECURE=true - plain http off loopback without a token - accepted (private network)', () => {
       const config = loadConfig({ LIBSQL_URL: 'http://sqld:8080', LIBSQL_ALLOW_INSECURE: 'true' });
-      expect(config.LIBSQL_ALLOW_INSECURE).toBe(true);
       expect(databaseMode(config)).toBe('remote');
+    });
+
+    it('LIBSQL_ALLOW_INSECURE=sqld,sqld-replica - plain http to a listed host without a token - accepted', () => {
+      for (const url of ['http://sqld:8080', 'http://SQLD-replica:8080']) {
+        expect(
+          databaseMode(loadConfig({ LIBSQL_URL: url, LIBSQL_ALLOW_INSECURE: 'sqld,sqld-replica' })),
+        ).toBe('remote');
+      }
     });
 
     it.each(['libsql://db.example.com', 'https://db.example.com', 'wss://db.example.com'])(

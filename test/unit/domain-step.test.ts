@@ -153,10 +153,17 @@ describe('StepCreate', () => {
     );
   });
 
-  it.each(['latency_ms', 'tokens_used'])('%s: 0 accepted, -1 and 1.5 rejected', (field) => {
-    expect(issues(StepCreate, { ...step, [field]: 0 })).toEqual([]);
-    expect(issues(StepCreate, { ...step, [field]: -1 })[0]?.path).toBe(`/${field}`);
-    expect(issues(StepCreate, { ...step, [field]: 1.5 })[0]?.path).toBe(`/${field}`);
+  it('tokens_used: 0 accepted, -1 and 1.5 rejected', () => {
+    expect(issues(StepCreate, { ...step, tokens_used: 0 })).toEqual([]);
+    expect(issues(StepCreate, { ...step, tokens_used: -1 })[0]?.path).toBe('/tokens_used');
+    expect(issues(StepCreate, { ...step, tokens_used: 1.5 })[0]?.path).toBe('/tokens_used');
+  });
+
+  it('latency_ms: 0 and fractions such as 2100.5 accepted (agents time steps in floats), -1 and -0.5 rejected', () => {
+    for (const ok of [0, 2100.5, 0.001, 1e9])
+      expect(issues(StepCreate, { ...step, latency_ms: ok })).toEqual([]);
+    for (const bad of [-1, -0.5])
+      expect(issues(StepCreate, { ...step, latency_ms: bad })[0]?.path).toBe('/latency_ms');
   });
 
   it('step_number: 1 accepted, 0 and 2.5 rejected', () => {

@@ -44,6 +44,25 @@ describe('.env.example', () => {
     ).toEqual([]);
   });
 
+  it('docker-compose.yml - LOG_LEVEL and every DB_* variable - passed through with the schema default', () => {
+    const compose = readFileSync(new URL('../../docker-compose.yml', import.meta.url), 'utf8');
+    const defaults = loadConfig({}) as Record<string, unknown>;
+    const names = Object.keys(ConfigSchema.shape).filter(
+      (name) => name === 'LOG_LEVEL' || name.startsWith('DB_'),
+    );
+    const missing = names.filter(
+      (name) => !compose.includes(`    ${name}: \${${name}:-${String(defaults[name])}}`),
+    );
+    expect(missing, 'not passed through with the schema default').toEqual([]);
+  });
+
+  it("docker-compose.yml - LIBSQL_ALLOW_INSECURE - only the stack's own sqlds, never every host", () => {
+    const compose = readFileSync(new URL('../../docker-compose.yml', import.meta.url), 'utf8');
+    const line = compose.split('\n').find((l) => l.trim().startsWith('LIBSQL_ALLOW_INSECURE:'));
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: compose's own ${VAR:-default} syntax
+    expect(line?.trim()).toBe('LIBSQL_ALLOW_INSECURE: ${ENGRAM_LIBSQL_ALLOW_INSECURE:-sqld,sqld-replica}');
+  });
+
   it('.env.example - values shown - are the defaults (the file loads to the same config as no file)', () => {
     expect(loadConfig(Object.fromEntries(assignments()))).toEqual(loadConfig({}));
   });

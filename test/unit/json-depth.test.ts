@@ -1,11 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { jsonNestingExceeds } from '../../src/http/json-depth.js';
+import { scanJsonText } from '../../src/http/json-depth.js';
 
 // SPEC §6: JSON nesting depth ≤ 32, judged on the text before it is parsed (a depth bomb costs nothing).
 
 const nest = (depth: number, open = '[', close = ']') => `${open.repeat(depth)}${close.repeat(depth)}`;
 
-describe('jsonNestingExceeds', () => {
+const jsonNestingExceeds = (text: string, limit: number) => scanJsonText(text, limit).tooDeep;
+
+describe('scanJsonText', () => {
   it('jsonNestingExceeds - 32 levels - false; 33 - true (arrays, objects, mixed)', () => {
     expect(jsonNestingExceeds(nest(32), 32)).toBe(false);
     expect(jsonNestingExceeds(nest(33), 32)).toBe(true);
@@ -29,5 +31,11 @@ describe('jsonNestingExceeds', () => {
 
   it('jsonNestingExceeds - scalars and empty text - false', () => {
     for (const text of ['', '1', '"[[["', 'null', 'true']) expect(jsonNestingExceeds(text, 0)).toBe(false);
+  });
+
+  it('scanJsonText - keys - one per colon outside strings, repeated keys counted twice', () => {
+    expect(scanJsonText('{"a":1,"b":{"c":"x:y","d":[{"e":null}]}}', 32).keys).toBe(5);
+    expect(scanJsonText('{"a":1,"a":2}', 32).keys).toBe(2);
+    expect(scanJsonText('["a:b", "\\":", {}]', 32).keys).toBe(0);
   });
 });

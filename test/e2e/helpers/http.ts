@@ -1,6 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
 
 // HTTP from the test to published container ports. node:http with a fresh connection per request
 // (no keep-alive), so that a failure is attributable to exactly one request.
@@ -89,21 +88,6 @@ export async function waitForReady(baseUrl: string, timeoutMs = 90_000): Promise
       timeoutMs,
     },
   );
-}
-
-/** A free TCP port on loopback (the OS picks it; tiny race until the container binds it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
 }
 
 /** The API key the containers of a run are started with (`ENGRAM_API_KEYS`): one tenant, role write. */
