@@ -219,6 +219,19 @@ export type DomainCounts = z.infer<typeof DomainCounts>;
 
 /** The wall-clock fields of the instant `ms` in `tz`. */
 function wallClock(ms: number, tz: string) {
+  if (tz === 'UTC') {
+    // Every year of a timestamp (0000..9999), without Intl (whose calendar counts eras before year 1).
+    const d = new Date(ms);
+    const [year, month, day] = [d.getUTCFullYear(), d.getUTCMonth() + 1, d.getUTCDate()];
+    return {
+      year,
+      month,
+      day,
+      hour: d.getUTCHours(),
+      minute: d.getUTCMinutes(),
+      weekday: (d.getUTCDay() + 6) % 7,
+    };
+  }
   const parts = Object.fromEntries(
     new Intl.DateTimeFormat('en-US', {
       timeZone: tz,
@@ -241,13 +254,21 @@ function wallClock(ms: number, tz: string) {
   return { year, month, day, hour, minute, weekday };
 }
 
+/** Date.UTC for every year: Date.UTC reads years 0..99 as 1900..1999. Months and days may overflow. */
+function utc(year: number, month: number, day: number, hour = 0, minute = 0): number {
+  const d = new Date(0);
+  d.setUTCFullYear(year, month - 1, day);
+  d.setUTCHours(hour, minute, 0, 0);
+  return d.getTime();
+}
+
 /** The instant at which the wall clock in `tz` shows the given date and hour (DST gaps move forward). */
 function instantOf(tz: string, year: number, month: number, day: number, hour = 0): number {
-  const wall = Date.UTC(year, month - 1, day, hour);
+  const wall = utc(year, month, day, hour);
   // How far the wall clock is ahead of UTC at `ms` (whole minutes: no zone in use today has seconds).
   const offsetAt = (ms: number) => {
     const w = wallClock(ms, tz);
-    return Date.UTC(w.year, w.month - 1, w.day, w.hour, w.minute) - Math.floor(ms / 60_000) * 60_000;
+    return utc(w.year, w.month, w.day, w.hour, w.minute) - Math.floor(ms / 60_000) * 60_000;
   };
   const guess = wall - offsetAt(wall);
   return wall - offsetAt(guess);
