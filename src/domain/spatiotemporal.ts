@@ -41,14 +41,28 @@ export const Within = z
   .describe('Inside a box, edges included');
 export type Within = z.infer<typeof Within>;
 
+/** Milliseconds of a timestamp, or undefined when it is not a valid one (its own field reports that). */
+function msOrUndefined(s: string | undefined): number | undefined {
+  if (s === undefined) return undefined;
+  try {
+    return timestampToMs(s);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Adds an issue on `from` when both ends are valid and `from` is later than `to`. */
+function windowInOrder(w: { from?: string | undefined; to?: string | undefined }, ctx: z.RefinementCtx) {
+  const [from, to] = [msOrUndefined(w.from), msOrUndefined(w.to)];
+  if (from !== undefined && to !== undefined && from > to) {
+    ctx.addIssue({ code: 'custom', path: ['from'], message: 'must not be later than to' });
+  }
+}
+
 /** A time window; it overlaps a span that starts at or before `to` and ends at or after `from`. */
 export const TimeWindow = z
   .strictObject({ from: Timestamp.optional(), to: Timestamp.optional() })
-  .superRefine((w, ctx) => {
-    if (w.from !== undefined && w.to !== undefined && timestampToMs(w.from) > timestampToMs(w.to)) {
-      ctx.addIssue({ code: 'custom', path: ['from'], message: 'must not be later than to' });
-    }
-  })
+  .superRefine(windowInOrder)
   .describe(
     'Overlap with the span [start_time, end_time] (an episode in progress: until now; a step: its timestamp); both ends inclusive',
   );
@@ -139,13 +153,6 @@ function validTimeZone(tz: string): boolean {
     return true;
   } catch {
     return false;
-  }
-}
-
-/** `from` must not be later than `to` (both optional). */
-function windowInOrder(w: { from?: string | undefined; to?: string | undefined }, ctx: z.RefinementCtx) {
-  if (w.from !== undefined && w.to !== undefined && timestampToMs(w.from) > timestampToMs(w.to)) {
-    ctx.addIssue({ code: 'custom', path: ['from'], message: 'must not be later than to' });
   }
 }
 

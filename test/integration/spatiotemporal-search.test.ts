@@ -218,6 +218,7 @@ describe.each(BACKENDS)('spatiotemporal search on $name', ({ build }) => {
     [{ near: { lat: 0, lon: 0, radius_m: 1 }, within: { bbox: [0, 0, 1, 1] } }, '/within'],
     [{ time: { from: '2026-02-01T00:00:00Z', to: '2026-01-01T00:00:00Z' } }, '/time/from'],
     [{ time: { from: 'yesterday' } }, '/time/from'],
+    [{ time: { from: '2026-01-01T00:00:00Z', to: 'NEAR(a b)' } }, '/time/to'],
     [{ within: { bbox: [0, 0, 1, 1] }, order: 'distance' }, '/order'],
     [{ time: {}, order: 'nearest' }, '/order'],
     [{ time: {}, item_type: 'pattern' }, '/item_type'],

@@ -194,6 +194,8 @@ describe.each(BACKENDS)('timeline and domains on $name', ({ build }) => {
     ['/v1/spatiotemporal/timeline?colour=red', '/'],
     ['/v1/spatiotemporal/domains?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z', '/from'],
     ['/v1/spatiotemporal/domains?limit=0', '/limit'],
+    ['/v1/spatiotemporal/domains?from=2026-01-01T00:00:00Z&to=abc', '/to'],
+    ['/v1/spatiotemporal/timeline?from=2026-01-01T00:00:00Z&to=a%00b', '/to'],
   ])('%s - 400 naming %s', async (url, path) => {
     const res = await get(url);
     expect(res.status, JSON.stringify(res.body)).toBe(400);
