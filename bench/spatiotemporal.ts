@@ -2,11 +2,12 @@ import type { AutocannonRequest } from 'autocannon';
 import { v7 as uuidv7 } from 'uuid';
 import { loadConfig } from '../src/config.js';
 import { createDatabase } from '../src/db/create-database.js';
-import type { Row, SqlDriver, Statement, StatementResult } from '../src/db/types.js';
+import type { Statement } from '../src/db/types.js';
 import { SpatiotemporalSearch } from '../src/domain/spatiotemporal.js';
 import { LibsqlSpatiotemporalRepository } from '../src/storage/libsql/spatiotemporal-repository.js';
 import { migrate } from '../src/storage/migrations.js';
 import { type LoopTiming, openRaw } from './baselines.js';
+import { RecordingDriver } from './capture.js';
 import { type Measurement, measureLoop } from './load.js';
 import { random } from './scenarios.js';
 
@@ -150,20 +151,6 @@ export const searchRequests = (bodies: Record<string, unknown>[]): AutocannonReq
   }));
 
 export const TIMELINE_PATH = `/v1/spatiotemporal/timeline?bucket=day&from=${new Date(YEAR_START).toISOString()}&to=${new Date(YEAR_END).toISOString()}`;
-
-/** Records the service's reads instead of running them. */
-class RecordingDriver implements SqlDriver {
-  readonly mode = 'embedded' as const;
-  readonly reads: Statement[] = [];
-  async query(stmt: Statement): Promise<Row[]> {
-    this.reads.push(stmt);
-    return [];
-  }
-  async transaction(): Promise<StatementResult[]> {
-    throw new Error('no writes here');
-  }
-  async close(): Promise<void> {}
-}
 
 /**
  * Baseline: the service's own search SQL (recorded from its repository, so it cannot drift) run in-process on a
