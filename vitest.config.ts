@@ -2,7 +2,8 @@ import { defineConfig } from 'vitest/config';
 
 // Tiers: unit (pure), http (app.inject on a temp file DB), integration (real libSQL: embedded file
 // and a real sqld, started by the global setup), fuzz (generated requests over real HTTP, on both backends),
-// e2e (built image and containers; run by `npm run test:e2e`).
+// e2e (built image and containers; run by `npm run test:e2e`), scale (the compose `scale` profile under 2 minutes
+// of load with restarts; opt-in: `npm run test:scale`).
 export default defineConfig({
   test: {
     reporters: ['default'],
@@ -35,6 +36,15 @@ export default defineConfig({
           include: ['test/e2e/**/*.test.ts'],
           testTimeout: 600_000,
           hookTimeout: 600_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          name: 'scale',
+          include: ['test/scale/**/*.test.ts'],
+          testTimeout: 900_000,
+          hookTimeout: 900_000,
           fileParallelism: false,
         },
       },

@@ -13,9 +13,11 @@ import { stepResource } from '../routes/v1/steps.js';
 import type { Config } from './config.js';
 import { createDatabase } from './db/create-database.js';
 import type { Database } from './db/database.js';
+import { ReplicationPosition } from './db/replication-position.js';
 import type { SqlDriver } from './db/types.js';
 import { KeyRing, loadApiKeys } from './http/api-keys.js';
 import { BEARER_SCHEME, documentSecurity, registerAuth } from './http/auth.js';
+import { registerConsistencyToken } from './http/consistency-token.js';
 import { registerJsonBodyParser } from './http/json-body.js';
 import {
   clientErrorHandler,
@@ -40,7 +42,7 @@ import { LibsqlEpisodeRepository } from './storage/libsql/episode-repository.js'
 import { LibsqlSpatiotemporalRepository } from './storage/libsql/spatiotemporal-repository.js';
 import { LibsqlStepRepository } from './storage/libsql/step-repository.js';
 import { LibsqlWriteClaimRepository } from './storage/libsql/write-claims.js';
-import { migrate } from './storage/migrations.js';
+import { type SchemaStartup, startSchema } from './storage/schema-startup.js';
 
 export const VERSION: string = pkg.version;
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
@@ -73,8 +75,18 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   const keyring = new KeyRing(loadApiKeys(config)); // a bad key file stops us before the database is touched
   const logger = overrides.logger ?? createLogger(config);
   const metrics = createMetrics({ version: VERSION });
+  const position = new ReplicationPosition();
   const db = createDatabase(config, {
     driver: overrides.driver,
+    position,
+    onReplicaRead: (outcome, err) => {
+      metrics.replicaReads.inc({ outcome });
+      if (err)
+        logger.debug(
+          { kind: err.kind, detail: err.detail },
+          'read replica did not answer; read from the primary',
+        );
+    },
     events: {
       onRetry: () => metrics.dbRetries.inc(),
       onBreak: () => metrics.circuitBreaks.inc(),
@@ -85,23 +97,26 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     },
   });
   let syncTimer: NodeJS.Timeout | undefined;
+  if (db.mode === 'embedded_replica') {
+    syncTimer = setInterval(() => {
+      db.sync().catch((err: unknown) => logger.warn({ err }, 'embedded replica sync failed'));
+    }, config.LIBSQL_SYNC_INTERVAL_S * 1000);
+    syncTimer.unref();
+  }
+  let schema: SchemaStartup;
   try {
-    if (db.mode === 'embedded_replica') {
-      await db.sync();
-      syncTimer = setInterval(() => {
-        db.sync().catch((err: unknown) => logger.warn({ err }, 'embedded replica sync failed'));
-      }, config.LIBSQL_SYNC_INTERVAL_S * 1000);
-      syncTimer.unref();
-    }
-    const applied = await migrate(db);
-    if (applied.length > 0) logger.info({ applied }, 'migrations applied');
+    schema = await startSchema(db, {
+      retryMs: 1_000,
+      log: logger,
+      ...(db.mode === 'embedded_replica' ? { prepare: () => db.sync() } : {}),
+    });
   } catch (err) {
     clearInterval(syncTimer);
     await db.close().catch(() => undefined);
     throw err;
   }
 
-  const health = new HealthService(db, VERSION);
+  const health = new HealthService(db, VERSION, () => schema.ready);
   const claims = new LibsqlWriteClaimRepository(db);
   // Claims expire (client keys after 24 h, internal write ids after 15 min): an expired one is ignored at
   // once and its row deleted here, in bounded batches.
@@ -175,6 +190,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     health.beginShutdown();
   });
   app.addHook('onClose', async () => {
+    schema.stop();
     clearInterval(syncTimer);
     clearInterval(pruneTimer);
     await recordCounts.stop();
@@ -207,6 +223,17 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
 
   await app.register(healthRoutes, { health });
   await app.register(metricsRoutes, { metrics, db, token: config.METRICS_TOKEN });
-  await registerResources(app, resources, '/v1');
+  await app.register(
+    async (v1) => {
+      v1.addHook('onRequest', async (request, reply) => {
+        if (schema.ready) return;
+        const detail = 'The database has not answered since this instance started; retry later';
+        return sendProblem(request, reply, 503, 'DATABASE_UNAVAILABLE', detail, { retryAfter: 1 });
+      });
+      registerConsistencyToken(v1, position);
+      await registerResources(v1, resources, '');
+    },
+    { prefix: '/v1' },
+  );
   return app;
 }

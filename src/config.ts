@@ -35,6 +35,16 @@ export const ConfigSchema = z.object({
     .optional()
     .describe('primary to replicate from: makes LIBSQL_URL an embedded replica'),
   LIBSQL_SYNC_INTERVAL_S: int(1, 86_400).default(60).describe('embedded replica: seconds between syncs'),
+  LIBSQL_READ_URL: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('a sqld read replica of LIBSQL_URL: GET requests read from it'),
+  LIBSQL_READ_WAIT_MS: int(1, 60_000)
+    .default(1_000)
+    .describe(
+      'longest a read waits for the read replica (to answer, or to catch up with a consistency token) before reading from LIBSQL_URL',
+    ),
   LIBSQL_ALLOW_INSECURE: z
     .string()
     .regex(INSECURE_HOSTS, 'must be true, false, or host names separated by commas (e.g. sqld,sqld-replica)')
@@ -62,7 +72,10 @@ export const ConfigSchema = z.object({
   DB_BREAKER_SUCCESS_THRESHOLD: int(1, 1_000)
     .default(2)
     .describe('half-open successes that close the breaker'),
-  DB_BREAKER_TIMEOUT_MS: int(1, 3_600_000).default(60_000).describe('time open before half-open'),
+  DB_BREAKER_INITIAL_TIMEOUT_MS: int(1, 3_600_000)
+    .default(1_000)
+    .describe('first time open before half-open; doubles after each failed probe'),
+  DB_BREAKER_TIMEOUT_MS: int(1, 3_600_000).default(60_000).describe('longest time open before half-open'),
   DB_BREAKER_HALF_OPEN_MAX_CALLS: int(1, 1_000).default(3).describe('concurrent calls let through half-open'),
   DB_WRITE_BATCH_MAX: int(1, 10_000)
     .default(256)
@@ -142,9 +155,18 @@ function checkDatabaseUrls(config: Config): void {
   if (mode === 'embedded_replica' && !config.LIBSQL_URL.startsWith('file:')) {
     throw new ConfigError('LIBSQL_URL: an embedded replica (LIBSQL_SYNC_URL set) needs a file: URL');
   }
+  if (config.LIBSQL_READ_URL && mode !== 'remote') {
+    throw new ConfigError(
+      'LIBSQL_READ_URL: a read replica needs a remote LIBSQL_URL (sqld) and no LIBSQL_SYNC_URL',
+    );
+  }
   if (mode === 'embedded') return;
-  const name = mode === 'remote' ? 'LIBSQL_URL' : 'LIBSQL_SYNC_URL';
-  const raw = mode === 'remote' ? config.LIBSQL_URL : (config.LIBSQL_SYNC_URL as string);
+  checkRemoteUrl(config, mode === 'remote' ? 'LIBSQL_URL' : 'LIBSQL_SYNC_URL');
+  if (config.LIBSQL_READ_URL) checkRemoteUrl(config, 'LIBSQL_READ_URL');
+}
+
+function checkRemoteUrl(config: Config, name: 'LIBSQL_URL' | 'LIBSQL_SYNC_URL' | 'LIBSQL_READ_URL'): void {
+  const raw = config[name] as string;
   let url: URL;
   try {
     url = new URL(raw);

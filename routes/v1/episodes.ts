@@ -9,6 +9,7 @@ import {
   EpisodeRecord,
 } from '../../src/domain/episode.js';
 import { EpisodeListQuery } from '../../src/domain/episode-list.js';
+import { ReadHeaders } from '../../src/http/consistency-token.js';
 import {
   GetHeaders,
   idempotencyOf,
@@ -106,6 +107,7 @@ const episodeRoutes: FastifyPluginAsyncZod<{ episodes: EpisodeService }> = async
       schema: {
         summary: 'List episodes, filtered (AND) and paginated by keyset cursor',
         querystring: EpisodeListQuery,
+        headers: ReadHeaders,
         response: { 200: pageSchema(EpisodeRecord), ...problems(422) },
       },
     },

@@ -9,6 +9,7 @@ import {
   StepNumberParam,
   StepRecord,
 } from '../../src/domain/step.js';
+import { ReadHeaders } from '../../src/http/consistency-token.js';
 import { idempotencyOf, tenantOf, WriteHeaders } from '../../src/http/conventions.js';
 import { problems } from '../../src/http/problem-schema.js';
 import { pageJsonText, sendJsonText, sendWritten } from '../../src/http/replies.js';
@@ -58,6 +59,7 @@ const stepRoutes: FastifyPluginAsyncZod<{ steps: StepService }> = async (app, { 
         summary: "List an episode's steps by step_number",
         params: IdParams,
         querystring: StepListQuery,
+        headers: ReadHeaders,
         response: { 200: pageSchema(StepRecord), ...problems(404) },
       },
     },
@@ -76,6 +78,7 @@ const stepRoutes: FastifyPluginAsyncZod<{ steps: StepService }> = async (app, { 
       schema: {
         summary: 'Get one step',
         params: z.strictObject({ id: Uuid, n: StepNumberParam }),
+        headers: ReadHeaders,
         response: { 200: StepRecord, ...problems(404) },
       },
     },
@@ -89,6 +92,7 @@ const stepRoutes: FastifyPluginAsyncZod<{ steps: StepService }> = async (app, { 
       schema: {
         summary: 'Steps across episodes, newest first: tool-usage analysis',
         querystring: GlobalStepListQuery,
+        headers: ReadHeaders,
         response: { 200: pageSchema(StepRecord), ...problems() },
       },
     },

@@ -1,4 +1,5 @@
 import { type Client, createClient, type InStatement, type ResultSet } from '@libsql/client';
+import { fetchObservingPosition, type ReplicationPosition } from './replication-position.js';
 import { argsOf, type Row, type SqlDriver, type Statement, type StatementResult } from './types.js';
 
 export interface ClientOptions {
@@ -7,6 +8,8 @@ export interface ClientOptions {
   /** Set for an embedded replica: `url` is the local file, this is the primary. */
   syncUrl?: string | undefined;
   timeoutMs: number;
+  /** Remote only: kept up to date with the replication index the server reports (consistency tokens). */
+  position?: ReplicationPosition | undefined;
 }
 
 function toRows(rs: ResultSet): Row[] {
@@ -34,14 +37,15 @@ export class ClientDriver implements SqlDriver {
 
   constructor(options: ClientOptions) {
     this.mode = options.syncUrl ? ('embedded_replica' as const) : ('remote' as const);
+    // The Hrana HTTP client has no timeout of its own: a hung server would hang every request.
+    const timed: typeof fetch = (input, init) =>
+      fetch(input, { ...init, signal: AbortSignal.timeout(options.timeoutMs) });
     this.client = createClient({
       url: options.url,
       authToken: options.authToken,
       syncUrl: options.syncUrl,
       intMode: 'number',
-      // The Hrana HTTP client has no timeout of its own: a hung server would hang every request.
-      fetch: (input: Request | string | URL, init?: RequestInit) =>
-        fetch(input, { ...init, signal: AbortSignal.timeout(options.timeoutMs) }),
+      fetch: options.position ? fetchObservingPosition(timed, options.position) : timed,
     });
   }
 

@@ -122,8 +122,21 @@ export function classifyDbError(err: unknown): DbError {
 export const isTransient = (err: DbError): boolean =>
   err.kind === 'busy' || err.kind === 'connection' || err.kind === 'server';
 
-/** Counts against the breaker: the database looks unhealthy (timeouts included, RELIABILITY R7). */
-export const countsAgainstBreaker = (err: DbError): boolean => isTransient(err) || err.kind === 'timeout';
+/**
+ * Counts against the breaker: the database looks unhealthy (timeouts included, RELIABILITY R7). BUSY does not:
+ * the server answered, another writer held the lock (sqld answers BUSY to every writer waiting at its periodic
+ * checkpoint), and opening the breaker would turn seconds of contention into a minute of 503s.
+ */
+export const countsAgainstBreaker = (err: DbError): boolean =>
+  err.kind === 'connection' || err.kind === 'server' || err.kind === 'timeout';
+
+/** The database did not answer the call (down, stalled, busy, breaker open, pool full, closing): say 503, retry later. */
+export const isUnavailable = (err: DbError): boolean =>
+  countsAgainstBreaker(err) ||
+  err.kind === 'busy' ||
+  err.kind === 'circuit_open' ||
+  err.kind === 'overloaded' ||
+  err.kind === 'closed';
 
 /**
  * A write that failed this way may still have committed: the request may have reached the database (a

@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks';
 import {
   BrokenCircuitError,
   type BulkheadPolicy,
@@ -7,6 +8,7 @@ import {
   circuitBreaker,
   ExponentialBackoff,
   handleWhen,
+  type IBackoff,
   type RetryPolicy,
   retry,
   TaskCancelledError,
@@ -29,7 +31,17 @@ export interface ResilienceOptions {
   /** Deadline of one call, from its arrival. */
   timeoutMs: number;
   retry: { maxAttempts: number; initialBackoffMs: number; maxBackoffMs: number; multiplier: number };
-  breaker: { failureThreshold: number; successThreshold: number; openMs: number; halfOpenMaxCalls: number };
+  /**
+   * `openMs` is the longest the circuit stays open before a probe; the first open period is `initialOpenMs`
+   * (default `openMs`) and doubles after each failed probe, so a short outage costs a short wait.
+   */
+  breaker: {
+    failureThreshold: number;
+    successThreshold: number;
+    openMs: number;
+    initialOpenMs?: number;
+    halfOpenMaxCalls: number;
+  };
 }
 
 const NEVER_ABORTED = new AbortController().signal;
@@ -123,10 +135,14 @@ export class ResiliencePolicy {
     fn: (signal: AbortSignal) => Promise<T>,
     { synchronous = false, kind = 'read' as CallKind } = {},
   ): Promise<T> {
+    // A call that waits for a pool slot is started by whichever call frees the slot; run in this scope, it keeps
+    // its own caller's async context (which request it serves, whether it may read from a replica), not theirs.
+    // (runInAsyncScope rather than AsyncResource.bind: Node 20's bind builds a deprecation getter on every call.)
+    const scope = new AsyncResource('engram.db.call');
     const call = async (signal: AbortSignal) => {
       this.acquired++;
       try {
-        return await fn(signal);
+        return await scope.runInAsyncScope(fn, undefined, signal);
       } catch (err) {
         throw classifyDbError(err);
       }
@@ -206,7 +222,8 @@ const answeredByDatabase = (err: DbError): boolean =>
  * ONE successful test call and makes other half-open calls wait for that test. The original's semantics
  * (SPEC §5) are added here: up to `halfOpenMaxCalls` concurrent probes (the rest fail fast), and
  * `successThreshold` successes in a row before the circuit counts as closed; a failure while recovering
- * reopens it (held open with cockatiel's `isolate()` for `openMs`).
+ * reopens it (held open with cockatiel's `isolate()`). Each open period is twice the previous one, from
+ * `initialOpenMs` up to `openMs`, until the circuit closes for good.
  */
 class HalfOpenLimitedBreaker {
   private readonly inner;
@@ -216,6 +233,9 @@ class HalfOpenLimitedBreaker {
   private consecutiveFailures = 0;
   private lastFailureAt: number | null = null;
   private openedAt = 0;
+  /** Opens since the circuit last closed for good, and the length of the current open period. */
+  private opens = 0;
+  private openPeriodMs = 0;
   private isolation: { dispose(): void } | undefined;
   private reopenTimer: NodeJS.Timeout | undefined;
 
@@ -225,7 +245,10 @@ class HalfOpenLimitedBreaker {
   ) {
     this.inner = circuitBreaker(
       handleWhen((e) => countsAgainstBreaker(classifyDbError(e))),
-      { halfOpenAfter: options.openMs, breaker: new ConsecutiveBreaker(options.failureThreshold) },
+      {
+        halfOpenAfter: new CurrentOpenPeriod(() => this.openPeriodMs),
+        breaker: new ConsecutiveBreaker(options.failureThreshold),
+      },
     );
     this.inner.onBreak(() => this.opened());
     this.inner.onReset(() => {
@@ -253,7 +276,7 @@ class HalfOpenLimitedBreaker {
 
   secondsUntilHalfOpen(): number | null {
     if (this.state() !== 'open') return null;
-    const left = this.openedAt + this.options.openMs - Date.now();
+    const left = this.openedAt + this.openPeriodMs - Date.now();
     return Math.max(1, Math.ceil(left / 1000));
   }
 
@@ -287,16 +310,21 @@ class HalfOpenLimitedBreaker {
   }
 
   private halfOpenDue(): boolean {
-    return this.inner.state === CircuitState.Open && Date.now() - this.openedAt >= this.options.openMs;
+    return this.inner.state === CircuitState.Open && Date.now() - this.openedAt >= this.openPeriodMs;
   }
 
   private settle(): void {
-    if (this.successes >= this.options.successThreshold) this.recovering = false;
+    if (this.successes < this.options.successThreshold) return;
+    this.recovering = false;
+    this.opens = 0;
   }
 
   private opened(): void {
+    const { openMs, initialOpenMs = openMs } = this.options;
     this.recovering = false;
     this.openedAt = Date.now();
+    this.opens++;
+    this.openPeriodMs = Math.min(openMs, initialOpenMs * 2 ** (this.opens - 1));
     this.onBreak();
   }
 
@@ -306,7 +334,20 @@ class HalfOpenLimitedBreaker {
     this.reopenTimer = setTimeout(() => {
       this.isolation?.dispose();
       this.isolation = undefined;
-    }, this.options.openMs);
+    }, this.openPeriodMs);
     this.reopenTimer.unref();
+  }
+}
+
+/** cockatiel's half-open delay, read from the breaker's current open period whenever a call finds it open. */
+class CurrentOpenPeriod implements IBackoff<unknown> {
+  constructor(private readonly periodMs: () => number) {}
+
+  get duration(): number {
+    return this.periodMs();
+  }
+
+  next(): IBackoff<unknown> {
+    return this;
   }
 }

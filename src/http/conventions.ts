@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { InvalidRequest } from '../domain/errors.js';
 import { fingerprintOf } from '../services/common/fingerprint.js';
 import type { IdempotencyKey } from '../services/common/writes.js';
+import { ReadHeaders } from './consistency-token.js';
 
 // The wire conventions of SPEC §2 that every resource shares: tenancy, Idempotency-Key, the headers.
 
@@ -34,7 +35,7 @@ export const MatchHeaders = z.object({
       'ETags the change may start from ("3", a list, or *); 412 when the record is at another version',
     ),
 });
-export const GetHeaders = z.object({
+export const GetHeaders = ReadHeaders.extend({
   'if-none-match': z
     .string()
     .optional()

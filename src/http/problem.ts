@@ -3,7 +3,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ConnectionError, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
-import { DbError } from '../db/errors.js';
+import { DbError, isUnavailable } from '../db/errors.js';
 import { type FieldError, InvalidRequest, pointerOf } from '../domain/errors.js';
 import type { Problem } from './problem-schema.js';
 import { noteFailure } from './request-log.js';
@@ -84,16 +84,6 @@ function validationErrors(error: FastifyError): FieldError[] {
   }));
 }
 
-const UNAVAILABLE: ReadonlySet<DbError['kind']> = new Set([
-  'circuit_open',
-  'overloaded',
-  'connection',
-  'timeout',
-  'busy',
-  'server',
-  'closed',
-]);
-
 /** The problem an error means: the one mapping of thrown errors to responses. */
 function answerError(
   error: FastifyError,
@@ -115,7 +105,7 @@ function answerError(
       'The database did not confirm the write, and it may have been applied: repeat the request with the same Idempotency-Key to get its outcome';
     return sendProblem(request, reply, 503, 'WRITE_OUTCOME_UNKNOWN', detail, { retryAfter });
   }
-  if (error instanceof DbError && UNAVAILABLE.has(error.kind)) {
+  if (error instanceof DbError && isUnavailable(error)) {
     noteFailure(request, error);
     const retryAfter = error.kind === 'circuit_open' ? retryAfterSeconds() : 1;
     const code = error.kind === 'overloaded' ? 'SERVICE_OVERLOADED' : 'DATABASE_UNAVAILABLE';

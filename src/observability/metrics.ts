@@ -36,6 +36,12 @@ export function createMetrics(build: { version: string }) {
       registers,
     }),
     dbRetries: new Counter({ name: 'engram_db_retries_total', help: 'Database calls retried', registers }),
+    replicaReads: new Counter({
+      name: 'engram_db_replica_reads_total',
+      help: 'Reads routed to the read replica (LIBSQL_READ_URL): answered there, or by the primary instead',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
     dbErrors: new Counter({
       name: 'engram_db_errors_total',
       help: 'Database operations that failed, by kind',

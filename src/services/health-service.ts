@@ -25,6 +25,8 @@ export class HealthService {
   constructor(
     private readonly db: Database,
     private readonly version: string,
+    /** False until the start-up migrations have run (the database may not have answered yet). */
+    private readonly schemaReady: () => boolean = () => true,
   ) {}
 
   beginShutdown(): void {
@@ -61,7 +63,7 @@ export class HealthService {
     if (this.db.policy.breakerSnapshot.state === 'open')
       return { ready: false, reason: 'circuit breaker open' };
     if (!probe.reachable) return { ready: false, reason: 'database unreachable' };
-    if (probe.schemaVersion !== latestSchemaVersion())
+    if (probe.schemaVersion !== latestSchemaVersion() || !this.schemaReady())
       return { ready: false, reason: 'migrations not applied' };
     return { ready: true };
   }

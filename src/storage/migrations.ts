@@ -34,6 +34,12 @@ export async function migrate(
   db: Database,
   migrations: readonly Migration[] = MIGRATIONS,
 ): Promise<number[]> {
+  // Reads first: an instance that starts while the server answers reads but not writes (sqld's write
+  // livelock) finds the schema current and starts without writing anything.
+  const ledger = await db.read(
+    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
+  );
+  if (ledger.length > 0 && (await schemaVersion(db)) >= latestSchemaVersion(migrations)) return [];
   await db.write([sql(LEDGER)]);
   const current = await schemaVersion(db);
   const applied: number[] = [];

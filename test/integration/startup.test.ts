@@ -111,7 +111,7 @@ describe.concurrent('server startup', () => {
     expectNeverListened(exit);
   });
 
-  it('startup - remote database down, expired token - reported, exit 1, the token never printed', async () => {
+  it('startup - remote database down, expired token - reported; listens unready instead of exiting; the token never printed', async () => {
     const closed = await freePort();
     const header = Buffer.from('{"alg":"EdDSA","typ":"JWT"}').toString('base64url');
     const payload = Buffer.from(JSON.stringify({ exp: Math.floor(Date.now() / 1000) - 3600 })).toString(
@@ -119,19 +119,31 @@ describe.concurrent('server startup', () => {
     );
     const signature = 'c2VjcmV0LXNpZ25hdHVyZS1ub3QtdG8tbGVhaw';
     const token = `${header}.${payload}.${signature}`;
-    const exit = await runServer({
-      HTTP_PORT: String(await freePort()),
-      LIBSQL_URL: `http://127.0.0.1:${closed}`,
-      LIBSQL_AUTH_TOKEN: token,
-      DB_RETRY_MAX_ATTEMPTS: '1',
-      DB_TIMEOUT_MS: '2000',
-    });
-    expect(exit.code, exit.output).toBe(1);
+    const port = await freePort();
+    // Issue 14: no crash loop while the database is away; it listens, unready, and keeps trying.
+    const exit = await runServerUntil(
+      {
+        HTTP_PORT: String(port),
+        LIBSQL_URL: `http://127.0.0.1:${closed}`,
+        LIBSQL_AUTH_TOKEN: token,
+        DB_RETRY_MAX_ATTEMPTS: '1',
+        DB_TIMEOUT_MS: '2000',
+      },
+      /engram started/,
+      async () => {
+        const ready = await fetch(`http://127.0.0.1:${port}/health/ready`);
+        expect(ready.status).toBe(503);
+        expect(await ready.json()).toEqual({ status: 'not_ready', reason: 'database unreachable' });
+        const write = await fetch(`http://127.0.0.1:${port}/v1/episodes`, { method: 'POST' });
+        expect(write.status).toBe(503);
+      },
+    );
+    expect(exit.probeError).toBeUndefined();
+    expect(exit.code, exit.output).toBe(0);
     expect(exit.output).toContain('LIBSQL_AUTH_TOKEN has expired');
-    expect(exit.output).toContain('engram failed to start');
+    expect(exit.output).toContain('database not answering at start');
     expect(exit.output).not.toContain(signature);
     expect(exit.output).not.toContain(payload);
-    expectNeverListened(exit);
   });
 });
 

@@ -169,6 +169,42 @@ describe('loadConfig database URL rules (SPEC §5)', () => {
       ).toMatch(/^LIBSQL_SYNC_URL: unsupported scheme "mysql:"/);
     });
 
+    it('LIBSQL_READ_URL - with an embedded LIBSQL_URL or an embedded replica - refused naming LIBSQL_READ_URL', () => {
+      expect(refusal({ LIBSQL_READ_URL: 'http://127.0.0.1:8081' })).toMatch(
+        /^LIBSQL_READ_URL: a read replica needs a remote LIBSQL_URL/,
+      );
+      expect(
+        refusal({
+          LIBSQL_URL: 'file:/tmp/replica.db',
+          LIBSQL_SYNC_URL: 'libsql://primary.example.com',
+          LIBSQL_READ_URL: 'libsql://replica.example.com',
+          LIBSQL_AUTH_TOKEN: TOKEN,
+        }),
+      ).toMatch(/^LIBSQL_READ_URL: a read replica needs a remote LIBSQL_URL/);
+    });
+
+    it('LIBSQL_READ_URL - plain http:// replica off loopback - refused naming LIBSQL_READ_URL; allowed when insecure', () => {
+      const env = {
+        LIBSQL_URL: 'libsql://primary.example.com',
+        LIBSQL_READ_URL: 'http://replica.example.com',
+        LIBSQL_AUTH_TOKEN: TOKEN,
+      };
+      expect(refusal(env)).toMatch(/^LIBSQL_READ_URL: plain http:\/\/ to replica\.example\.com is refused/);
+      expect(loadConfig({ ...env, LIBSQL_ALLOW_INSECURE: 'true' }).LIBSQL_READ_URL).toBe(
+        'http://replica.example.com',
+      );
+    });
+
+    it('LIBSQL_READ_URL - remote primary and TLS replica with a token - accepted, 1 s wait by default', () => {
+      const config = loadConfig({
+        LIBSQL_URL: 'libsql://primary.example.com',
+        LIBSQL_READ_URL: 'libsql://replica.example.com',
+        LIBSQL_AUTH_TOKEN: TOKEN,
+      });
+      expect(config.LIBSQL_READ_URL).toBe('libsql://replica.example.com');
+      expect(config.LIBSQL_READ_WAIT_MS).toBe(1_000);
+    });
+
     it('embedded replica - LIBSQL_URL is not a file: URL - refused naming LIBSQL_URL', () => {
       expect(
         refusal({

@@ -159,8 +159,8 @@ describe('isTransient and countsAgainstBreaker', () => {
     expect(transient.sort()).toEqual(['busy', 'connection', 'server']);
   });
 
-  it('countsAgainstBreaker - every kind - transient kinds and timeouts, nothing caused by the request', () => {
+  it('countsAgainstBreaker - every kind - an unreachable or failing server and timeouts; not BUSY (contention), nothing caused by the request', () => {
     const counted = ALL.filter((kind) => countsAgainstBreaker(new DbError(kind, kind)));
-    expect(counted.sort()).toEqual(['busy', 'connection', 'server', 'timeout']);
+    expect(counted.sort()).toEqual(['connection', 'server', 'timeout']);
   });
 });

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createResiliencePolicy } from '../../src/db/create-database.js';
@@ -133,9 +134,9 @@ function gate() {
   return g;
 }
 
-/** Opens the breaker with `threshold` transient failures; returns when it opened (Date.now()). */
+/** Opens the breaker with `threshold` refused connections; returns when it opened (Date.now()). */
 async function tripBreaker(policy: ResiliencePolicy, threshold: number): Promise<number> {
-  const failing = fakeCall(() => busy());
+  const failing = fakeCall(() => refused());
   for (let i = 0; i < threshold; i++) await rejection(policy.execute(failing));
   expect(policy.breakerSnapshot.state).toBe('open');
   return Date.now();
@@ -148,6 +149,24 @@ async function tripBreaker(policy: ResiliencePolicy, threshold: number): Promise
 async function untilHalfOpenDue(openedAt: number, openMs = OPEN_MS): Promise<void> {
   const left = openedAt + openMs - Date.now();
   if (left > -5) await sleep(left + 5);
+}
+
+/**
+ * Calls `call` through the policy every 5 ms until the breaker lets one reach it; returns when that call
+ * started and when it returned (the breaker admitted it in between).
+ */
+async function untilAdmitted(
+  policy: ResiliencePolicy,
+  call: ReturnType<typeof fakeCall>,
+): Promise<{ startedAt: number; returnedAt: number }> {
+  expect(policy.breakerSnapshot.state).toBe('open');
+  const before = call.calls;
+  for (;;) {
+    const startedAt = Date.now();
+    await policy.execute(call).catch(() => undefined);
+    if (call.calls > before) return { startedAt, returnedAt: Date.now() };
+    await sleep(5);
+  }
 }
 
 describe('ResiliencePolicy retries', () => {
@@ -212,7 +231,7 @@ describe('ResiliencePolicy retries', () => {
 
   it('retry - breaker opens during the retries - stops at once with circuit_open (an open circuit is not retried)', async () => {
     const policy = makePolicy({ retry: { maxAttempts: 5 }, breaker: { failureThreshold: 2 } });
-    const call = fakeCall(() => busy());
+    const call = fakeCall(() => refused());
     const err = await rejection(policy.execute(call));
     expect(err.kind).toBe('circuit_open');
     expect(call.calls).toBe(2);
@@ -368,7 +387,7 @@ describe('ResiliencePolicy circuit breaker', () => {
   it('breaker - consecutive transient failures - opens exactly at the threshold, reports them', async () => {
     const onBreak = vi.fn();
     const policy = makePolicy({ retry: { maxAttempts: 1 }, breaker: { failureThreshold: 3 } }, { onBreak });
-    const failing = fakeCall(() => busy());
+    const failing = fakeCall(() => refused());
     await rejection(policy.execute(failing));
     await rejection(policy.execute(failing));
     expect(policy.breakerSnapshot).toMatchObject({ state: 'closed', failure_count: 2 });
@@ -403,13 +422,33 @@ describe('ResiliencePolicy circuit breaker', () => {
 
   it('breaker - a success between failures - resets the consecutive count', async () => {
     const policy = makePolicy({ retry: { maxAttempts: 1 }, breaker: { failureThreshold: 3 } });
-    const failing = fakeCall(() => busy());
+    const failing = fakeCall(() => refused());
     await rejection(policy.execute(failing));
     await rejection(policy.execute(failing));
     await policy.execute(fakeCall());
     await rejection(policy.execute(failing));
     await rejection(policy.execute(failing));
     expect(policy.breakerSnapshot).toMatchObject({ state: 'closed', failure_count: 2 });
+  });
+
+  it('breaker - SQLITE_BUSY on every call - retried each time, never opens the breaker (contention, not a sick server)', async () => {
+    const onBreak = vi.fn();
+    const policy = makePolicy({ retry: { maxAttempts: 3 }, breaker: { failureThreshold: 2 } }, { onBreak });
+    const locked = fakeCall(() => busy());
+    for (let i = 0; i < 5; i++) expect((await rejection(policy.execute(locked))).kind).toBe('busy');
+    expect(locked.calls).toBe(15);
+    expect(policy.breakerSnapshot).toMatchObject({ state: 'closed', failure_count: 0 });
+    expect(onBreak).not.toHaveBeenCalled();
+  });
+
+  it('breaker - BUSY between connection failures - neither counts nor resets the consecutive failures', async () => {
+    const policy = makePolicy({ retry: { maxAttempts: 1 }, breaker: { failureThreshold: 3 } });
+    await rejection(policy.execute(fakeCall(() => refused())));
+    await rejection(policy.execute(fakeCall(() => refused())));
+    await rejection(policy.execute(fakeCall(() => busy())));
+    expect(policy.breakerSnapshot).toMatchObject({ state: 'closed', failure_count: 2 });
+    await rejection(policy.execute(fakeCall(() => refused())));
+    expect(policy.breakerSnapshot.state).toBe('open');
   });
 
   it('breaker - closed - retryAfterSeconds is 1', () => {
@@ -473,7 +512,7 @@ describe('ResiliencePolicy circuit breaker', () => {
     const onBreak = vi.fn();
     const policy = makePolicy({ retry: { maxAttempts: 1 }, breaker: { failureThreshold: 2 } }, { onBreak });
     await untilHalfOpenDue(await tripBreaker(policy, 2));
-    expect((await rejection(policy.execute(fakeCall(() => busy())))).kind).toBe('busy');
+    expect((await rejection(policy.execute(fakeCall(() => refused())))).kind).toBe('connection');
     const reopenedAt = Date.now();
     expect(policy.breakerSnapshot.state).toBe('open');
     expect(onBreak).toHaveBeenCalledTimes(2);
@@ -497,7 +536,7 @@ describe('ResiliencePolicy circuit breaker', () => {
     await untilHalfOpenDue(await tripBreaker(policy, 2));
     await policy.execute(fakeCall());
     expect(policy.breakerSnapshot.state).toBe('half_open');
-    expect((await rejection(policy.execute(fakeCall(() => busy())))).kind).toBe('busy');
+    expect((await rejection(policy.execute(fakeCall(() => refused())))).kind).toBe('connection');
     expect(policy.breakerSnapshot.state).toBe('open');
     expect(onBreak).toHaveBeenCalledTimes(2);
     const blocked = fakeCall();
@@ -514,6 +553,60 @@ describe('ResiliencePolicy circuit breaker', () => {
     expect(policy.breakerSnapshot.state).toBe('half_open');
     await policy.execute(ok);
     expect(policy.breakerSnapshot.state).toBe('closed');
+  });
+
+  it('breaker - failed probes - each open period doubles from initialOpenMs up to openMs; closing resets it', async () => {
+    // A short outage costs a short wait; a long one is probed ever more rarely, never less than every openMs.
+    const policy = makePolicy({
+      retry: { maxAttempts: 1 },
+      breaker: {
+        failureThreshold: 2,
+        successThreshold: 2,
+        initialOpenMs: 100,
+        openMs: 400,
+        halfOpenMaxCalls: 1,
+      },
+    });
+    const failing = fakeCall(() => refused());
+    const ok = fakeCall();
+    await rejection(policy.execute(failing));
+    let openedNotBefore = Date.now();
+    await rejection(policy.execute(failing)); // opens
+    const waits: number[] = [];
+    const probe = async (call: ReturnType<typeof fakeCall>) => {
+      const admitted = await untilAdmitted(policy, call);
+      waits.push(admitted.returnedAt - openedNotBefore);
+      openedNotBefore = admitted.startedAt; // a failed probe reopens the circuit after it started
+    };
+    await probe(failing);
+    await probe(failing);
+    await probe(failing);
+    // A failure while recovering (one success of the two needed) reopens for the next period too.
+    await probe(ok);
+    expect(policy.breakerSnapshot.state).toBe('half_open');
+    openedNotBefore = Date.now();
+    await rejection(policy.execute(failing));
+    await probe(ok);
+    await policy.execute(ok);
+    expect(policy.breakerSnapshot.state).toBe('closed');
+    const expected = [100, 200, 400, 400, 400];
+    waits.forEach((ms, i) => {
+      expect(ms, `open period ${i + 1}`).toBeGreaterThanOrEqual(expected[i] as number);
+      expect(ms, `open period ${i + 1}`).toBeLessThan((expected[i] as number) + 150);
+    });
+    // Closed for good: the next outage starts again from the short period.
+    await rejection(policy.execute(failing));
+    openedNotBefore = Date.now();
+    await rejection(policy.execute(failing));
+    await probe(ok);
+    expect(waits.at(-1)).toBeLessThan(250);
+  });
+
+  it('breaker - DB_BREAKER_INITIAL_TIMEOUT_MS default - Retry-After of a fresh open circuit is 1 s, not the 60 s maximum', async () => {
+    const policy = createResiliencePolicy(testConfig({ DB_RETRY_MAX_ATTEMPTS: 1 }));
+    policies.push(policy);
+    await tripBreaker(policy, 5);
+    expect(policy.retryAfterSeconds()).toBe(1);
   });
 
   it('breaker - recovering - still admits at most halfOpenMaxCalls concurrent calls', async () => {
@@ -562,6 +655,19 @@ describe('ResiliencePolicy pool (bulkhead)', () => {
     await expect(Promise.all([...running, queued])).resolves.toEqual(['ok', 'ok', 'ok']);
     expect(g.maxActive).toBe(2);
     expect(policy.poolSnapshot).toEqual({ size: 2, in_use: 0, queued: 0, total_acquired: 3 });
+  });
+
+  it("pool - a call queued for a slot - runs in its own caller's async context, not in the one that freed the slot", async () => {
+    const context = new AsyncLocalStorage<string>();
+    const policy = makePolicy({ poolSize: 1, queueSize: 4 });
+    const g = gate();
+    const first = context.run('first', () => policy.execute(g.call));
+    await vi.waitFor(() => expect(policy.poolSnapshot.in_use).toBe(1), { timeout: 1_000, interval: 2 });
+    const queued = context.run('queued', () => policy.execute(async () => context.getStore()));
+    await vi.waitFor(() => expect(policy.poolSnapshot.queued).toBe(1), { timeout: 1_000, interval: 2 });
+    g.open();
+    await first;
+    await expect(queued).resolves.toBe('queued');
   });
 
   it('pool - idle - snapshot is empty with the configured size', () => {

@@ -3,6 +3,8 @@ import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../../helpers/ports.js';
+import { E2E_API_KEYS } from './http.js';
 import { type RunResult, run } from './process.js';
 import { type ContainerRuntime, startHealthPump } from './runtime.js';
 
@@ -103,4 +105,49 @@ export class ComposeProject {
       console.error(`e2e: cleanup of ${this.name} failed: ${err instanceof Error ? err.message : err}`);
     }
   }
+}
+
+export interface StackUrls {
+  engram: string;
+  engram2: string;
+  lb: string;
+  /** HAProxy's own metrics (published on loopback only). */
+  lbMetrics: string;
+  prometheus: string;
+}
+
+/**
+ * A project of docker-compose.yml running `image`, with every published port a free loopback one (sqld's too),
+ * the load balancer's image tagged `engram-lb:<name>` and the run's API key; returns it with its services' URLs.
+ */
+export async function composeStack(
+  runtime: ContainerRuntime,
+  name: string,
+  image: string,
+): Promise<{ project: ComposeProject; urls: StackUrls }> {
+  const [engram, engram2, lb, lbMetrics, prometheus, sqld] = (await Promise.all(
+    [1, 2, 3, 4, 5, 6].map(() => freePort()),
+  )) as [number, number, number, number, number, number];
+  const url = (port: number) => `http://127.0.0.1:${port}`;
+  const project = new ComposeProject(runtime, name, {
+    ENGRAM_IMAGE: image,
+    LB_IMAGE: `engram-lb:${name}`,
+    PUBLISH_ADDR: '127.0.0.1',
+    ENGRAM_PORT: String(engram),
+    ENGRAM_2_PORT: String(engram2),
+    LB_PORT: String(lb),
+    LB_METRICS_PORT: String(lbMetrics),
+    PROMETHEUS_PORT: String(prometheus),
+    SQLD_PORT: String(sqld),
+    // Compose refuses to start without keys; the run makes its own.
+    ENGRAM_API_KEYS: E2E_API_KEYS,
+  });
+  const urls = {
+    engram: url(engram),
+    engram2: url(engram2),
+    lb: url(lb),
+    lbMetrics: url(lbMetrics),
+    prometheus: url(prometheus),
+  };
+  return { project, urls };
 }

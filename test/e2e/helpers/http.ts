@@ -124,9 +124,14 @@ export function postEpisode(
   });
 }
 
-/** GET /v1/episodes/{id} with the run's API key. */
-export function getEpisode(baseUrl: string, id: string): Promise<HttpResponse> {
-  return http(`${baseUrl}/v1/episodes/${id}`, { headers: AUTH });
+/** GET /v1/episodes/{id} with the run's API key (and any other headers, such as a Consistency-Token). */
+export function getEpisode(
+  baseUrl: string,
+  id: string,
+  headers: Record<string, string> = {},
+  timeoutMs = 10_000,
+): Promise<HttpResponse> {
+  return http(`${baseUrl}/v1/episodes/${id}`, { headers: { ...AUTH, ...headers }, timeoutMs });
 }
 
 export interface WriteOutcome {
@@ -159,4 +164,52 @@ export async function writeAll(
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
   return results;
+}
+
+/**
+ * Ids of the episodes `baseUrl` does not return as written (8 readers at a time). An answer that is neither
+ * 200 nor 404 (a 503 while an instance recovers, no answer) is asked again for up to `patienceMs`.
+ */
+export async function findMissing(
+  baseUrl: string,
+  episodes: readonly EpisodeDraft[],
+  patienceMs = 30_000,
+): Promise<string[]> {
+  const missing: string[] = [];
+  const deadline = Date.now() + patienceMs;
+  let next = 0;
+  const lookUp = async (episode: EpisodeDraft): Promise<HttpResponse | undefined> => {
+    for (;;) {
+      const res = await getEpisode(baseUrl, episode.id, {}, 15_000).catch(() => undefined);
+      if (res?.status === 200 || res?.status === 404 || Date.now() > deadline) return res;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  };
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      while (next < episodes.length) {
+        const episode = episodes[next++] as EpisodeDraft;
+        const res = await lookUp(episode);
+        if (res?.status !== 200 || res.json().task_description !== episode.task_description)
+          missing.push(episode.id);
+      }
+    }),
+  );
+  return missing;
+}
+
+/**
+ * Waits until HAProxy (the `scale` profile's `lb`) has `count` Engram instances in rotation; `lbMetricsUrl` is
+ * its loopback-only metrics port.
+ */
+export async function waitForBackends(lbMetricsUrl: string, count: number): Promise<void> {
+  await waitFor(
+    `${count} load-balanced instances in rotation`,
+    async () => {
+      const metrics = (await http(`${lbMetricsUrl}/metrics`)).text;
+      const active = /^haproxy_backend_active_servers\{proxy="engram"\} (\d+)/m.exec(metrics)?.[1];
+      return Number(active) === count ? true : undefined;
+    },
+    { timeoutMs: 60_000, intervalMs: 500 },
+  );
 }
