@@ -181,6 +181,9 @@ export const TimelineQuery = z
   .superRefine(windowInOrder);
 export type TimelineQuery = z.infer<typeof TimelineQuery>;
 
+/** The kinds of episodes a timeline counts (those not archived). */
+export type TimelineFilter = Pick<EpisodeFilter, 'domain' | 'task_type' | 'agent_id'>;
+
 export const TimelinePoint = z.strictObject({
   start: z.string().describe('Start of the bucket (UTC)'),
   episodes: z.int().describe('Episodes that started in the bucket'),
@@ -224,6 +227,29 @@ export type DomainCount = z.infer<typeof DomainCount>;
 export const DomainCounts = z.strictObject({ from: z.string(), to: z.string(), items: z.array(DomainCount) });
 export type DomainCounts = z.infer<typeof DomainCounts>;
 
+/** One formatter per zone: building one costs far more than using it (a timeline asks thousands of times). */
+const formatters = new Map<string, Intl.DateTimeFormat>();
+function formatterOf(tz: string): Intl.DateTimeFormat {
+  let format = formatters.get(tz);
+  if (!format) {
+    format = new Intl.DateTimeFormat('en-US', {
+      timeZone: tz,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+      second: 'numeric',
+      weekday: 'short',
+    });
+    // Zone names are case-insensitive, so their spellings are not a bounded set: the cache is.
+    if (formatters.size >= 1000) formatters.clear();
+    formatters.set(tz, format);
+  }
+  return format;
+}
+
 /** The wall-clock fields of the instant `ms` in `tz`. */
 function wallClock(ms: number, tz: string) {
   if (tz === 'UTC') {
@@ -240,17 +266,7 @@ function wallClock(ms: number, tz: string) {
     };
   }
   const parts = Object.fromEntries(
-    new Intl.DateTimeFormat('en-US', {
-      timeZone: tz,
-      hourCycle: 'h23',
-      year: 'numeric',
-      month: 'numeric',
-      day: 'numeric',
-      hour: 'numeric',
-      minute: 'numeric',
-      second: 'numeric',
-      weekday: 'short',
-    })
+    formatterOf(tz)
       .formatToParts(new Date(ms))
       .map((p) => [p.type, p.value]),
   );
@@ -292,6 +308,10 @@ export function bucketBoundaries(
   toMs: number,
   tz: string,
 ): number[] | null {
+  // A window far too long for its bucket is refused before any boundary is computed (no bucket is longer
+  // than 32 days; a zone's offsets change by at most a day).
+  const longest = { hour: 2 * 3_600_000, day: 2 * DAY_MS, week: 8 * DAY_MS, month: 33 * DAY_MS }[bucket];
+  if ((toMs - fromMs) / longest > MAX_TIMELINE_BUCKETS) return null;
   const w = wallClock(fromMs, tz);
   const boundaries: number[] = [];
   let next: (i: number) => number;

@@ -1,4 +1,3 @@
-import type { EpisodeFilter } from '../domain/episode-list.js';
 import { InvalidRequest } from '../domain/errors.js';
 import {
   bucketBoundaries,
@@ -52,14 +51,8 @@ export class SpatiotemporalService {
         },
       ]);
     }
-    const filter: EpisodeFilter = {
-      archived: 'false',
-      tags_match: 'any',
-      domain: q.domain,
-      task_type: q.task_type,
-      agent_id: q.agent_id,
-    };
-    const buckets = await this.index.timeline(tenant, filter, boundaries);
+    const kinds = { domain: q.domain, task_type: q.task_type, agent_id: q.agent_id };
+    const buckets = await this.index.timeline(tenant, kinds, boundaries);
     return {
       bucket: q.bucket,
       tz: q.tz,

@@ -1,8 +1,8 @@
-import type { EpisodeFilter } from '../domain/episode-list.js';
 import type {
   DomainCount,
   SpatiotemporalOrder,
   SpatiotemporalSearch,
+  TimelineFilter,
   TimelinePoint,
 } from '../domain/spatiotemporal.js';
 import type { Encoded, Page } from './types.js';
@@ -21,11 +21,11 @@ export interface SpatiotemporalRepository {
     nowMs: number,
   ): Promise<Page<Encoded>>;
   /**
-   * Per bucket [boundaries[i], boundaries[i + 1]): the episodes (of `filter`) that started in it, how many
+   * Per bucket [boundaries[i], boundaries[i + 1]): the episodes (not archived, of these kinds) that started in it, how many
    * completed and succeeded, their mean reward, and the 5 tools most used by their steps timestamped in it.
    * Every bucket is answered, in order. Computed in SQL, off the event loop. Atomicity: two reads. Retry: safe.
    */
-  timeline(tenant: string, filter: EpisodeFilter, boundaries: readonly number[]): Promise<TimelinePoint[]>;
+  timeline(tenant: string, kinds: TimelineFilter, boundaries: readonly number[]): Promise<TimelinePoint[]>;
   /**
    * Episodes that started in [fromMs, toMs) per domain and task type, the busiest `limit` pairs first.
    * Computed in SQL, off the event loop. Atomicity: one read. Retry: safe.

@@ -111,16 +111,21 @@ describe('list query plans', () => {
     expect(plan).not.toMatch(/SCAN e\b/);
   });
 
-  it('plan: timeline - each bucket an index range of episodes by start time, and of steps by time', async () => {
+  it('plan: timeline - whole hours an index range of a rollup, the rest of each bucket of the records', async () => {
     captured = [];
-    const url = '/v1/spatiotemporal/timeline?bucket=day&from=2020-01-01T00:00:00Z&to=2020-02-01T00:00:00Z';
+    // Kolkata is UTC+5:30: each day holds whole UTC hours and a half hour at either end.
+    const url =
+      '/v1/spatiotemporal/timeline?bucket=day&tz=Asia/Kolkata&from=2020-01-01T00:00:00Z&to=2020-02-01T00:00:00Z';
     expect((await send(app, 'GET', url)).status).toBe(200);
     const plans = [];
-    for (const table of ['episodes e', 'steps s']) {
+    for (const table of ['episode_hours h', 'tool_hours h']) {
       const stmt = captured.find((c) => c.sql.includes(`CROSS JOIN ${table}`));
       if (!stmt) throw new Error(`no timeline query of ${table} captured`);
       const rows = await app.engram.db.read(`EXPLAIN QUERY PLAN ${stmt.sql}`, stmt.args);
       plans.push(rows.map((r) => String(r.detail)).join('\n'));
+    }
+    for (const plan of plans) {
+      expect(plan).toMatch(/SEARCH h USING PRIMARY KEY \(tenant=\? AND hour>\? AND hour<\?\)/);
     }
     expect(plans[0]).toMatch(
       /SEARCH e USING INDEX episodes_by_start \(tenant=\? AND archived=\? AND start_time>\? AND start_time<\?\)/,
@@ -128,5 +133,6 @@ describe('list query plans', () => {
     expect(plans[1]).toMatch(
       /SEARCH s USING INDEX steps_by_time \(tenant=\? AND timestamp>\? AND timestamp<\?\)/,
     );
+    for (const plan of plans) expect(plan).not.toMatch(/SCAN (h|e|s)\b/);
   });
 });

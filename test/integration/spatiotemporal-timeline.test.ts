@@ -1,7 +1,10 @@
 import { randomUUID } from 'node:crypto';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bucketBoundaries } from '../../src/domain/spatiotemporal.js';
 import type { TestApp } from '../helpers/app.js';
 import { BACKENDS, episodeBody, send, uniqueAgent } from '../helpers/backends.js';
+import { buildIdentityApp } from '../helpers/identities.js';
 
 // GET /v1/spatiotemporal/timeline and /domains (issue 12.3, 12.8) on both backends. Each test writes its
 // episodes in a window of its own, under its own agent or domain, so that the shared sqld's other data stays out.
@@ -10,7 +13,7 @@ const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 const iso = (ms: number) => new Date(ms).toISOString();
 
-describe.each(BACKENDS)('timeline and domains on $name', ({ build }) => {
+describe.each(BACKENDS)('timeline and domains on $name', ({ build, env }) => {
   let app: TestApp;
   beforeAll(async () => {
     app = await build();
@@ -182,6 +185,180 @@ describe.each(BACKENDS)('timeline and domains on $name', ({ build }) => {
         { domain: b, task_type: 'debugging', episodes: 1, completed: 0, successes: 0 },
       ].sort((x, y) => (x.domain < y.domain ? -1 : 1)),
     ]);
+  });
+
+  it('oracle: random episodes, steps, archives, rewards, kind changes and deletes - every bucket as a brute force counts it, in whole-hour and half-hour zones, filtered or not', async () => {
+    // A tenant of its own: the timeline without filters counts every episode of the tenant.
+    const ids = await buildIdentityApp(env);
+    const headers = ids.headers('a', 'admin');
+    const call = (method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, body?: unknown) =>
+      send(ids.app, method, url, body, headers);
+    const T0 = Date.parse('1985-03-29T00:00:00.000Z'); // Berlin's DST starts on the 31st
+    const SPAN = 5 * DAY;
+    const TOOLS = ['grep', 'edit', 'test', 'ls', 'cat', 'vim', 'make'];
+    const episode = fc.record({
+      // Often near a local midnight of the zones below (18:15, 18:30, 03:30, 22:00, 23:00 UTC), on either side.
+      start: fc
+        .tuple(
+          fc.integer({ min: 0, max: 4 }),
+          fc.oneof(
+            { arbitrary: fc.constantFrom(3, 18, 22, 23), weight: 4 },
+            { arbitrary: fc.integer({ min: 0, max: 23 }), weight: 1 },
+          ),
+          fc.constantFrom(0, 14, 15, 16, 29, 30, 31, 44, 45, 59),
+        )
+        .map(([day, hour, minute]) => day * DAY + hour * HOUR + minute * 60_000),
+      hours: fc.option(fc.integer({ min: 0, max: 30 }), { nil: null }),
+      success: fc.boolean(),
+      reward: fc.option(fc.double({ min: -5, max: 5, noNaN: true }), { nil: null }),
+      domain: fc.constantFrom('web', 'data'),
+      task_type: fc.constantFrom('debugging', 'testing'),
+      steps: fc.array(
+        fc.record({ at: fc.integer({ min: 0, max: SPAN - 1 }), tool: fc.constantFrom(...TOOLS) }),
+        {
+          maxLength: 4,
+        },
+      ),
+      later: fc.constantFrom('none', 'archive', 'delete', 'domain', 'complete', 'append'),
+    });
+    const filter = fc.constantFrom('none', 'domain', 'task_type');
+    // Whole-hour zones and zones at half and three quarters of an hour, each at every bucket size.
+    const ZONES = ['UTC', 'Asia/Kolkata', 'Asia/Kathmandu', 'America/St_Johns', 'Europe/Berlin'];
+    const SIZES = ['hour', 'day', 'week'] as const;
+    try {
+      await fc.assert(
+        fc.asyncProperty(fc.array(episode, { minLength: 1, maxLength: 12 }), filter, async (drawn, kind) => {
+          const agent = uniqueAgent();
+          const reward = (t: number) => ({
+            total: t,
+            base: t,
+            efficiency: 1,
+            complexity_bonus: 0,
+            quality_multiplier: 1,
+            learning_bonus: 0,
+          });
+          const created = await call('POST', '/v1/episodes/batch', {
+            episodes: drawn.map((d) =>
+              episodeBody({
+                agent_id: agent,
+                task_type: d.task_type,
+                context: { domain: d.domain },
+                start_time: iso(T0 + d.start),
+                ...(d.hours === null
+                  ? {}
+                  : {
+                      end_time: iso(T0 + d.start + d.hours * HOUR),
+                      outcome: d.success
+                        ? { type: 'success', verdict: 'ok', artifacts: [] }
+                        : { type: 'failure', reason: 'no' },
+                    }),
+                ...(d.reward === null ? {} : { reward: reward(d.reward) }),
+                steps: d.steps.map((st) => ({ tool: st.tool, action: 'a', timestamp: iso(T0 + st.at) })),
+              }),
+            ),
+          });
+          expect(created.status, JSON.stringify(created.body)).toBe(201);
+          // What the records are after the later writes: the model the brute force counts.
+          const model = drawn.map((d, i) => ({
+            ...d,
+            id: created.body.ids[i] as string,
+            archived: false,
+            gone: false,
+          }));
+          try {
+            for (const m of model) {
+              if (m.later === 'archive') m.archived = true;
+              if (m.later === 'delete') m.gone = true;
+              if (m.later === 'domain') m.domain = m.domain === 'web' ? 'data' : 'web';
+              const url = `/v1/episodes/${m.id}`;
+              const res =
+                m.later === 'archive'
+                  ? await call('PATCH', url, { archived: true })
+                  : m.later === 'delete'
+                    ? await call('DELETE', url)
+                    : m.later === 'domain'
+                      ? await call('PATCH', url, { context: { domain: m.domain } })
+                      : m.later === 'complete' && m.hours === null
+                        ? await call('POST', `${url}/complete`, {
+                            outcome: { type: 'success', verdict: 'ok', artifacts: [] },
+                            end_time: iso(T0 + m.start + HOUR),
+                          })
+                        : m.later === 'append'
+                          ? await call('POST', `${url}/steps`, {
+                              tool: 'late',
+                              action: 'a',
+                              timestamp: iso(T0 + m.start),
+                            })
+                          : null;
+              if (res) expect(res.status, JSON.stringify(res.body)).toBeLessThan(300);
+              if (m.later === 'complete' && m.hours === null) Object.assign(m, { hours: 1, success: true });
+              if (m.later === 'append') m.steps = [...m.steps, { at: m.start, tool: 'late' }];
+            }
+            for (const tz of ZONES) {
+              for (const size of SIZES) {
+                const from = T0 - DAY;
+                const to = T0 + SPAN + DAY;
+                const kinds =
+                  kind === 'domain' ? '&domain=web' : kind === 'task_type' ? '&task_type=testing' : '';
+                const res = await call(
+                  'GET',
+                  `/v1/spatiotemporal/timeline?bucket=${size}&tz=${tz}&from=${iso(from)}&to=${iso(to)}${kinds}`,
+                );
+                expect(res.status, JSON.stringify(res.body)).toBe(200);
+                const bounds = bucketBoundaries(size, from, to, tz) as number[];
+                const counted = model.filter(
+                  (m) =>
+                    !m.gone &&
+                    !m.archived &&
+                    (kind !== 'domain' || m.domain === 'web') &&
+                    (kind !== 'task_type' || m.task_type === 'testing'),
+                );
+                const expected = bounds.slice(0, -1).map((start, i) => {
+                  const end = bounds[i + 1] as number;
+                  const inBucket = (t: number) => T0 + t >= start && T0 + t < end;
+                  const mine = counted.filter((m) => inBucket(m.start));
+                  const completed = mine.filter((m) => m.hours !== null);
+                  const successes = completed.filter((m) => m.success).length;
+                  const rewards = mine.flatMap((m) => (m.reward === null ? [] : [m.reward]));
+                  const uses = new Map<string, number>();
+                  for (const m of counted)
+                    for (const st of m.steps)
+                      if (inBucket(st.at)) uses.set(st.tool, (uses.get(st.tool) ?? 0) + 1);
+                  return {
+                    start: iso(start),
+                    episodes: mine.length,
+                    completed: completed.length,
+                    successes,
+                    success_rate: completed.length === 0 ? null : successes / completed.length,
+                    avg_reward:
+                      rewards.length === 0 ? null : rewards.reduce((a, b) => a + b, 0) / rewards.length,
+                    top_tools: [...uses]
+                      .sort(([ta, a], [tb, b]) => b - a || (ta < tb ? -1 : 1))
+                      .slice(0, 5)
+                      .map(([tool, n]) => ({ tool, uses: n })),
+                  };
+                });
+                const got = res.body.buckets as typeof expected;
+                expect(got.map((b) => ({ ...b, avg_reward: null }))).toEqual(
+                  expected.map((b) => ({ ...b, avg_reward: null })),
+                );
+                got.forEach((b, i) => {
+                  const want = expected[i]?.avg_reward ?? null;
+                  if (want === null) expect(b.avg_reward, b.start).toBeNull();
+                  else expect(Math.abs((b.avg_reward as number) - want), b.start).toBeLessThan(1e-9);
+                });
+              }
+            }
+          } finally {
+            // The tenant's timeline holds only this run's episodes: the next run (or shrink) starts empty.
+            for (const m of model) if (!m.gone) await call('DELETE', `/v1/episodes/${m.id}`);
+          }
+        }),
+        { numRuns: 12 },
+      );
+    } finally {
+      await ids.close();
+    }
   });
 
   it.each([

@@ -7,6 +7,7 @@ import type {
   DomainCount,
   SpatiotemporalOrder,
   SpatiotemporalSearch,
+  TimelineFilter,
   TimelinePoint,
 } from '../../domain/spatiotemporal.js';
 import type { SpatiotemporalRepository } from '../spatiotemporal-repository.js';
@@ -71,6 +72,54 @@ const STEPS: ItemKind = {
   encode: (row) => toEncodedStep(row),
 };
 
+// ---- Timeline and domains: hourly rollups (migration 5) for whole hours, the records for the rest -----------
+
+const HOUR_MS = 3_600_000;
+const floorHour = (ms: number) => ms - (((ms % HOUR_MS) + HOUR_MS) % HOUR_MS);
+/** A part `p` of json_each: [bucket index, from ms, to ms). */
+const PART = "json_extract(p.value, '$";
+const inPart = (column: string) => `${column} >= ${PART}[1]') AND ${column} < ${PART}[2]')`;
+
+/**
+ * Splits each bucket [from, to) into the whole UTC hours inside it (read from a rollup) and the rest at either
+ * end (read from the records): buckets on a zone with a whole-hour offset have no rest; a half-hour zone's
+ * buckets have a half hour at each end.
+ */
+function hourParts(buckets: readonly (readonly [number, number])[]): {
+  kept: [number, number, number][];
+  rest: [number, number, number][];
+} {
+  const kept: [number, number, number][] = [];
+  const rest: [number, number, number][] = [];
+  buckets.forEach(([from, to], i) => {
+    const lo = floorHour(from) === from ? from : floorHour(from) + HOUR_MS;
+    const hi = floorHour(to);
+    if (lo >= hi) {
+      rest.push([i, from, to]);
+      return;
+    }
+    kept.push([i, lo, hi]);
+    if (from < lo) rest.push([i, from, lo]);
+    if (hi < to) rest.push([i, hi, to]);
+  });
+  return { kept, rest };
+}
+
+/** A rollup `h` by kind, narrowed to the kinds asked for (an episode without an agent is kept under ''). */
+function whereKinds(where: Where, kinds: TimelineFilter): Where {
+  if (kinds.domain !== undefined) where.and('h.domain = ?', kinds.domain);
+  if (kinds.task_type?.length) where.in('h.task_type', kinds.task_type);
+  if (kinds.agent_id !== undefined) where.and('h.agent_id = ?', kinds.agent_id);
+  return where;
+}
+
+/** The same kinds as an episode filter over the records (the timeline counts episodes that are not archived). */
+const filterOfKinds = (kinds: TimelineFilter): EpisodeFilter => ({
+  ...kinds,
+  archived: 'false',
+  tags_match: 'any',
+});
+
 export class LibsqlSpatiotemporalRepository implements SpatiotemporalRepository {
   constructor(private readonly db: Database) {}
 
@@ -128,31 +177,47 @@ export class LibsqlSpatiotemporalRepository implements SpatiotemporalRepository 
 
   async timeline(
     tenant: string,
-    filter: EpisodeFilter,
+    kinds: TimelineFilter,
     boundaries: readonly number[],
   ): Promise<TimelinePoint[]> {
-    // Buckets as [start, end) pairs; each is an index range of the episodes (or steps) by time.
-    const buckets = JSON.stringify(boundaries.slice(0, -1).map((start, i) => [start, boundaries[i + 1]]));
-    const inBucket = (column: string) =>
-      `${column} >= json_extract(b.value, '$[0]') AND ${column} < json_extract(b.value, '$[1]')`;
-    const episodes = whereEpisodeMatches(tenantScope(tenant, 'e'), filter).and(inBucket('e.start_time'));
-    const tools = whereEpisodeMatches(tenantScope(tenant, 's'), filter).and(inBucket('s.timestamp'));
+    const parts = hourParts(boundaries.slice(0, -1).map((start, i) => [start, boundaries[i + 1] as number]));
+    const filtered = kinds.domain !== undefined || kinds.task_type?.length || kinds.agent_id !== undefined;
+    // The whole hours from a rollup (per hour alone, or by kind when filtered), the rest from the records.
+    const kept = whereKinds(tenantScope(tenant, 'h').and(inPart('h.hour')), kinds);
+    const episodes = whereEpisodeMatches(tenantScope(tenant, 'e'), filterOfKinds(kinds)).and(
+      inPart('e.start_time'),
+    );
+    const steps = whereEpisodeMatches(tenantScope(tenant, 's'), filterOfKinds(kinds)).and(
+      inPart('s.timestamp'),
+    );
     const [counts, used] = await Promise.all([
       this.db.scan(
-        `SELECT b.key AS i, COUNT(*) AS episodes, SUM(e.end_time IS NOT NULL) AS completed,
-           SUM(e.outcome_type = 'success') AS successes, AVG(e.reward_total) AS avg_reward
-         FROM json_each(?) b CROSS JOIN episodes e WHERE ${episodes} GROUP BY b.key`,
-        [buckets, ...episodes.args],
+        `SELECT i, SUM(n) AS episodes, SUM(c) AS completed, SUM(w) AS successes, SUM(r) AS rewarded,
+           TOTAL(t) AS reward_sum
+         FROM (
+           SELECT ${PART}[0]') AS i, h.episodes AS n, h.completed AS c, h.successes AS w, h.rewarded AS r,
+             h.reward_sum AS t
+           FROM json_each(?) p CROSS JOIN ${filtered ? 'episode_kind_hours' : 'episode_hours'} h WHERE ${kept}
+           UNION ALL
+           SELECT ${PART}[0]'), 1, e.end_time IS NOT NULL, e.outcome_type IS 'success', e.reward_total IS NOT NULL,
+             e.reward_total
+           FROM json_each(?) p CROSS JOIN episodes e WHERE ${episodes})
+         GROUP BY i`,
+        [JSON.stringify(parts.kept), ...kept.args, JSON.stringify(parts.rest), ...episodes.args],
       ),
       this.db.scan(
         `SELECT i, tool, uses FROM (
-           SELECT b.key AS i, s.tool, COUNT(*) AS uses,
-             ROW_NUMBER() OVER (PARTITION BY b.key ORDER BY COUNT(*) DESC, s.tool) AS rank
-           FROM json_each(?) b CROSS JOIN steps s
-             JOIN episodes e ON e.tenant = s.tenant AND e.id = s.episode_id
-           WHERE ${tools} GROUP BY b.key, s.tool)
+           SELECT i, tool, SUM(u) AS uses, ROW_NUMBER() OVER (PARTITION BY i ORDER BY SUM(u) DESC, tool) AS rank
+           FROM (
+             SELECT ${PART}[0]') AS i, h.tool, h.uses AS u
+             FROM json_each(?) p CROSS JOIN ${filtered ? 'tool_kind_hours' : 'tool_hours'} h WHERE ${kept}
+             UNION ALL
+             SELECT ${PART}[0]'), s.tool, 1
+             FROM json_each(?) p CROSS JOIN steps s JOIN episodes e ON e.tenant = s.tenant AND e.id = s.episode_id
+             WHERE ${steps})
+           GROUP BY i, tool HAVING SUM(u) > 0)
          WHERE rank <= ${TOP_TOOLS} ORDER BY i, rank`,
-        [buckets, ...tools.args],
+        [JSON.stringify(parts.kept), ...kept.args, JSON.stringify(parts.rest), ...steps.args],
       ),
     ]);
     const points: TimelinePoint[] = boundaries.slice(0, -1).map((start) => ({
@@ -170,7 +235,8 @@ export class LibsqlSpatiotemporalRepository implements SpatiotemporalRepository 
       point.completed = Number(row.completed);
       point.successes = Number(row.successes);
       point.success_rate = point.completed === 0 ? null : point.successes / point.completed;
-      point.avg_reward = row.avg_reward === null ? null : Number(row.avg_reward);
+      const rewarded = Number(row.rewarded);
+      point.avg_reward = rewarded === 0 ? null : Number(row.reward_sum) / rewarded;
     }
     for (const row of used) {
       points[Number(row.i)]?.top_tools.push({ tool: row.tool as string, uses: Number(row.uses) });
@@ -179,16 +245,20 @@ export class LibsqlSpatiotemporalRepository implements SpatiotemporalRepository 
   }
 
   async domains(tenant: string, fromMs: number, toMs: number, limit: number): Promise<DomainCount[]> {
-    const where = tenantScope(tenant, 'e')
-      .and('e.archived = 0')
-      .and('e.start_time >= ?', fromMs)
-      .and('e.start_time < ?', toMs);
+    const parts = hourParts([[fromMs, toMs]]);
+    const kept = tenantScope(tenant, 'h').and(inPart('h.hour'));
+    const episodes = tenantScope(tenant, 'e').and('e.archived = 0').and(inPart('e.start_time'));
     const rows = await this.db.scan(
-      `SELECT e.domain, e.task_type, COUNT(*) AS episodes, SUM(e.end_time IS NOT NULL) AS completed,
-         SUM(e.outcome_type = 'success') AS successes
-       FROM episodes e WHERE ${where}
-       GROUP BY e.domain, e.task_type ORDER BY episodes DESC, e.domain, e.task_type LIMIT ?`,
-      [...where.args, limit],
+      `SELECT domain, task_type, SUM(n) AS episodes, SUM(c) AS completed, SUM(w) AS successes
+       FROM (
+         SELECT h.domain, h.task_type, h.episodes AS n, h.completed AS c, h.successes AS w
+         FROM json_each(?) p CROSS JOIN episode_kind_hours h WHERE ${kept}
+         UNION ALL
+         SELECT e.domain, e.task_type, 1, e.end_time IS NOT NULL, e.outcome_type IS 'success'
+         FROM json_each(?) p CROSS JOIN episodes e WHERE ${episodes})
+       GROUP BY domain, task_type HAVING SUM(n) > 0
+       ORDER BY episodes DESC, domain, task_type LIMIT ?`,
+      [JSON.stringify(parts.kept), ...kept.args, JSON.stringify(parts.rest), ...episodes.args, limit],
     );
     return rows.map((r) => ({
       domain: r.domain as string,
