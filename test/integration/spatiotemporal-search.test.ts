@@ -146,7 +146,7 @@ describe.each(BACKENDS)('spatiotemporal search on $name', ({ build }) => {
     const west = await create({ agent_id: agent, location: { lat: -10, lon: -179.5 } });
     const dateline = await create({ agent_id: agent, location: { lat: 0, lon: 180 } });
     const justEast = await create({ agent_id: agent, location: { lat: 0.01, lon: 179.8 } });
-    await create({ agent_id: agent, location: { lat: 0, lon: 0 } });
+    const origin = await create({ agent_id: agent, location: { lat: 0, lon: 0 } });
     const north = await create({ agent_id: agent, location: { lat: 90, lon: 45 } });
     const south = await create({ agent_id: agent, location: { lat: -90, lon: -120 } });
     const ids = async (bbox: number[]) =>
@@ -156,6 +156,10 @@ describe.each(BACKENDS)('spatiotemporal search on $name', ({ build }) => {
     expect(await ids([170, -20, -170, 20])).toEqual([east.id, west.id, dateline.id, justEast.id]);
     expect(await ids([-180, 80, 180, 90])).toEqual([north.id]);
     expect(await ids([-180, -90, 180, -89])).toEqual([south.id]);
+    // A box across the antimeridian that reaches back almost to its west edge: the two halves the index is
+    // searched in meet near 0°, and an episode there is found once.
+    const prime = await create({ agent_id: agent, location: { lat: 0, lon: 0.00005 } });
+    expect(await ids([0, -1, -0.00001, 1])).toEqual([dateline.id, justEast.id, origin.id, prime.id]);
     // Near a pole, every longitude is close.
     const polar = await searchAll({
       near: { lat: 89.99, lon: -170, radius_m: 5000 },
@@ -426,7 +430,6 @@ describe.each(BACKENDS)('spatiotemporal search on $name', ({ build }) => {
             };
             const where = whereEpisodeInSpaceTime(
               tenantScope('default', 'e').and('e.agent_id = ?', agent),
-              'default',
               spaceTime,
               now,
             );

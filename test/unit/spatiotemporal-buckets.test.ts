@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { boxAround, bucketBoundaries } from '../../src/domain/spatiotemporal.js';
+import { boxAround } from '../../src/domain/space-time.js';
+import { bucketBoundaries } from '../../src/domain/spatiotemporal.js';
 
 const at = (s: string) => Date.parse(s);
 const isoAll = (ms: number[] | null) => ms?.map((m) => new Date(m).toISOString());

@@ -141,7 +141,7 @@ export class LibsqlSpatiotemporalRepository implements SpatiotemporalRepository 
     }
     if (q.item_type === 'episode') whereEpisodeOverlaps(where, q.time, nowMs);
     else whereStepWithin(where, q.time);
-    whereEpisodeMatches(where, q.filter);
+    whereEpisodeMatches(where, q.filter, nowMs);
 
     const byDistance = q.order === 'distance';
     const desc = q.order === 'time_desc';

@@ -8,7 +8,7 @@ import {
   type Near,
   type TimeWindow,
   type Within,
-} from '../../domain/spatiotemporal.js';
+} from '../../domain/space-time.js';
 import { ms } from './episode-rows.js';
 import { tenantScope, type Where } from './where.js';
 
@@ -135,7 +135,8 @@ function coarseIds(s: SpaceTime): { sql: string; args: SqlValue[] } {
         () =>
           'SELECT id FROM spatiotemporal_index WHERE min_lat <= ? AND max_lat >= ? AND min_lon <= ? AND max_lon >= ? AND min_t <= ? AND max_t >= ?',
       )
-      .join(' UNION ALL '),
+      // UNION, not UNION ALL: the two padded halves of a box across the antimeridian overlap near it.
+      .join(' UNION '),
     args: boxes.flatMap((b) => [b.north, b.south, b.east, b.west, toS, fromS]),
   };
 }
@@ -190,13 +191,14 @@ export function whereStepWithin(where: Where, time: TimeWindow | undefined): Whe
 
 /**
  * The episode `e` is where and when `s` asks: its own location (not its steps') in the place, its span
- * overlapping the window. The piece other searches over episodes (similarity) add to their filter.
+ * overlapping the window. The piece the episode filter adds for its near, within and time (see
+ * whereEpisodeMatches), so every search over episodes means the same by them.
  */
-export function whereEpisodeInSpaceTime(where: Where, tenant: string, s: SpaceTime, nowMs: number): Where {
+export function whereEpisodeInSpaceTime(where: Where, s: SpaceTime, nowMs: number): Where {
   whereEpisodeOverlaps(where, s.time, nowMs);
   if (!s.near && !s.within) return where;
   const entries = placedEntries(s);
-  const placed = whereEntryPlaced(tenantScope(tenant, 'x').and('x.step_number = 0'), s);
+  const placed = whereEntryPlaced(tenantScope(where.tenant, 'x').and('x.step_number = 0'), s);
   return where.and(
     `e.id IN (SELECT x.episode_id FROM ${entries.sql} WHERE ${placed})`,
     ...entries.args,
