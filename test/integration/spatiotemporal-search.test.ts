@@ -213,6 +213,19 @@ describe.each(BACKENDS)('spatiotemporal search on $name', ({ build }) => {
       ['step', e.id, 1],
     ]);
     expect(hits[0]?.distance_m).toBe(0);
+    // The filter's near and time are the episode's: its location at (0, 0), its span from a day ago.
+    const stepsWhere = (filter: Record<string, unknown>) =>
+      searchAll({
+        item_type: 'step',
+        near: { ...MUNICH, radius_m: 1000 },
+        filter: { agent_id: agent, ...filter },
+      });
+    expect(await stepsWhere({ near: { lat: 0, lon: 0.001, radius_m: 200 } })).toHaveLength(1);
+    expect(await stepsWhere({ near: { ...MUNICH, radius_m: 200 } })).toEqual([]);
+    expect(
+      await stepsWhere({ within: { bbox: [-1, -1, 1, 1] }, time: { from: iso(now - 2 * DAY) } }),
+    ).toHaveLength(1);
+    expect(await stepsWhere({ time: { to: iso(now - 2 * DAY) } })).toEqual([]);
     expect(
       await searchAll({
         item_type: 'step',
@@ -245,6 +258,18 @@ describe.each(BACKENDS)('spatiotemporal search on $name', ({ build }) => {
     [{ time: {}, item_type: 'pattern' }, '/item_type'],
     [{ time: {}, filter: { domian: 'x' } }, '/filter'],
     [{ time: {}, cursor: 'bm9wZQ' }, '/cursor'],
+    // The same rules in the shared episode filter (as the similarity search takes it).
+    [{ time: {}, filter: { near: { lat: -90.5, lon: 0, radius_m: 1 } } }, '/filter/near/lat'],
+    [{ time: {}, filter: { near: { lat: 0, lon: 0, radius_m: -1 } } }, '/filter/near/radius_m'],
+    [{ time: {}, filter: { within: { bbox: [0, 0, 181, 1] } } }, '/filter/within/bbox/2'],
+    [
+      { time: {}, filter: { near: { lat: 0, lon: 0, radius_m: 1 }, within: { bbox: [0, 0, 1, 1] } } },
+      '/filter/within',
+    ],
+    [
+      { time: {}, filter: { time: { from: '2026-02-01T00:00:00Z', to: '2026-01-01T00:00:00Z' } } },
+      '/filter/time/from',
+    ],
     [{}, '/'],
   ])('%j - 400 naming %s', async (body, path) => {
     const res = await search(body);
