@@ -111,7 +111,7 @@ describe('list query plans', () => {
     expect(plan).not.toMatch(/SCAN e\b/);
   });
 
-  it('plan: timeline - whole hours an index range of a rollup, the rest of each bucket of the records', async () => {
+  it('plan: timeline - whole days and hours an index range of a rollup, the rest of each bucket of the records', async () => {
     captured = [];
     // Kolkata is UTC+5:30: each day holds whole UTC hours and a half hour at either end.
     const url =
@@ -125,6 +125,7 @@ describe('list query plans', () => {
       plans.push(rows.map((r) => String(r.detail)).join('\n'));
     }
     for (const plan of plans) {
+      expect(plan).toMatch(/SEARCH h USING PRIMARY KEY \(tenant=\? AND day>\? AND day<\?\)/);
       expect(plan).toMatch(/SEARCH h USING PRIMARY KEY \(tenant=\? AND hour>\? AND hour<\?\)/);
     }
     expect(plans[0]).toMatch(

@@ -294,6 +294,7 @@ describe.each(BACKENDS)('spatiotemporal index on $name', ({ build }) => {
   it('model: after the same random writes (and archives, rewards, domains), the hourly rollups equal the records', async () => {
     // One read holds both sides (one snapshot), so other tests writing to the shared sqld cannot come between.
     const hourOf = (t: string) => `(${t} - ((${t} % 3600000) + 3600000) % 3600000)`;
+    const dayOf = (t: string) => `(${t} - ((${t} % 86400000) + 86400000) % 86400000)`;
     const sums = `SUM(1), SUM(e.end_time IS NOT NULL), SUM(e.outcome_type IS 'success'),
       SUM(e.reward_total IS NOT NULL), TOTAL(e.reward_total)`;
     const compared = `
@@ -313,6 +314,14 @@ describe.each(BACKENDS)('spatiotemporal index on $name', ({ build }) => {
         FROM episode_hours WHERE tenant = 'default'
       UNION ALL SELECT 'fresh', 'all', ${hourOf('e.start_time')} AS h, '', ${sums}
         FROM episodes e WHERE e.tenant = 'default' AND e.archived = 0 GROUP BY h
+      UNION ALL SELECT 'kept', 'days', day, '', episodes, completed, successes, rewarded, reward_sum
+        FROM episode_days WHERE tenant = 'default'
+      UNION ALL SELECT 'fresh', 'days', ${dayOf('e.start_time')} AS d, '', ${sums}
+        FROM episodes e WHERE e.tenant = 'default' AND e.archived = 0 GROUP BY d
+      UNION ALL SELECT 'kept', 'day tools', day, tool, uses, 0, 0, 0, 0 FROM tool_days WHERE tenant = 'default'
+      UNION ALL SELECT 'fresh', 'day tools', ${dayOf('s.timestamp')} AS d, s.tool, COUNT(*), 0, 0, 0, 0
+        FROM steps s JOIN episodes e ON e.tenant = s.tenant AND e.id = s.episode_id
+        WHERE e.tenant = 'default' AND e.archived = 0 GROUP BY d, s.tool
       UNION ALL SELECT 'kept', 'all tools', hour, tool, uses, 0, 0, 0, 0 FROM tool_hours WHERE tenant = 'default'
       UNION ALL SELECT 'fresh', 'all tools', ${hourOf('s.timestamp')} AS h, s.tool, COUNT(*), 0, 0, 0, 0
         FROM steps s JOIN episodes e ON e.tenant = s.tenant AND e.id = s.episode_id

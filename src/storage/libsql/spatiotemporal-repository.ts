@@ -1,5 +1,5 @@
 import type { Database } from '../../db/database.js';
-import type { Row } from '../../db/types.js';
+import type { Row, SqlValue } from '../../db/types.js';
 import type { EpisodeFilter } from '../../domain/episode-list.js';
 import { InvalidCursor } from '../../domain/errors.js';
 import { MAX_PAGE_BYTES } from '../../domain/limits.js';
@@ -72,37 +72,51 @@ const STEPS: ItemKind = {
   encode: (row) => toEncodedStep(row),
 };
 
-// ---- Timeline and domains: hourly rollups (migration 5) for whole hours, the records for the rest -----------
+// ---- Timeline and domains: rollups (migration 5) for whole days and hours, the records for the rest ---------
 
 const HOUR_MS = 3_600_000;
-const floorHour = (ms: number) => ms - (((ms % HOUR_MS) + HOUR_MS) % HOUR_MS);
+const DAY_MS = 86_400_000;
+const floorTo = (ms: number, grain: number) => ms - (((ms % grain) + grain) % grain);
+const ceilTo = (ms: number, grain: number) => (floorTo(ms, grain) === ms ? ms : floorTo(ms, grain) + grain);
 /** A part `p` of json_each: [bucket index, from ms, to ms). */
 const PART = "json_extract(p.value, '$";
 const inPart = (column: string) => `${column} >= ${PART}[1]') AND ${column} < ${PART}[2]')`;
 
+type Part = [number, number, number];
+
 /**
- * Splits each bucket [from, to) into the whole UTC hours inside it (read from a rollup) and the rest at either
- * end (read from the records): buckets on a zone with a whole-hour offset have no rest; a half-hour zone's
- * buckets have a half hour at each end.
+ * Splits each bucket [from, to) into the whole UTC days inside it (when `days`), the whole UTC hours left, each
+ * read from a rollup, and the rest at either end, read from the records. A UTC day bucket is one day; a day on
+ * a whole-hour zone is hours; a half-hour zone's buckets also have a half hour at each end.
  */
-function hourParts(buckets: readonly (readonly [number, number])[]): {
-  kept: [number, number, number][];
-  rest: [number, number, number][];
-} {
-  const kept: [number, number, number][] = [];
-  const rest: [number, number, number][] = [];
+function rollupParts(
+  buckets: readonly (readonly [number, number])[],
+  days: boolean,
+): { days: Part[]; hours: Part[]; rest: Part[] } {
+  const parts = { days: [] as Part[], hours: [] as Part[], rest: [] as Part[] };
+  const add = (list: Part[], i: number, from: number, to: number) => {
+    if (from < to) list.push([i, from, to]);
+  };
   buckets.forEach(([from, to], i) => {
-    const lo = floorHour(from) === from ? from : floorHour(from) + HOUR_MS;
-    const hi = floorHour(to);
+    const lo = ceilTo(from, HOUR_MS);
+    const hi = floorTo(to, HOUR_MS);
     if (lo >= hi) {
-      rest.push([i, from, to]);
+      add(parts.rest, i, from, to);
       return;
     }
-    kept.push([i, lo, hi]);
-    if (from < lo) rest.push([i, from, lo]);
-    if (hi < to) rest.push([i, hi, to]);
+    add(parts.rest, i, from, lo);
+    add(parts.rest, i, hi, to);
+    const dayLo = ceilTo(lo, DAY_MS);
+    const dayHi = floorTo(hi, DAY_MS);
+    if (!days || dayLo >= dayHi) {
+      add(parts.hours, i, lo, hi);
+      return;
+    }
+    add(parts.hours, i, lo, dayLo);
+    add(parts.days, i, dayLo, dayHi);
+    add(parts.hours, i, dayHi, hi);
   });
-  return { kept, rest };
+  return parts;
 }
 
 /** A rollup `h` by kind, narrowed to the kinds asked for (an episode without an agent is kept under ''). */
@@ -118,6 +132,23 @@ const filterOfKinds = (kinds: TimelineFilter): EpisodeFilter => ({
   ...kinds,
   archived: 'false',
   tags_match: 'any',
+});
+
+interface Select {
+  sql: string;
+  args: SqlValue[];
+}
+
+/** One SELECT over the parts `p` (as json_each of `parts`) and the arguments of its WHERE. */
+const overParts = (sql: string, parts: Part[], where: Where): Select => ({
+  sql,
+  args: [JSON.stringify(parts), ...where.args],
+});
+
+/** SELECTs as one UNION ALL. */
+const union = (selects: readonly Select[]): Select => ({
+  sql: selects.map((s) => s.sql).join('\n UNION ALL '),
+  args: selects.flatMap((s) => s.args),
 });
 
 export class LibsqlSpatiotemporalRepository implements SpatiotemporalRepository {
@@ -180,44 +211,85 @@ export class LibsqlSpatiotemporalRepository implements SpatiotemporalRepository 
     kinds: TimelineFilter,
     boundaries: readonly number[],
   ): Promise<TimelinePoint[]> {
-    const parts = hourParts(boundaries.slice(0, -1).map((start, i) => [start, boundaries[i + 1] as number]));
     const filtered = kinds.domain !== undefined || kinds.task_type?.length || kinds.agent_id !== undefined;
-    // The whole hours from a rollup (per hour alone, or by kind when filtered), the rest from the records.
-    const kept = whereKinds(tenantScope(tenant, 'h').and(inPart('h.hour')), kinds);
+    const buckets = boundaries.slice(0, -1).map((start, i) => [start, boundaries[i + 1] as number] as const);
+    // Whole days from the daily rollup (without filters), whole hours from an hourly one (per hour alone, or by
+    // kind when filtered), the rest from the records.
+    const parts = rollupParts(buckets, !filtered);
+    const day = tenantScope(tenant, 'h').and(inPart('h.day'));
+    const hour = whereKinds(tenantScope(tenant, 'h').and(inPart('h.hour')), kinds);
     const episodes = whereEpisodeMatches(tenantScope(tenant, 'e'), filterOfKinds(kinds)).and(
       inPart('e.start_time'),
     );
     const steps = whereEpisodeMatches(tenantScope(tenant, 's'), filterOfKinds(kinds)).and(
       inPart('s.timestamp'),
     );
-    const [counts, used] = await Promise.all([
+    const sums = 'h.episodes AS n, h.completed AS c, h.successes AS w, h.rewarded AS r, h.reward_sum AS t';
+    const daily = filtered
+      ? []
+      : [
+          overParts(
+            `SELECT ${PART}[0]') AS i, ${sums} FROM json_each(?) p CROSS JOIN episode_days h WHERE ${day}`,
+            parts.days,
+            day,
+          ),
+        ];
+    const dailyTools = filtered
+      ? []
+      : [
+          overParts(
+            `SELECT ${PART}[0]') AS i, h.tool, h.uses AS u FROM json_each(?) p CROSS JOIN tool_days h WHERE ${day}`,
+            parts.days,
+            day,
+          ),
+        ];
+    const counts = union([
+      ...daily,
+      overParts(
+        `SELECT ${PART}[0]') AS i, ${sums}
+         FROM json_each(?) p CROSS JOIN ${filtered ? 'episode_kind_hours' : 'episode_hours'} h WHERE ${hour}`,
+        parts.hours,
+        hour,
+      ),
+      overParts(
+        `SELECT ${PART}[0]') AS i, 1 AS n, e.end_time IS NOT NULL AS c, e.outcome_type IS 'success' AS w,
+           e.reward_total IS NOT NULL AS r, e.reward_total AS t
+         FROM json_each(?) p CROSS JOIN episodes e WHERE ${episodes}`,
+        parts.rest,
+        episodes,
+      ),
+    ]);
+    const tools = union([
+      ...dailyTools,
+      overParts(
+        `SELECT ${PART}[0]') AS i, h.tool, h.uses AS u
+         FROM json_each(?) p CROSS JOIN ${filtered ? 'tool_kind_hours' : 'tool_hours'} h WHERE ${hour}`,
+        parts.hours,
+        hour,
+      ),
+      overParts(
+        `SELECT ${PART}[0]') AS i, s.tool, 1 AS u
+         FROM json_each(?) p CROSS JOIN steps s JOIN episodes e ON e.tenant = s.tenant AND e.id = s.episode_id
+         WHERE ${steps}`,
+        parts.rest,
+        steps,
+      ),
+    ]);
+    const [counted, used] = await Promise.all([
       this.db.scan(
         `SELECT i, SUM(n) AS episodes, SUM(c) AS completed, SUM(w) AS successes, SUM(r) AS rewarded,
            TOTAL(t) AS reward_sum
-         FROM (
-           SELECT ${PART}[0]') AS i, h.episodes AS n, h.completed AS c, h.successes AS w, h.rewarded AS r,
-             h.reward_sum AS t
-           FROM json_each(?) p CROSS JOIN ${filtered ? 'episode_kind_hours' : 'episode_hours'} h WHERE ${kept}
-           UNION ALL
-           SELECT ${PART}[0]'), 1, e.end_time IS NOT NULL, e.outcome_type IS 'success', e.reward_total IS NOT NULL,
-             e.reward_total
-           FROM json_each(?) p CROSS JOIN episodes e WHERE ${episodes})
+         FROM (${counts.sql})
          GROUP BY i`,
-        [JSON.stringify(parts.kept), ...kept.args, JSON.stringify(parts.rest), ...episodes.args],
+        counts.args,
       ),
       this.db.scan(
         `SELECT i, tool, uses FROM (
            SELECT i, tool, SUM(u) AS uses, ROW_NUMBER() OVER (PARTITION BY i ORDER BY SUM(u) DESC, tool) AS rank
-           FROM (
-             SELECT ${PART}[0]') AS i, h.tool, h.uses AS u
-             FROM json_each(?) p CROSS JOIN ${filtered ? 'tool_kind_hours' : 'tool_hours'} h WHERE ${kept}
-             UNION ALL
-             SELECT ${PART}[0]'), s.tool, 1
-             FROM json_each(?) p CROSS JOIN steps s JOIN episodes e ON e.tenant = s.tenant AND e.id = s.episode_id
-             WHERE ${steps})
+           FROM (${tools.sql})
            GROUP BY i, tool HAVING SUM(u) > 0)
          WHERE rank <= ${TOP_TOOLS} ORDER BY i, rank`,
-        [JSON.stringify(parts.kept), ...kept.args, JSON.stringify(parts.rest), ...steps.args],
+        tools.args,
       ),
     ]);
     const points: TimelinePoint[] = boundaries.slice(0, -1).map((start) => ({
@@ -229,7 +301,7 @@ export class LibsqlSpatiotemporalRepository implements SpatiotemporalRepository 
       avg_reward: null,
       top_tools: [],
     }));
-    for (const row of counts) {
+    for (const row of counted) {
       const point = points[Number(row.i)] as TimelinePoint;
       point.episodes = Number(row.episodes);
       point.completed = Number(row.completed);
@@ -245,7 +317,7 @@ export class LibsqlSpatiotemporalRepository implements SpatiotemporalRepository 
   }
 
   async domains(tenant: string, fromMs: number, toMs: number, limit: number): Promise<DomainCount[]> {
-    const parts = hourParts([[fromMs, toMs]]);
+    const parts = rollupParts([[fromMs, toMs]], false);
     const kept = tenantScope(tenant, 'h').and(inPart('h.hour'));
     const episodes = tenantScope(tenant, 'e').and('e.archived = 0').and(inPart('e.start_time'));
     const rows = await this.db.scan(
@@ -258,7 +330,7 @@ export class LibsqlSpatiotemporalRepository implements SpatiotemporalRepository 
          FROM json_each(?) p CROSS JOIN episodes e WHERE ${episodes})
        GROUP BY domain, task_type HAVING SUM(n) > 0
        ORDER BY episodes DESC, domain, task_type LIMIT ?`,
-      [JSON.stringify(parts.kept), ...kept.args, JSON.stringify(parts.rest), ...episodes.args, limit],
+      [JSON.stringify(parts.hours), ...kept.args, JSON.stringify(parts.rest), ...episodes.args, limit],
     );
     return rows.map((r) => ({
       domain: r.domain as string,

@@ -4,13 +4,17 @@ import type { Migration } from './migration.js';
 // of the episodes that are not archived, by episode start, and the tool uses of their steps, by step time.
 // Triggers keep them in the transaction of every write that changes an episode or adds a step (create, batch,
 // patch, complete, archive, delete), so no write path can forget them; this migration builds them from the
-// rows that exist. Each exists twice: per hour alone (the timeline without filters reads a year in 8,760
-// rows) and per hour, domain, task type and agent (the filtered timeline and the domains). An episode without
-// an agent counts under agent_id '' (agent ids are never empty).
+// rows that exist. Each exists three times: per UTC day alone (a timeline without filters reads the whole
+// days of a year in 365 rows), per hour alone (the hours at the ends of a bucket in another zone), and per
+// hour, domain, task type and agent (the filtered timeline and the domains). An episode without an agent
+// counts under agent_id '' (agent ids are never empty).
 
 const HOUR_MS = 3_600_000;
-/** The start of the UTC hour of a time in ms, for negative times too (SQLite's % keeps the sign). */
-const hourOf = (t: string) => `(${t} - ((${t} % ${HOUR_MS}) + ${HOUR_MS}) % ${HOUR_MS})`;
+const DAY_MS = 86_400_000;
+/** The start of the UTC hour (or day) of a time in ms, for negative times too (SQLite's % keeps the sign). */
+const startOf = (t: string, grain: number) => `(${t} - ((${t} % ${grain}) + ${grain}) % ${grain})`;
+const hourOf = (t: string) => startOf(t, HOUR_MS);
+const dayOf = (t: string) => startOf(t, DAY_MS);
 
 const EPISODE_SUMS = ['episodes', 'completed', 'successes', 'rewarded', 'reward_sum'];
 const KINDS = ['domain', 'task_type', 'agent_id'];
@@ -27,10 +31,13 @@ const episodeSums = (r: string, sign: 1 | -1) => [
 const addOnConflict = (key: string[], sums: string[]) =>
   `ON CONFLICT (${key.join(', ')}) DO UPDATE SET ${sums.map((c) => `${c} = ${c} + excluded.${c}`).join(', ')}`;
 
-/** Upserts an episode row `r` (NEW or OLD in a trigger) into both episode rollups, when it is not archived. */
+/** Upserts an episode row `r` (NEW or OLD in a trigger) into the episode rollups, when it is not archived. */
 function episodeDelta(r: string, sign: 1 | -1): string[] {
   const sums = episodeSums(r, sign);
   return [
+    `INSERT INTO episode_days (tenant, day, ${EPISODE_SUMS.join(', ')})
+       SELECT ${r}.tenant, ${dayOf(`${r}.start_time`)}, ${sums.join(', ')} WHERE ${r}.archived = 0
+       ${addOnConflict(['tenant', 'day'], EPISODE_SUMS)}`,
     `INSERT INTO episode_hours (tenant, hour, ${EPISODE_SUMS.join(', ')})
        SELECT ${r}.tenant, ${hourOf(`${r}.start_time`)}, ${sums.join(', ')} WHERE ${r}.archived = 0
        ${addOnConflict(['tenant', 'hour'], EPISODE_SUMS)}`,
@@ -43,13 +50,17 @@ function episodeDelta(r: string, sign: 1 | -1): string[] {
 
 /**
  * Upserts the tool uses of the steps `st` (a steps alias, or NEW/OLD in a step trigger) read `from` ... `where`,
- * counted under the episode row `ep`, into both tool rollups, grouped, when that episode is not archived.
+ * counted under the episode row `ep`, into the tool rollups, grouped, when that episode is not archived.
  * (`WHERE ... GROUP BY` precedes ON CONFLICT, as SQLite's grammar needs.)
  */
 function toolDelta(st: string, from: string, where: string, ep: string, sign: 1 | -1): string[] {
   const cond = `${where} AND ${ep}.archived = 0`;
   const hour = hourOf(`${st}.timestamp`);
   return [
+    `INSERT INTO tool_days (tenant, day, tool, uses)
+       SELECT ${st}.tenant, ${dayOf(`${st}.timestamp`)} AS d, ${st}.tool AS t, ${sign} * COUNT(*) FROM ${from}
+       WHERE ${cond} GROUP BY d, t
+       ${addOnConflict(['tenant', 'day', 'tool'], ['uses'])}`,
     `INSERT INTO tool_hours (tenant, hour, tool, uses)
        SELECT ${st}.tenant, ${hour} AS h, ${st}.tool AS t, ${sign} * COUNT(*) FROM ${from} WHERE ${cond}
        GROUP BY h, t
@@ -73,8 +84,18 @@ const trigger = (head: string, body: string[]) => `${head} BEGIN ${body.map((s) 
 
 export const timelineRollups: Migration = {
   version: 5,
-  name: 'hourly rollups of episodes and tool uses for the timeline and domains, kept by triggers',
+  name: 'daily and hourly rollups of episodes and tool uses for the timeline and domains, kept by triggers',
   statements: [
+    `CREATE TABLE episode_days (
+        tenant TEXT NOT NULL, day INTEGER NOT NULL,
+        episodes INTEGER NOT NULL, completed INTEGER NOT NULL, successes INTEGER NOT NULL,
+        rewarded INTEGER NOT NULL, reward_sum REAL NOT NULL,
+        PRIMARY KEY (tenant, day)
+      ) WITHOUT ROWID`,
+    `CREATE TABLE tool_days (
+        tenant TEXT NOT NULL, day INTEGER NOT NULL, tool TEXT NOT NULL, uses INTEGER NOT NULL,
+        PRIMARY KEY (tenant, day, tool)
+      ) WITHOUT ROWID`,
     `CREATE TABLE episode_hours (
         tenant TEXT NOT NULL, hour INTEGER NOT NULL,
         episodes INTEGER NOT NULL, completed INTEGER NOT NULL, successes INTEGER NOT NULL,
@@ -98,6 +119,15 @@ export const timelineRollups: Migration = {
         PRIMARY KEY (tenant, hour, domain, task_type, agent_id, tool)
       ) WITHOUT ROWID`,
     // The rows that exist (every trigger below adds to these).
+    `INSERT INTO episode_days (tenant, day, ${EPISODE_SUMS.join(', ')})
+       SELECT e.tenant, ${dayOf('e.start_time')} AS d, ${episodeSums('e', 1)
+         .map((x) => `SUM(${x})`)
+         .join(', ')}
+       FROM episodes e WHERE e.archived = 0 GROUP BY e.tenant, d`,
+    `INSERT INTO tool_days (tenant, day, tool, uses)
+       SELECT s.tenant, ${dayOf('s.timestamp')} AS d, s.tool, COUNT(*)
+       FROM steps s JOIN episodes e ON e.tenant = s.tenant AND e.id = s.episode_id
+       WHERE e.archived = 0 GROUP BY s.tenant, d, s.tool`,
     `INSERT INTO episode_hours (tenant, hour, ${EPISODE_SUMS.join(', ')})
        SELECT e.tenant, ${hourOf('e.start_time')} AS h, ${episodeSums('e', 1)
          .map((x) => `SUM(${x})`)
