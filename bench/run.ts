@@ -59,6 +59,7 @@ import {
   searchRequests,
   TIMELINE_PATH,
 } from './spatiotemporal.js';
+import { vectors } from './vectors.js';
 import { createBodyTemplate, DOMAIN_COUNT, domainOf, episodeWithSteps, STEPS_DOMAIN } from './workload.js';
 
 // `npm run bench [-- --only create,get --duration 5]`: the built service against baselines measured in
@@ -74,12 +75,15 @@ const RAW_PER_TRANSACTION = 32;
 
 const USAGE = `usage: npm run bench -- [--only ${SCENARIOS.join(',')}] [--duration S] [--warmup S]
                         [--connections N] [--population N] [--keep] [--cpu-prof] [--probe]
+                        [--vector-population N] [--vector-index-wait S]
   --only         scenarios to run (default: all); their baselines run with them
   --duration     seconds of each measured load phase (default 10; in-process baselines run half as long)
   --warmup       seconds of warm-up before each load phase (default 3)
   --connections  concurrent connections of every load phase (default 64)
   --population   episodes pre-populated for get / list / steps (default 100000)
   --spatiotemporal-population  located episodes of the spatiotemporal scenario (default 1000000)
+  --vector-population  vectors of the vectors scenario (default 100000; 384-d, clustered, seeded)
+  --vector-index-wait  seconds the vectors scenario waits for the index to catch up (default 3600)
   --keep         keep the temporary directory (databases, server log)
   --cpu-prof     run the server under node --cpu-prof; the profile goes to bench/results/profiles/
                  (summarise it with: node --import tsx bench/profile-summary.ts <file> [--last S])
@@ -97,6 +101,8 @@ function options() {
       connections: { type: 'string', default: '64' },
       population: { type: 'string', default: '100000' },
       'spatiotemporal-population': { type: 'string', default: String(SPATIOTEMPORAL_POPULATION) },
+      'vector-population': { type: 'string', default: '100000' },
+      'vector-index-wait': { type: 'string', default: '3600' },
       keep: { type: 'boolean', default: false },
       'cpu-prof': { type: 'boolean', default: false },
       probe: { type: 'boolean', default: false },
@@ -132,6 +138,8 @@ function options() {
     spatiotemporalPopulation: Math.trunc(
       atLeast('spatiotemporal-population', values['spatiotemporal-population'], 1000),
     ),
+    vectorPopulation: Math.trunc(atLeast('vector-population', values['vector-population'], POPULATION_BATCH)),
+    vectorIndexWaitS: atLeast('vector-index-wait', values['vector-index-wait'], 0),
     keep: values.keep,
     cpuProf: values['cpu-prof'],
     probe: values.probe,
@@ -180,6 +188,8 @@ interface Run {
   populationIds: string[];
   notes: string[];
   probeLines: ProbeLine[];
+  /** The vectors scenario's section of the report (its own table). */
+  vectorLines: string[];
   /** Everything that went wrong; any entry makes the run fail loudly. */
   problems: string[];
 }
@@ -353,6 +363,18 @@ async function runService(run: Run): Promise<void> {
         );
         const { alone, beside, heavy } = await isolation(server.url, drive, randomId);
         Object.assign(run.m, { pointAlone: alone, pointBeside: beside, heavy });
+      });
+    }
+    if (want(run, 'vectors')) {
+      await attempt(run, 'vectors', async () => {
+        const report = await vectors(server.url, {
+          population: opts.vectorPopulation,
+          durationS: opts.durationS,
+          indexWaitS: opts.vectorIndexWaitS,
+          dbPath: run.dbPath,
+        });
+        run.vectorLines = report.lines;
+        run.problems.push(...report.problems.slice(0, 10));
       });
     }
     if (want(run, 'steps') && populated()) {
@@ -696,6 +718,7 @@ function report(run: Run, machine: Machine, started: Date, rev: string): void {
     markdownTable(rows),
     '',
     ...(opts.probe ? [mdTable(PROBE_HEADER, probed, PROBE_NUMERIC), '', PROBE_NOTE, ''] : []),
+    ...run.vectorLines,
     LEGEND,
     '',
     problems.length > 0
@@ -748,6 +771,7 @@ async function main(): Promise<number> {
     populationIds: [],
     notes: [],
     probeLines: [],
+    vectorLines: [],
     problems: [],
   };
   try {

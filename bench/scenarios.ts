@@ -22,6 +22,7 @@ export const SCENARIOS = [
   'patterns',
   'stats',
   'spatiotemporal',
+  'vectors',
 ] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 

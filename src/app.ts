@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import pkg from '../package.json' with { type: 'json' };
 import { healthRoutes } from '../routes/health.js';
 import { metricsRoutes } from '../routes/metrics.js';
+import { embeddingResource } from '../routes/v1/embeddings.js';
 import { episodeResource } from '../routes/v1/episodes.js';
 import { heuristicResource, patternResource } from '../routes/v1/patterns.js';
 import { spatiotemporalResource } from '../routes/v1/spatiotemporal.js';
@@ -17,6 +18,7 @@ import { createDatabase } from './db/create-database.js';
 import type { Database } from './db/database.js';
 import { ReplicationPosition } from './db/replication-position.js';
 import type { SqlDriver } from './db/types.js';
+import { type DiskAnnOptions, diskAnnOptionsOf } from './domain/embedding.js';
 import { KeyRing, loadApiKeys } from './http/api-keys.js';
 import { BEARER_SCHEME, documentSecurity, registerAuth } from './http/auth.js';
 import { registerConsistencyToken } from './http/consistency-token.js';
@@ -36,6 +38,7 @@ import { createLogger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { RecordCounts } from './observability/record-counts.js';
 import { ClaimedWrites } from './services/common/writes.js';
+import { EmbeddingService } from './services/embedding-service.js';
 import { EpisodeService } from './services/episode-service.js';
 import { HealthService } from './services/health-service.js';
 import { HeuristicService } from './services/heuristic-service.js';
@@ -44,6 +47,8 @@ import { RetrievalCounter } from './services/retrieval-counter.js';
 import { SpatiotemporalService } from './services/spatiotemporal-service.js';
 import { StatsService } from './services/stats-service.js';
 import { StepService } from './services/step-service.js';
+import { EmbeddingIndexer } from './storage/libsql/embedding-index.js';
+import { LibsqlEmbeddingRepository } from './storage/libsql/embedding-repository.js';
 import { LibsqlEpisodeRepository } from './storage/libsql/episode-repository.js';
 import { LibsqlHeuristicRepository } from './storage/libsql/heuristic-repository.js';
 import { LibsqlPatternRepository } from './storage/libsql/pattern-repository.js';
@@ -76,6 +81,8 @@ const PRUNE_INTERVAL_MS = 60_000;
 const RECORD_COUNT_INTERVAL_MS = 30_000;
 /** How often pattern retrieval counts are written: what a crash may cost of them. */
 const RETRIEVAL_FLUSH_INTERVAL_MS = 5_000;
+/** How often the indexer looks for vectors it was not told about (other instances, a migration). */
+const INDEX_INTERVAL_MS = 1_000;
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -140,8 +147,23 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   const recordCounts = new RecordCounts(db, metrics, logger);
   recordCounts.start(RECORD_COUNT_INTERVAL_MS);
 
+  // Vectors are indexed behind their writes (see embedding-index.ts); a tick also picks up vectors that
+  // other instances or a migration stored.
+  const indexDefaults = diskAnnOptionsOf(config.EMBEDDING_INDEX_OPTIONS) as DiskAnnOptions; // checked by loadConfig
+  const indexer = new EmbeddingIndexer(db, {
+    defaults: indexDefaults,
+    batch: config.EMBEDDING_INDEX_BATCH,
+    onError: (err) => logger.warn({ err }, 'indexing vectors failed; retried on the next tick'),
+  });
+  indexer.start(INDEX_INTERVAL_MS);
+
   const writes = new ClaimedWrites(claims);
   const episodeRepository = new LibsqlEpisodeRepository(db);
+  const embeddingRepository = new LibsqlEmbeddingRepository(db, indexer, {
+    exactScanMax: config.EMBEDDING_EXACT_SCAN_MAX,
+    overfetch: config.EMBEDDING_INDEX_OVERFETCH,
+    defaults: indexDefaults,
+  });
   const patternRepository = new LibsqlPatternRepository(db);
   const retrievals = new RetrievalCounter(patternRepository, writes, logger, RETRIEVAL_FLUSH_INTERVAL_MS);
   retrievals.start();
@@ -157,6 +179,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     heuristicResource(learned),
     statsResource(new StatsService(new LibsqlStatsRepository(db))),
     spatiotemporalResource(new SpatiotemporalService(new LibsqlSpatiotemporalRepository(db))),
+    embeddingResource(new EmbeddingService(embeddingRepository, writes)),
   ];
 
   const app = Fastify({
@@ -218,6 +241,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     clearInterval(syncTimer);
     clearInterval(pruneTimer);
     await recordCounts.stop();
+    await indexer.stop();
     await retrievals.stop();
     await db.close();
   });

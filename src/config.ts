@@ -1,5 +1,6 @@
 import { isIPv4 } from 'node:net';
 import { z } from 'zod';
+import { diskAnnOptionsOf } from './domain/embedding.js';
 
 // The only reader of process.env. Every variable has a default or a clear error naming it.
 
@@ -80,6 +81,26 @@ export const ConfigSchema = z.object({
   DB_WRITE_BATCH_MAX: int(1, 10_000)
     .default(256)
     .describe('embedded file: most write requests coalesced into one transaction (group commit)'),
+
+  EMBEDDING_INDEX_OPTIONS: z
+    .string()
+    .default('compress_neighbors=float1bit,max_neighbors=64,search_l=200,insert_l=70')
+    .superRefine((text, ctx) => {
+      const parsed = diskAnnOptionsOf(text);
+      if (typeof parsed === 'string') ctx.addIssue({ code: 'custom', message: parsed });
+    })
+    .describe(
+      "DiskANN options of a new model's index (comma-separated k=v: compress_neighbors, max_neighbors, search_l, insert_l)",
+    ),
+  EMBEDDING_INDEX_BATCH: int(1, 10_000)
+    .default(16)
+    .describe('vectors the background indexer puts into an index per transaction'),
+  EMBEDDING_EXACT_SCAN_MAX: int(0, 10_000_000)
+    .default(5_000)
+    .describe('similarity search scans the matching vectors exactly when there are at most this many'),
+  EMBEDDING_INDEX_OVERFETCH: int(1, 100)
+    .default(10)
+    .describe('index candidates per result wanted (re-ranked exactly under the search conditions)'),
 
   ENGRAM_API_KEYS: z
     .string()

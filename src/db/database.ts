@@ -41,6 +41,7 @@ export class Database {
   private flushScheduled = false;
   private flushing: Promise<void> | undefined;
   private lastSyncAt: number | null = null;
+  private writesInFlight = 0;
 
   constructor(
     private readonly driver: SqlDriver,
@@ -115,6 +116,18 @@ export class Database {
    * that starts with a claim (see CLAIM) is retried even when an attempt's outcome is unknown.
    */
   write(stmts: readonly Statement[]): Promise<StatementResult[]> {
+    this.writesInFlight++;
+    return this.writeNow(stmts).finally(() => {
+      this.writesInFlight--;
+    });
+  }
+
+  /** Whether a write of this process is waiting or running (background work may let it go first). */
+  get writing(): boolean {
+    return this.writesInFlight > 0;
+  }
+
+  private writeNow(stmts: readonly Statement[]): Promise<StatementResult[]> {
     if (!this.driver.group) {
       return this.run('write', () => this.driver.transaction(stmts), { kind: writeKind([stmts]) }).catch(
         (err: unknown) => {

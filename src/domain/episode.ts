@@ -27,6 +27,7 @@ import {
   MAX_TEXT_BYTES,
 } from './limits.js';
 import { StepCreateList, StepRecord } from './step.js';
+import { Vector } from './vector.js';
 
 // Episodes: one attempt by an agent at one task (SPEC §3.1).
 
@@ -170,7 +171,7 @@ const IdList = z
 const Embedding = z
   .strictObject({
     model: Name.describe('Embedding model name, e.g. all-MiniLM-L6-v2'),
-    vector: z.array(z.number()).min(1).max(MAX_EMBEDDING_DIMENSION),
+    vector: Vector,
   })
   .describe(`A vector of 1..${MAX_EMBEDDING_DIMENSION} finite numbers, stored with the episode`);
 

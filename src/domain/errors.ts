@@ -64,10 +64,25 @@ export const IdempotencyKeyReused = createError(
   'This Idempotency-Key was used with a different request',
   422,
 );
-export const EmbeddingDimensionMismatch = createError<[string]>(
+export const EmbeddingDimensionMismatch = createError<[number, string, number]>(
   'EMBEDDING_DIMENSION_MISMATCH',
-  'The vector length does not match the dimension of model %s',
+  'The vector has %s dimensions; model %s has %s (fixed by its first vector)',
   422,
+);
+export const EmbeddingNotFound = createError<[string, string]>(
+  'EMBEDDING_NOT_FOUND',
+  'Item %s has no vector in model %s',
+  404,
+);
+export const EmbeddingItemNotFound = createError<[string]>(
+  'EMBEDDING_ITEM_NOT_FOUND',
+  'Item %s does not exist: a vector needs its item',
+  404,
+);
+export const EmbeddingModelNotFound = createError<[string]>(
+  'EMBEDDING_MODEL_NOT_FOUND',
+  'Model %s has no vectors',
+  404,
 );
 export const InvalidCursor = createError(
   'INVALID_CURSOR',

@@ -59,5 +59,9 @@ export const MAX_QUERY_TEXT_CHARS = 500;
 export const MAX_CURSOR_CHARS = 1_024;
 /** Nesting depth of a JSON request body (SPEC §6); enforced where the body is parsed. */
 export const MAX_JSON_DEPTH = 32;
+/** Vectors in one `POST /v1/embeddings/batch` (SPEC §3.4). */
+export const MAX_BATCH_EMBEDDINGS = 1_000;
+/** Results of one similarity search (SPEC §3.4: k ≤ 100). */
+export const MAX_SIMILAR_K = 100;
 /** A whole pattern or heuristic, measured as serialized JSON. */
 export const MAX_PATTERN_BYTES = 256 * 1024;

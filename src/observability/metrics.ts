@@ -75,6 +75,12 @@ export function createMetrics(build: { version: string }) {
       labelNames: ['table'] as const,
       registers,
     }),
+    similarSearches: new Counter({
+      name: 'engram_similarity_searches_total',
+      help: 'Similarity searches by the path that answered: index (DiskANN candidates re-ranked) or exact (a scan)',
+      labelNames: ['strategy'] as const,
+      registers,
+    }),
     buildInfo: new Gauge({
       name: 'engram_build_info',
       help: 'Build information; the value is always 1',

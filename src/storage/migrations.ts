@@ -4,6 +4,7 @@ import { CLAIM, labelled, sql } from '../db/types.js';
 import { initialSchema } from './migrations/001-initial-schema.js';
 import { writeClaimsAndGuards } from './migrations/002-write-claims-and-guards.js';
 import { patternsHeuristicsAndStats } from './migrations/003-patterns-heuristics-and-stats.js';
+import { embeddingsPerModel } from './migrations/004-embeddings-per-model.js';
 import { timelineRollups } from './migrations/005-timeline-rollups.js';
 import type { Migration } from './migrations/migration.js';
 
@@ -14,6 +15,7 @@ export const MIGRATIONS: readonly Migration[] = [
   initialSchema,
   writeClaimsAndGuards,
   patternsHeuristicsAndStats,
+  embeddingsPerModel,
   timelineRollups,
 ];
 

@@ -213,7 +213,8 @@ const salientFeatures = () =>
   );
 
 // A model's dimension is fixed by its first vector, so the model name carries the dimension. Values
-// are float32 so that a store using 32-bit vectors gives back exactly what was sent.
+// are float32 so that a store using 32-bit vectors gives back exactly what was sent; not all zero (cosine
+// similarity is undefined for the zero vector, so it is refused).
 const embedding = () =>
   fc.integer({ min: 1, max: 8 }).chain((dimension) =>
     fc
@@ -221,6 +222,7 @@ const embedding = () =>
         minLength: dimension,
         maxLength: dimension,
       })
+      .filter((vector) => vector.some((x) => x !== 0))
       .map((vector) => ({ model: `arbitrary-${dimension}d`, vector })),
   );
 

@@ -23,6 +23,7 @@ export interface JsonSchema {
   format?: string;
   enum?: unknown[];
   const?: unknown;
+  examples?: unknown[];
   oneOf?: JsonSchema[];
   anyOf?: JsonSchema[];
   allOf?: JsonSchema[];
@@ -40,6 +41,8 @@ export interface Operation {
   /** The OpenAPI path, e.g. `/v1/episodes/{id}/steps/{n}`. */
   path: string;
   pathParams: string[];
+  /** The schema of each path parameter, by name. */
+  pathSchemas: Record<string, JsonSchema>;
   query: Parameter[];
   body?: JsonSchema;
   responses: Record<string, unknown>;
@@ -77,6 +80,9 @@ export function operationsOf(doc: ApiDocument): Operation[] {
           method: method.toUpperCase(),
           path,
           pathParams: [...path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1] as string),
+          pathSchemas: Object.fromEntries(
+            (op.parameters ?? []).filter((p) => p.in === 'path').map((p) => [p.name, p.schema ?? {}]),
+          ),
           query: (op.parameters ?? []).filter((p) => p.in === 'query'),
           body: op.requestBody?.content?.['application/json']?.schema,
           responses: op.responses ?? {},
@@ -143,6 +149,8 @@ export function minimalValue(schema: JsonSchema, doc: ApiDocument, text = 'xx'):
         ]),
       );
     case 'array':
+      // An array whose minimal items are not valid together (a vector must not be all zeros) shows an example.
+      if (schema.examples?.[0] !== undefined) return schema.examples[0];
       return Array.from({ length: schema.minItems ?? 0 }, () => minimalValue(schema.items ?? {}, doc, text));
     case 'integer':
     case 'number':

@@ -100,11 +100,11 @@ describe('API keys on every /v1 operation', () => {
     }
   });
 
-  it('roles by default - GET and the read-only POSTs (searches) need read, every other method write; nothing on /v1 needs admin today', () => {
-    const readOnlyPosts = new Set(['/v1/spatiotemporal/search']);
+  it('roles - GET and read-only searches (POST /v1/search/..., POST /v1/spatiotemporal/search) need read, every other method write; nothing on /v1 needs admin today', () => {
     for (const op of ops) {
-      const reads = op.method === 'GET' || (op.method === 'POST' && readOnlyPosts.has(op.path));
-      expect(op.role, `${op.method} ${op.path}`).toBe(reads ? 'read' : 'write');
+      const readOnly =
+        op.method === 'GET' || op.path.startsWith('/v1/search/') || op.path === '/v1/spatiotemporal/search';
+      expect(op.role, `${op.method} ${op.path}`).toBe(readOnly ? 'read' : 'write');
     }
   });
 

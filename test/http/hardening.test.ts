@@ -267,7 +267,7 @@ describe('issue 8.4: every error is problem+json with a request id', () => {
     };
     const accepted: string[] = [];
     for (const op of loadDocument().operations) {
-      const path = fillPath(op.path, { id: ID, n: '1' });
+      const path = fillPath(op.path, { id: ID, n: '1', item_type: 'episode', item_id: ID });
       const body = op.body ? JSON.stringify(bodies[op.key] ?? {}) : undefined;
       for (const name of ['__proto__', 'constructor', 'unknown_param']) {
         const res = await http(op.method, `${path}?${name}=1`, body, op.body ? json : {});

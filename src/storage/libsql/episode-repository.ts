@@ -12,7 +12,7 @@ import {
   type NewEpisode,
 } from '../episode-repository.js';
 import { type EncodedRecord, type Page, VersionMismatch, type WriteClaim, type Written } from '../types.js';
-import { EMBEDDING_FAILURES, embeddingInserts } from './embeddings.js';
+import { EMBEDDING_FAILURES, embeddingInserts, withModelDimension } from './embeddings.js';
 import { whereEpisodeMatches } from './episode-filter.js';
 import {
   EPISODE_COLUMNS,
@@ -72,13 +72,17 @@ export class LibsqlEpisodeRepository implements EpisodeRepository {
 
   create<T>(tenant: string, episodes: NewEpisode[], claim: WriteClaim, result: T): Promise<Written<T>> {
     const stmts = episodes.flatMap((e) => this.episodeInserts(tenant, e));
-    return runClaimed(
+    return withModelDimension(
       this.db,
       tenant,
-      claim,
-      stmts,
-      { known: result },
-      { ...EPISODE_FAILURES, ...EMBEDDING_FAILURES },
+      runClaimed(
+        this.db,
+        tenant,
+        claim,
+        stmts,
+        { known: result },
+        { ...EPISODE_FAILURES, ...EMBEDDING_FAILURES },
+      ),
     );
   }
 

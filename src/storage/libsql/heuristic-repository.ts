@@ -5,7 +5,7 @@ import { MAX_PAGE_BYTES } from '../../domain/limits.js';
 import type { HeuristicListQuery, HeuristicRecord } from '../../domain/pattern.js';
 import { HeuristicIdTaken, type HeuristicRepository, type NewHeuristic } from '../heuristic-repository.js';
 import { type EncodedRecord, type Page, VersionMismatch, type WriteClaim, type Written } from '../types.js';
-import { itemEmbeddingsDelete } from './embeddings.js';
+import { embeddingDeletes } from './embeddings.js';
 import { boundedPageSql, decodeCursor, pageOf } from './pages.js';
 import { descendingAfter } from './pattern-repository.js';
 import {
@@ -106,7 +106,7 @@ export class LibsqlHeuristicRepository implements HeuristicRepository {
   ): Promise<Written<null>> {
     const stmts = [
       ...recordGuards('heuristics', tenant, id, expectedVersion),
-      itemEmbeddingsDelete(tenant, { type: 'heuristic', id }),
+      ...embeddingDeletes(tenant, { type: 'heuristic', id }),
       recordDelete('heuristics', tenant, id),
     ];
     return runClaimed(this.db, tenant, claim, stmts, { known: null }, HEURISTIC_FAILURES);

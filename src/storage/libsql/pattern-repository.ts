@@ -12,7 +12,7 @@ import {
   type PatternRepository,
 } from '../pattern-repository.js';
 import { type EncodedRecord, type Page, VersionMismatch, type WriteClaim, type Written } from '../types.js';
-import { itemEmbeddingsDelete } from './embeddings.js';
+import { embeddingDeletes } from './embeddings.js';
 import { ms } from './episode-rows.js';
 import { boundedPageSql, decodeCursor, pageOf, type SortKey } from './pages.js';
 import {
@@ -149,7 +149,7 @@ export class LibsqlPatternRepository implements PatternRepository {
   ): Promise<Written<null>> {
     const stmts = [
       ...recordGuards('patterns', tenant, id, expectedVersion),
-      itemEmbeddingsDelete(tenant, { type: 'pattern', id }),
+      ...embeddingDeletes(tenant, { type: 'pattern', id }),
       recordDelete('patterns', tenant, id),
     ];
     return runClaimed(this.db, tenant, claim, stmts, { known: null }, PATTERN_FAILURES);

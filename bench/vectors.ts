@@ -1,0 +1,220 @@
+import Database from 'libsql';
+import { Samples } from './load.js';
+import { mdTable } from './report.js';
+import { populate } from './scenarios.js';
+import { clusteredVectors } from './vector-workload.js';
+import { DOMAIN_COUNT, domainOf } from './workload.js';
+
+// The `vectors` scenario (issue 11 item 7): N generated, clustered, seeded 384-d vectors stored through
+// POST /v1/embeddings/batch while a client searches (ingestion rate under searches), the background index
+// catching up, then k = 10 searches at 1 and 8 clients with and without a selective filter (p50/p95/p99),
+// recall@10 against an exact scan computed here from the same vectors, and bytes per vector on disk.
+
+const DIM = 384;
+const MODEL = 'bench-384';
+const UPSERT_BATCH = 500;
+const RECALL_QUERIES = 50;
+const JSON_HEADERS = { 'content-type': 'application/json' };
+
+export interface VectorOptions {
+  population: number;
+  durationS: number;
+  /** How long to wait for the index to catch up before measuring searches anyway. */
+  indexWaitS: number;
+  dbPath: string;
+}
+
+export interface VectorReport {
+  lines: string[];
+  problems: string[];
+}
+
+const f32 = (v: Float32Array) => Array.from(v);
+const cosine = (a: Float32Array, b: Float32Array) => {
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] as number;
+    const y = b[i] as number;
+    dot += x * y;
+    na += x * x;
+    nb += y * y;
+  }
+  return dot / Math.sqrt(na * nb);
+};
+
+interface Answer {
+  status: number;
+  body: { strategy?: string; items?: { item_id: string }[] };
+}
+
+async function post(url: string, body: unknown): Promise<Answer> {
+  const res = await fetch(url, { method: 'POST', headers: JSON_HEADERS, body: JSON.stringify(body) });
+  return { status: res.status, body: (await res.json()) as Answer['body'] };
+}
+
+export async function vectors(url: string, o: VectorOptions): Promise<VectorReport> {
+  const problems: string[] = [];
+  const lines: string[] = [];
+  const log = (line: string) => console.log(`  ${line}`);
+  const { vectors: data, queries } = clusteredVectors({ n: o.population, dim: DIM, queries: 200, seed: 7 });
+
+  log(`vectors: creating ${o.population} episodes to hold the vectors…`);
+  const { ids } = await populate(url, o.population);
+
+  // Ingestion while a client searches: 2 batches in flight, one search at a time beside them.
+  let ingesting = true;
+  const duringIngest = new Samples();
+  const searcher = (async () => {
+    let q = 0;
+    while (ingesting) {
+      const t0 = performance.now();
+      const res = await post(`${url}/v1/search/similar`, {
+        model: MODEL,
+        vector: f32(queries[q++ % queries.length] as Float32Array),
+        k: 10,
+      });
+      if (res.status === 200) duringIngest.add(performance.now() - t0);
+      else if (res.status !== 404) problems.push(`search during ingestion answered ${res.status}`); // 404: no model yet
+    }
+  })();
+  log(
+    `vectors: upserting ${o.population} × ${DIM}-d through POST /v1/embeddings/batch × ${UPSERT_BATCH}, 2 in flight, 1 client searching…`,
+  );
+  const started = performance.now();
+  let next = 0;
+  const worker = async () => {
+    for (let at = next; at < o.population; at = next) {
+      next += UPSERT_BATCH;
+      const items = ids.slice(at, at + UPSERT_BATCH).map((id, i) => ({
+        item_type: 'episode',
+        item_id: id,
+        model: MODEL,
+        vector: f32(data[at + i] as Float32Array),
+      }));
+      const res = await post(`${url}/v1/embeddings/batch`, { items });
+      if (res.status !== 200)
+        problems.push(
+          `POST /v1/embeddings/batch answered ${res.status}: ${JSON.stringify(res.body).slice(0, 200)}`,
+        );
+    }
+  };
+  await Promise.all([worker(), worker()]);
+  const ingestS = (performance.now() - started) / 1000;
+  ingesting = false;
+  await searcher;
+  const upsertRate = o.population / ingestS;
+  log(
+    `vectors: ${upsertRate.toFixed(0)} vectors/s acknowledged; searches meanwhile p50 ${duringIngest.percentile(50).toFixed(1)} ms`,
+  );
+
+  // The index catching up.
+  const waitStart = performance.now();
+  let unindexed = o.population;
+  while ((performance.now() - waitStart) / 1000 < o.indexWaitS) {
+    const res = await fetch(`${url}/v1/embedding-models`);
+    const model = ((await res.json()) as { items: { name: string; unindexed: number }[] }).items.find(
+      (m) => m.name === MODEL,
+    );
+    unindexed = model?.unindexed ?? unindexed;
+    if (unindexed === 0) break;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  const caughtUpS = (performance.now() - started) / 1000;
+  log(
+    `vectors: index ${unindexed === 0 ? 'caught up' : `still ${unindexed} behind`} ${caughtUpS.toFixed(0)} s after the first upsert`,
+  );
+
+  // Searches at 1 and 8 clients, without and with a selective filter (one domain of DOMAIN_COUNT).
+  const domain = domainOf(3);
+  const inDomain = new Set(ids.filter((_, i) => domainOf(i) === domain));
+  const rows: string[][] = [];
+  const strategies: Record<string, number> = {};
+  for (const filtered of [false, true]) {
+    for (const clients of [1, 8]) {
+      const samples = new Samples();
+      const until = performance.now() + o.durationS * 1000;
+      let q = 0;
+      await Promise.all(
+        Array.from({ length: clients }, async () => {
+          while (performance.now() < until) {
+            const body = {
+              model: MODEL,
+              vector: f32(queries[q++ % queries.length] as Float32Array),
+              k: 10,
+              ...(filtered ? { filter: { domain } } : {}),
+            };
+            const t0 = performance.now();
+            const res = await post(`${url}/v1/search/similar`, body);
+            samples.add(performance.now() - t0);
+            if (res.status !== 200) problems.push(`search answered ${res.status}`);
+            else strategies[String(res.body.strategy)] = (strategies[String(res.body.strategy)] ?? 0) + 1;
+          }
+        }),
+      );
+      rows.push([
+        filtered ? `k=10, filter domain (1/${DOMAIN_COUNT})` : 'k=10, no filter',
+        String(clients),
+        (samples.count / o.durationS).toFixed(0),
+        samples.percentile(50).toFixed(1),
+        samples.percentile(95).toFixed(1),
+        samples.percentile(99).toFixed(1),
+      ]);
+    }
+  }
+
+  // Recall@10 against an exact scan of the same vectors, here.
+  const recall = async (filtered: boolean) => {
+    let hits = 0;
+    for (const query of queries.slice(0, RECALL_QUERIES)) {
+      const truth = data
+        .map((v, i) => ({ id: ids[i] as string, s: cosine(query, v) }))
+        .filter((x) => !filtered || inDomain.has(x.id))
+        .sort((a, b) => b.s - a.s)
+        .slice(0, 10)
+        .map((x) => x.id);
+      const res = await post(`${url}/v1/search/similar`, {
+        model: MODEL,
+        vector: f32(query),
+        k: 10,
+        ...(filtered ? { filter: { domain } } : {}),
+      });
+      const got = new Set((res.body.items ?? []).map((x) => x.item_id));
+      hits += truth.filter((id) => got.has(id)).length;
+    }
+    return hits / (10 * RECALL_QUERIES);
+  };
+  const recallAll = await recall(false);
+  const recallFiltered = await recall(true);
+
+  // Bytes per vector: the model's index (table, DiskANN shadow table) and the store of record.
+  const db = new Database(o.dbPath, { readonly: true });
+  const sizeOf = (pattern: string) =>
+    Number(
+      (
+        db.prepare(`SELECT COALESCE(SUM(pgsize), 0) AS b FROM dbstat WHERE name LIKE ?`).get([pattern]) as {
+          b: number;
+        }
+      ).b,
+    );
+  const indexBytes = sizeOf('embedding_index_%');
+  const storeBytes = sizeOf('embeddings');
+  db.close();
+
+  lines.push(
+    `Vectors: ${o.population.toLocaleString('en-US')} × ${DIM}-d, clustered (seeded), model \`${MODEL}\`.`,
+    '',
+    `- Ingestion: ${upsertRate.toFixed(0)} vectors/s acknowledged (POST /v1/embeddings/batch × ${UPSERT_BATCH}, 2 in flight) while 1 client searched (${duringIngest.count} searches, p50 ${duringIngest.percentile(50).toFixed(1)} ms, p95 ${duringIngest.percentile(95).toFixed(1)} ms); target ≥ 500/s: ${upsertRate >= 500 ? 'PASS' : 'MISS'}`,
+    `- Index: ${unindexed === 0 ? `caught up ${caughtUpS.toFixed(0)} s after the first upsert (${(o.population / caughtUpS).toFixed(0)} vectors/s indexed)` : `${unindexed} vectors still unindexed after ${caughtUpS.toFixed(0)} s (searches scanned them exactly)`}`,
+    `- Recall@10 against an exact scan (${RECALL_QUERIES} queries): ${recallAll.toFixed(3)} without filter, ${recallFiltered.toFixed(3)} with the domain filter; target ≥ 0.95: ${Math.min(recallAll, recallFiltered) >= 0.95 ? 'PASS' : 'MISS'}`,
+    `- Bytes per vector: index ${(indexBytes / o.population / 1024).toFixed(1)} KiB, store of record ${(storeBytes / o.population).toFixed(0)} B`,
+    `- Search strategies answered: ${Object.entries(strategies)
+      .map(([s, n]) => `${s} ${n}`)
+      .join(', ')}`,
+    '',
+    mdTable(['search', 'clients', 'req/s', 'p50 ms', 'p95 ms', 'p99 ms'], rows, new Set([1, 2, 3, 4, 5])),
+    '',
+  );
+  return { lines, problems };
+}

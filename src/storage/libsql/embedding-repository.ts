@@ -1,0 +1,429 @@
+import type { Database } from '../../db/database.js';
+import { type Row, type SqlValue, type Statement, sql } from '../../db/types.js';
+import type { DiskAnnOptions, EmbeddingModel, ItemType } from '../../domain/embedding.js';
+import { EmbeddingItemNotFound, EmbeddingNotFound, ResponseTooLarge } from '../../domain/errors.js';
+import { MAX_PAGE_BYTES } from '../../domain/limits.js';
+import type {
+  EmbeddingRepository,
+  Nearest,
+  RankedItem,
+  SimilarHit,
+  SimilarQuery,
+  StoredVector,
+  TextQuery,
+  UpsertResult,
+  VectorWrite,
+} from '../embedding-repository.js';
+import { VersionMismatch, type WriteClaim, type Written } from '../types.js';
+import { type EmbeddingIndexer, indexName } from './embedding-index.js';
+import {
+  EMBEDDING_FAILURES,
+  type Item,
+  itemExists,
+  modelIdOf,
+  modelOfLength,
+  vectorBlob,
+  vectorInsert,
+  vectorOfBlob,
+  withModelDimension,
+} from './embeddings.js';
+import { whereEpisodeMatches } from './episode-filter.js';
+import { EPISODE_COLUMNS, ftsQuery, iso, toEncodedEpisode } from './episode-rows.js';
+import { HEURISTIC_COLUMNS, PATTERN_COLUMNS, toEncodedHeuristic, toEncodedPattern } from './pattern-rows.js';
+import type { Failures } from './statements.js';
+import { guard } from './statements.js';
+import { STEP_COLUMNS, toEncodedStep } from './step-rows.js';
+import { tenantScope, type Where } from './where.js';
+import { claimResultUpdate, runClaimed } from './write-claims.js';
+
+type Failure = 'EMBEDDING_ITEM_NOT_FOUND' | 'EMBEDDING_NOT_FOUND' | 'VERSION_MISMATCH';
+
+const FAILURES: Failures<Failure> = {
+  EMBEDDING_ITEM_NOT_FOUND: (item) => new EmbeddingItemNotFound(item ?? ''),
+  EMBEDDING_NOT_FOUND: (subject) => {
+    const [item, model] = JSON.parse(subject ?? '["", ""]') as [string, string];
+    return new EmbeddingNotFound(item, model);
+  },
+  VERSION_MISMATCH: (subject) => new VersionMismatch(subject ?? ''),
+};
+
+export interface SearchSettings {
+  /** At most this many matching vectors are scanned exactly rather than searched through the index. */
+  exactScanMax: number;
+  /** Index candidates per result wanted, before conditions and re-ranking. */
+  overfetch: number;
+  /** Index options shown for a model whose index does not exist yet. */
+  defaults: DiskAnnOptions;
+}
+
+/** The row of one vector of an item in a model. */
+function vectorRow(tenant: string, item: Item, model: string): Where {
+  const modelId = modelIdOf(tenant, model);
+  return tenantScope(tenant)
+    .and(`model_id = ${modelId.sql}`, ...modelId.args)
+    .and('item_type = ?', item.type)
+    .and('item_id = ?', item.id);
+}
+
+export class LibsqlEmbeddingRepository implements EmbeddingRepository {
+  /** Models whose index exists (an index is never dropped, so a positive answer stays true). */
+  private readonly indexed = new Set<number>();
+
+  constructor(
+    private readonly db: Database,
+    private readonly indexer: EmbeddingIndexer,
+    private readonly settings: SearchSettings,
+  ) {}
+
+  async upsert(
+    tenant: string,
+    writes: VectorWrite[],
+    claim: WriteClaim,
+    expectedVersion?: number,
+  ): Promise<Written<UpsertResult[]>> {
+    const now = Date.now();
+    const stmts: Statement[] = [];
+    const registered = new Set<string>();
+    for (const w of writes) {
+      stmts.push(itemExists(tenant, w.item));
+      if (expectedVersion !== undefined) {
+        const row = vectorRow(tenant, w.item, w.model);
+        stmts.push(
+          guard(
+            { code: 'VERSION_MISMATCH', subject: `${w.item.type}/${w.item.id}` },
+            `(SELECT version FROM embeddings WHERE ${row}) = ?`,
+            ...row.args,
+            expectedVersion,
+          ),
+        );
+      }
+      // A batch registers and checks each (model, length) once, not once per vector.
+      const modelKey = JSON.stringify([w.model, w.vector.length]);
+      if (!registered.has(modelKey)) stmts.push(...modelOfLength(tenant, w.model, w.vector.length, now));
+      registered.add(modelKey);
+      stmts.push(vectorInsert(tenant, w.item, w, now));
+    }
+    const keys = JSON.stringify(writes.map((w) => [w.item.type, w.item.id, w.model]));
+    const result = claimResultUpdate(
+      tenant,
+      claim,
+      `SELECT json_group_array(json(r)) FROM (
+         SELECT json_object('item_type', v.item_type, 'item_id', v.item_id, 'model', m.name,
+           'dimension', m.dimension, 'version', v.version,
+           'created_at', strftime('%Y-%m-%dT%H:%M:%fZ', v.created_at / 1000.0, 'unixepoch'),
+           'updated_at', strftime('%Y-%m-%dT%H:%M:%fZ', v.updated_at / 1000.0, 'unixepoch'), 'created', json(iif(v.version = 1, 'true', 'false'))) AS r
+         FROM json_each(?) w
+         JOIN embedding_models m ON m.tenant = ? AND m.name = w.value ->> 2
+         JOIN embeddings v ON v.tenant = m.tenant AND v.model_id = m.id
+           AND v.item_type = w.value ->> 0 AND v.item_id = w.value ->> 1
+         ORDER BY w.key)`,
+      keys,
+      tenant,
+    );
+    stmts.push(result);
+    const written = await withModelDimension(
+      this.db,
+      tenant,
+      runClaimed<UpsertResult[]>(
+        this.db,
+        tenant,
+        claim,
+        stmts,
+        { computed: result },
+        {
+          ...EMBEDDING_FAILURES,
+          ...FAILURES,
+        },
+      ),
+    );
+    this.indexer.kick();
+    return written;
+  }
+
+  async get(tenant: string, item: Item, model: string): Promise<StoredVector | null> {
+    const where = vectorRow(tenant, item, model);
+    const [row] = await this.db.read(
+      `SELECT item_type, item_id, vector, version, created_at, updated_at FROM embeddings WHERE ${where}`,
+      where.args,
+    );
+    if (!row) return null;
+    const vector = vectorOfBlob(row.vector);
+    return {
+      item_type: row.item_type as ItemType,
+      item_id: String(row.item_id),
+      model,
+      dimension: vector.length,
+      vector,
+      created_at: iso(Number(row.created_at)),
+      updated_at: iso(Number(row.updated_at)),
+      version: Number(row.version),
+    };
+  }
+
+  delete(
+    tenant: string,
+    item: Item,
+    model: string,
+    expectedVersion: number | undefined,
+    claim: WriteClaim,
+  ): Promise<Written<null>> {
+    const where = vectorRow(tenant, item, model);
+    const stmts: Statement[] = [
+      guard(
+        { code: 'EMBEDDING_NOT_FOUND', subject: JSON.stringify([`${item.type}/${item.id}`, model]) },
+        `EXISTS (SELECT 1 FROM embeddings WHERE ${where})`,
+        ...where.args,
+      ),
+    ];
+    if (expectedVersion !== undefined) {
+      stmts.push(
+        guard(
+          { code: 'VERSION_MISMATCH', subject: `${item.type}/${item.id}` },
+          `(SELECT version FROM embeddings WHERE ${where}) = ?`,
+          ...where.args,
+          expectedVersion,
+        ),
+      );
+    }
+    stmts.push(sql(`DELETE FROM embeddings WHERE ${where}`, ...where.args));
+    return runClaimed(this.db, tenant, claim, stmts, { known: null }, FAILURES);
+  }
+
+  async models(tenant: string): Promise<EmbeddingModel[]> {
+    const where = tenantScope(tenant, 'm');
+    const rows = await this.db.scan(
+      `SELECT m.name, m.dimension, m.metric, m.index_options, m.created_at,
+         (SELECT COUNT(*) FROM embeddings e WHERE e.tenant = m.tenant AND e.model_id = m.id) AS count,
+         (SELECT COUNT(*) FROM embeddings e WHERE e.model_id = m.id AND e.indexed = 0) AS unindexed
+       FROM embedding_models m WHERE ${where} ORDER BY m.name`,
+      where.args,
+    );
+    return rows.map((r) => ({
+      name: String(r.name),
+      dimension: Number(r.dimension),
+      metric: 'cosine',
+      count: Number(r.count),
+      unindexed: Number(r.unindexed),
+      index: r.index_options
+        ? (JSON.parse(String(r.index_options)) as DiskAnnOptions)
+        : this.settings.defaults,
+      created_at: iso(Number(r.created_at)),
+    }));
+  }
+
+  async model(tenant: string, name: string): Promise<{ id: number; dimension: number } | null> {
+    const where = tenantScope(tenant).and('name = ?', name);
+    const [row] = await this.db.read(`SELECT id, dimension FROM embedding_models WHERE ${where}`, where.args);
+    return row ? { id: Number(row.id), dimension: Number(row.dimension) } : null;
+  }
+
+  async nearest(tenant: string, q: SimilarQuery): Promise<Nearest> {
+    const query = vectorBlob(q.vector);
+    const matching = this.matching(tenant, q);
+    // A cheap count, bounded: a small matching set is scanned exactly (faster than the index, and exact).
+    const [counted] = await this.db.scan(
+      `SELECT COUNT(*) AS n FROM (SELECT 1 FROM ${matching.from} WHERE ${matching.where} LIMIT ?)`,
+      [...matching.where.args, this.settings.exactScanMax + 1],
+    );
+    let rows: Row[] | null = null;
+    if (Number(counted?.n) > this.settings.exactScanMax && (await this.hasIndex(q.model.id))) {
+      rows = await this.viaIndex(q, matching, query);
+    }
+    const strategy = rows ? 'index' : 'exact';
+    rows ??= await this.exact(q, matching, query);
+    return { ranked: rows.map(rankedBySimilarity), strategy };
+  }
+
+  async textRanked(tenant: string, q: TextQuery): Promise<RankedItem[]> {
+    const match = ftsQuery(q.text);
+    if (match === null || (q.itemType !== undefined && q.itemType !== 'episode')) return [];
+    const where = tenantScope(tenant, 'e');
+    if (q.filter) whereEpisodeMatches(where, q.filter);
+    if (q.exclude?.type === 'episode') where.and('e.id <> ?', q.exclude.id);
+    const rows = await this.db.scan(
+      `SELECT e.id, bm25(episodes_fts) AS rank
+       FROM episodes_fts JOIN episodes e ON e.rowid = episodes_fts.rowid
+       WHERE episodes_fts MATCH ? AND ${where} ORDER BY rank, e.id LIMIT ?`,
+      [match, ...where.args, q.k],
+    );
+    // FTS5's bm25() is lower for a better match; the score is its negation (higher first).
+    return rows.map((r) => ({ type: 'episode', id: String(r.id), similarity: null, score: -Number(r.rank) }));
+  }
+
+  /** The rows a search may answer: the model's vectors under the query's conditions (`v`, and `e` with a filter). */
+  private matching(tenant: string, q: SimilarQuery): { from: string; where: Where } {
+    const where = tenantScope(tenant, 'v').and('v.model_id = ?', q.model.id);
+    if (q.itemType) where.and('v.item_type = ?', q.itemType);
+    if (q.exclude) where.and('NOT (v.item_type = ? AND v.item_id = ?)', q.exclude.type, q.exclude.id);
+    if (!q.filter) return { from: 'embeddings v', where };
+    whereEpisodeMatches(where, q.filter);
+    return { from: 'embeddings v JOIN episodes e ON e.tenant = v.tenant AND e.id = v.episode_id', where };
+  }
+
+  private minDistance(q: SimilarQuery): { sql: string; args: SqlValue[] } {
+    return q.minSimilarity === undefined
+      ? { sql: '', args: [] }
+      : { sql: 'AND distance <= ?', args: [1 - q.minSimilarity] };
+  }
+
+  /** Every matching vector, ranked: a heavy read. */
+  private async exact(q: SimilarQuery, m: { from: string; where: Where }, query: Uint8Array): Promise<Row[]> {
+    const min = this.minDistance(q);
+    return this.db.scan(
+      `SELECT * FROM (
+         SELECT v.item_type, v.item_id, v.id, vector_distance_cos(v.vector, ?) AS distance
+         FROM ${m.from} WHERE ${m.where})
+       WHERE distance IS NOT NULL ${min.sql} ORDER BY distance, id LIMIT ?`,
+      [query, ...m.where.args, ...min.args, q.k],
+    );
+  }
+
+  /**
+   * DiskANN candidates (over-fetched: the index cannot apply the conditions) re-ranked exactly with the
+   * stored vectors, plus the vectors the indexer has not reached, scanned exactly. Null when that does not
+   * fill k: only an exact scan then says which k are best.
+   */
+  private async viaIndex(
+    q: SimilarQuery,
+    m: { from: string; where: Where },
+    query: Uint8Array,
+  ): Promise<Row[] | null> {
+    const min = this.minDistance(q);
+    const candidates = q.k * this.settings.overfetch;
+    const rows = await this.db.scan(
+      `SELECT * FROM (
+         SELECT v.item_type, v.item_id, v.id, vector_distance_cos(v.vector, ?) AS distance
+         FROM vector_top_k('${indexName(q.model.id)}', ?, ?) top
+         JOIN ${m.from.replace('embeddings v', 'embeddings v ON v.id = top.id')}
+         WHERE ${m.where} AND v.indexed = 1
+         UNION ALL
+         SELECT v.item_type, v.item_id, v.id, vector_distance_cos(v.vector, ?) AS distance
+         FROM ${m.from} WHERE ${m.where} AND v.indexed = 0)
+       WHERE distance IS NOT NULL ${min.sql} ORDER BY distance, id LIMIT ?`,
+      [query, query, candidates, ...m.where.args, query, ...m.where.args, ...min.args, q.k],
+    );
+    return rows.length < q.k ? null : rows;
+  }
+
+  private async hasIndex(modelId: number): Promise<boolean> {
+    if (this.indexed.has(modelId)) return true;
+    const [row] = await this.db.read("SELECT 1 AS ok FROM sqlite_master WHERE type = 'index' AND name = ?", [
+      indexName(modelId),
+    ]);
+    if (row) this.indexed.add(modelId);
+    return row !== undefined;
+  }
+
+  async withItems(
+    tenant: string,
+    ranked: RankedItem[],
+    similarityTo?: { modelId: number; vector: number[] },
+  ): Promise<SimilarHit[]> {
+    const sources = RECORD_SOURCES.map((source) => ({
+      ...source,
+      ids: JSON.stringify(ranked.filter((r) => r.type === source.type).map((r) => r.id)),
+      where: tenantScope(tenant, source.alias),
+    })).filter((source) => source.ids !== '[]');
+    // One size check before the records are read: k records of up to 1 MiB each may not fit one answer.
+    const [size] = await this.db.scan(
+      `SELECT ${sources
+        .map(
+          (x) =>
+            `(SELECT COALESCE(SUM(octet_length(${x.alias}.body)), 0) FROM json_each(?) i JOIN ${x.join} WHERE ${x.where})`,
+        )
+        .concat('0')
+        .join(' + ')} AS bytes`,
+      sources.flatMap((x) => [x.ids, ...x.where.args]),
+    );
+    if (Number(size?.bytes) > MAX_PAGE_BYTES) {
+      throw new ResponseTooLarge(
+        `the ${ranked.length} items found are larger than one response; ask for fewer (k)`,
+      );
+    }
+    const records = new Map<string, string>();
+    for (const x of sources) {
+      const rows = await this.db.scan(
+        `SELECT ${x.columns} FROM json_each(?) i JOIN ${x.join} WHERE ${x.where}`,
+        [x.ids, ...x.where.args],
+      );
+      for (const row of rows) records.set(`${x.type}/${x.idOf(row)}`, x.json(row));
+    }
+    const similarities = await this.similarities(tenant, ranked, similarityTo);
+    return ranked.map((r) => ({
+      item_type: r.type,
+      item_id: r.id,
+      similarity: r.similarity ?? similarities.get(`${r.type}/${r.id}`) ?? null,
+      score: r.score,
+      item: records.get(`${r.type}/${r.id}`) ?? null,
+    }));
+  }
+
+  /** The similarity to a query vector of the ranked items that lack one (a text match's vector, if stored). */
+  private async similarities(
+    tenant: string,
+    ranked: RankedItem[],
+    to: { modelId: number; vector: number[] } | undefined,
+  ): Promise<Map<string, number>> {
+    const missing = ranked.filter((r) => r.similarity === null).map((r) => [r.type, r.id]);
+    if (!to || missing.length === 0) return new Map();
+    const where = tenantScope(tenant, 'v').and('v.model_id = ?', to.modelId);
+    const rows = await this.db.scan(
+      `SELECT v.item_type, v.item_id, vector_distance_cos(v.vector, ?) AS distance
+       FROM json_each(?) i JOIN embeddings v ON v.item_type = i.value ->> 0 AND v.item_id = i.value ->> 1
+       WHERE ${where}`,
+      [vectorBlob(to.vector), JSON.stringify(missing), ...where.args],
+    );
+    return new Map(rows.map((r) => [`${r.item_type}/${r.item_id}`, similarityOf(Number(r.distance))]));
+  }
+}
+
+/** Where each item type's records are, joined to a JSON array of ids (`i.value`). */
+const RECORD_SOURCES: {
+  type: ItemType;
+  alias: string;
+  join: string;
+  columns: string;
+  idOf: (row: Row) => string;
+  json: (row: Row) => string;
+}[] = [
+  {
+    type: 'episode',
+    alias: 'e',
+    join: 'episodes e ON e.id = i.value',
+    columns: EPISODE_COLUMNS,
+    idOf: (row) => String(row.id),
+    json: (row) => toEncodedEpisode(row).json,
+  },
+  {
+    type: 'step',
+    alias: 's',
+    join: 'steps s ON s.episode_id = substr(i.value, 1, 36) AND s.step_number = CAST(substr(i.value, 38) AS INTEGER)',
+    columns: STEP_COLUMNS,
+    idOf: (row) => `${row.episode_id}:${row.step_number}`,
+    json: toEncodedStep,
+  },
+  {
+    type: 'pattern',
+    alias: 'p',
+    join: 'patterns p ON p.id = i.value',
+    columns: PATTERN_COLUMNS,
+    idOf: (row) => String(row.id),
+    json: (row) => toEncodedPattern(row).json,
+  },
+  {
+    type: 'heuristic',
+    alias: 'h',
+    join: 'heuristics h ON h.id = i.value',
+    columns: HEURISTIC_COLUMNS,
+    idOf: (row) => String(row.id),
+    json: (row) => toEncodedHeuristic(row).json,
+  },
+];
+
+// Cosine distance is 1 − cosine similarity; float32 rounding may step just outside [-1, 1].
+const similarityOf = (distance: number) => Math.min(1, Math.max(-1, 1 - distance));
+
+const rankedBySimilarity = (row: Row): RankedItem => {
+  const similarity = similarityOf(Number(row.distance));
+  return { type: row.item_type as ItemType, id: String(row.item_id), similarity, score: similarity };
+};

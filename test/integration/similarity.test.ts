@@ -1,0 +1,152 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seeded as rng } from '../../bench/vector-workload.js';
+import type { TestApp } from '../helpers/app.js';
+import { BACKENDS, episodeBody, send, uniqueAgent } from '../helpers/backends.js';
+
+// Similarity search (SPEC §3.4, issue 11 items 2–3) on an embedded file and a real sqld: exact under
+// filters (a filter matching 0.1% or 1% of the vectors answers exactly the true top k), the index path when
+// the matching set is large (its similarities exact, its set the true one on clustered data), never fewer
+// than k results when k items match, and which path ran in `strategy`.
+
+const DIM = 16;
+const N = 1000;
+
+const random = rng(42);
+const centers = Array.from({ length: 10 }, () => Array.from({ length: DIM }, () => random() * 2 - 1));
+const clustered = (i: number) => centers[i % 10]?.map((c) => c + (random() - 0.5) * 0.6) as number[];
+const f32 = (v: number[]) => Array.from(Float32Array.from(v));
+function cosine(a: number[], b: number[]): number {
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  a.forEach((x, i) => {
+    const y = b[i] as number;
+    dot += x * y;
+    na += x * x;
+    nb += y * y;
+  });
+  return dot / Math.sqrt(na * nb);
+}
+
+describe.each(BACKENDS)('similarity search on $name', ({ build }) => {
+  let app: TestApp;
+  const model = `sim-${Date.now()}-${Math.floor(Math.random() * 1e9)}`;
+  const rare = uniqueAgent(); // 1 episode: 0.1%
+  const few = uniqueAgent(); // 10 episodes: 1%
+  const stored: { id: string; vector: number[]; agent: string; domain: string }[] = [];
+
+  beforeAll(async () => {
+    // Few rows are scanned exactly; more go through the index.
+    app = await build({ EMBEDDING_EXACT_SCAN_MAX: 50 });
+    const bodies = Array.from({ length: N }, (_, i) => {
+      const agent = i === 7 ? rare : i % 100 === 3 ? few : uniqueAgent();
+      const vector = clustered(i);
+      const domain = i % 10 === 0 ? 'web' : 'data';
+      return {
+        agent,
+        vector,
+        domain,
+        body: episodeBody({ agent_id: agent, context: { domain }, embedding: { model, vector } }),
+      };
+    });
+    for (let at = 0; at < N; at += 500) {
+      const part = bodies.slice(at, at + 500);
+      const res = await send(app, 'POST', '/v1/episodes/batch', { episodes: part.map((b) => b.body) });
+      expect(res.status).toBe(201);
+      res.body.ids.forEach((id: string, i: number) => {
+        const b = part[i] as (typeof part)[number];
+        stored.push({ id, vector: f32(b.vector), agent: b.agent, domain: b.domain });
+      });
+    }
+    // The indexer has caught up when no vector of the model is left unindexed.
+    const deadline = Date.now() + 50_000;
+    for (;;) {
+      const models = await send(app, 'GET', '/v1/embedding-models');
+      if (models.body.items.find((m: { name: string }) => m.name === model)?.unindexed === 0) break;
+      if (Date.now() > deadline) throw new Error('the indexer did not catch up within 50 s');
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }, 120_000);
+  afterAll(async () => {
+    await app.close();
+  });
+
+  const trueTop = (query: number[], k: number, where: (s: (typeof stored)[number]) => boolean = () => true) =>
+    stored
+      .filter(where)
+      .map((s) => ({ id: s.id, similarity: cosine(f32(query), s.vector) }))
+      .sort((a, b) => b.similarity - a.similarity)
+      .slice(0, k);
+
+  const search = (body: Record<string, unknown>) =>
+    send(app, 'POST', '/v1/search/similar', { model, ...body });
+
+  it('a filter matching 0.1% and 1% of the vectors: exactly the true top k, by an exact scan', async () => {
+    const query = clustered(5);
+    const one = await search({ vector: query, k: 5, filter: { agent_id: rare } });
+    expect(one.status).toBe(200);
+    expect(one.body.strategy).toBe('exact');
+    expect(one.body.items.map((x: { item_id: string }) => x.item_id)).toEqual(
+      trueTop(query, 5, (s) => s.agent === rare).map((t) => t.id),
+    );
+    const ten = await search({ vector: query, k: 10, filter: { agent_id: few } });
+    const expected = trueTop(query, 10, (s) => s.agent === few);
+    expect(expected).toHaveLength(10);
+    expect(ten.body.items.map((x: { item_id: string }) => x.item_id)).toEqual(expected.map((t) => t.id));
+    ten.body.items.forEach((x: { similarity: number; item: { agent_id: string } }, i: number) => {
+      expect(x.similarity).toBeCloseTo(expected[i]?.similarity as number, 5);
+      expect(x.item.agent_id).toBe(few); // the item's record comes with it
+    });
+  });
+
+  it('no filter over many vectors: the index answers, with exact similarities, best first, the true top k', async () => {
+    const query = clustered(3);
+    const res = await search({ vector: query, k: 10 });
+    expect(res.body.strategy).toBe('index');
+    const expected = trueTop(query, 10);
+    const got = res.body.items as { item_id: string; similarity: number }[];
+    expect(got).toHaveLength(10);
+    for (const g of got) {
+      const s = stored.find((x) => x.id === g.item_id);
+      expect(g.similarity).toBeCloseTo(cosine(f32(query), s?.vector ?? []), 5);
+    }
+    expect(got.map((g) => g.similarity)).toEqual([...got.map((g) => g.similarity)].sort((a, b) => b - a));
+    expect(got.map((g) => g.item_id)).toEqual(expected.map((t) => t.id));
+  });
+
+  it('a 10% filter through the index, and a filter the over-fetch cannot fill: never fewer than k when k match', async () => {
+    const query = clustered(4); // a cluster with no 'web' episodes: the index's candidates are all 'data'
+    const res = await search({ vector: query, k: 20, filter: { domain: 'web' } });
+    const expected = trueTop(query, 20, (s) => s.domain === 'web');
+    expect(res.body.items.map((x: { item_id: string }) => x.item_id)).toEqual(expected.map((t) => t.id));
+  });
+
+  it('min_similarity leaves out what is below it; search by item leaves the item out', async () => {
+    const query = clustered(2);
+    const expected = trueTop(query, 100).filter((t) => t.similarity >= 0.9);
+    const res = await search({ vector: query, k: 100, min_similarity: 0.9 });
+    expect(res.body.items.map((x: { item_id: string }) => x.item_id)).toEqual(expected.map((t) => t.id));
+    const from = stored[11] as (typeof stored)[number];
+    const byItem = await search({ item: { type: 'episode', id: from.id }, k: 5 });
+    expect(byItem.status).toBe(200);
+    expect(byItem.body.items.map((x: { item_id: string }) => x.item_id)).toEqual(
+      trueTop(from.vector, 6)
+        .filter((t) => t.id !== from.id)
+        .slice(0, 5)
+        .map((t) => t.id),
+    );
+  });
+
+  it('unknown model 404, wrong dimension 422 naming both, neither or both of vector and item 400', async () => {
+    expect(
+      (await send(app, 'POST', '/v1/search/similar', { model: 'no-such-model', vector: [1] })).body.code,
+    ).toBe('EMBEDDING_MODEL_NOT_FOUND');
+    const wrong = await search({ vector: [1, 2, 3] });
+    expect(wrong.status).toBe(422);
+    expect(wrong.body.detail).toContain(`has ${DIM}`);
+    expect((await search({})).status).toBe(400);
+    expect(
+      (await search({ vector: clustered(1), item: { type: 'episode', id: stored[0]?.id } })).status,
+    ).toBe(400);
+  });
+});
