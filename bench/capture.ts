@@ -13,7 +13,7 @@ import { MIGRATIONS } from '../src/storage/migrations.js';
 // when the repository changes), the service's own code runs against a driver that records statements.
 
 /** Records every statement instead of running it; writes "succeed", reads return no rows. */
-class RecordingDriver implements SqlDriver {
+export class RecordingDriver implements SqlDriver {
   readonly mode = 'embedded' as const;
   readonly writes: Statement[][] = [];
   readonly reads: Statement[] = [];

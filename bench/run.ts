@@ -51,6 +51,14 @@ import {
   type Scenario,
   stepAppend,
 } from './scenarios.js';
+import {
+  populateSpatiotemporal,
+  rawSearch,
+  SPATIOTEMPORAL_POPULATION,
+  searchBodies,
+  searchRequests,
+  TIMELINE_PATH,
+} from './spatiotemporal.js';
 import { vectors } from './vectors.js';
 import { createBodyTemplate, DOMAIN_COUNT, domainOf, episodeWithSteps, STEPS_DOMAIN } from './workload.js';
 
@@ -73,6 +81,7 @@ const USAGE = `usage: npm run bench -- [--only ${SCENARIOS.join(',')}] [--durati
   --warmup       seconds of warm-up before each load phase (default 3)
   --connections  concurrent connections of every load phase (default 64)
   --population   episodes pre-populated for get / list / steps (default 100000)
+  --spatiotemporal-population  located episodes of the spatiotemporal scenario (default 1000000)
   --vector-population  vectors of the vectors scenario (default 100000; 384-d, clustered, seeded)
   --vector-index-wait  seconds the vectors scenario waits for the index to catch up (default 3600)
   --keep         keep the temporary directory (databases, server log)
@@ -91,6 +100,7 @@ function options() {
       warmup: { type: 'string', default: '3' },
       connections: { type: 'string', default: '64' },
       population: { type: 'string', default: '100000' },
+      'spatiotemporal-population': { type: 'string', default: String(SPATIOTEMPORAL_POPULATION) },
       'vector-population': { type: 'string', default: '100000' },
       'vector-index-wait': { type: 'string', default: '3600' },
       keep: { type: 'boolean', default: false },
@@ -125,6 +135,9 @@ function options() {
     warmupS: atLeast('warmup', values.warmup, 0),
     connections: Math.trunc(atLeast('connections', values.connections, 1)),
     population: Math.trunc(atLeast('population', values.population, POPULATION_BATCH)),
+    spatiotemporalPopulation: Math.trunc(
+      atLeast('spatiotemporal-population', values['spatiotemporal-population'], 1000),
+    ),
     vectorPopulation: Math.trunc(atLeast('vector-population', values['vector-population'], POPULATION_BATCH)),
     vectorIndexWaitS: atLeast('vector-index-wait', values['vector-index-wait'], 0),
     keep: values.keep,
@@ -154,6 +167,11 @@ type Key =
   | 'rawGet'
   | 'directList'
   | 'rawList'
+  | 'stRadius'
+  | 'stBbox'
+  | 'stTimeline'
+  | 'rawStRadius'
+  | 'rawStBbox'
   | 'patternCreate'
   | 'patternList'
   | 'patternApply'
@@ -249,14 +267,14 @@ async function runHello(run: Run): Promise<void> {
   }
 }
 
-/** The built service on a fresh database: every selected scenario, then SIGTERM (which must exit 0). */
-async function runService(run: Run): Promise<void> {
+/** The built service on the database file `dbPath`. */
+async function startService(run: Run, dbPath: string, logName: string): Promise<ServerProcess> {
   const { opts } = run;
-  log(`engram (node dist/src/server.js, LIBSQL_URL=file:${run.dbPath})`);
+  log(`engram (node dist/src/server.js, LIBSQL_URL=file:${dbPath})`);
   const port = await freePort();
   const env: NodeJS.ProcessEnv = {
     ...process.env,
-    LIBSQL_URL: `file:${run.dbPath}`,
+    LIBSQL_URL: `file:${dbPath}`,
     LOG_LEVEL: 'warn',
     HTTP_HOST: '127.0.0.1',
     HTTP_PORT: String(port),
@@ -265,7 +283,7 @@ async function runService(run: Run): Promise<void> {
     delete env[k];
   if (opts.probe) env.BENCH_PROBE_FILE = run.probeFile;
   if (opts.cpuProf) mkdirSync(PROFILE_DIR, { recursive: true });
-  const server = await startProcess({
+  return startProcess({
     args: [
       ...(opts.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : []),
       ...(opts.probe ? ['--import', 'tsx', '--import', join(ROOT, 'bench', 'probe.ts')] : []),
@@ -275,8 +293,26 @@ async function runService(run: Run): Promise<void> {
     cwd: ROOT,
     port,
     readyPath: '/health/ready',
-    logFile: join(run.tmp, 'server.log'),
+    logFile: join(run.tmp, logName),
   });
+}
+
+/** SIGTERM (which must exit 0); errors the server logged become problems. */
+async function stopService(run: Run, server: ServerProcess): Promise<void> {
+  const code = await server.stop();
+  if (code !== 0) run.problems.push(`the server exited with code ${code} on SIGTERM (expected 0)`);
+  const errors = readFileSync(server.logFile, 'utf8')
+    .split('\n')
+    .filter((l) => /"level":(50|60)/.test(l));
+  if (errors.length > 0) {
+    run.problems.push(`the server logged ${errors.length} errors, first: ${errors[0]?.slice(0, 300)}`);
+  }
+}
+
+/** The built service on a fresh database: every selected scenario, then SIGTERM (which must exit 0). */
+async function runService(run: Run): Promise<void> {
+  const { opts } = run;
+  const server = await startService(run, run.dbPath, 'server.log');
   const drive = driver(run, server);
   const pick = random(42);
   const randomId = () => run.populationIds[pick(run.populationIds.length)] as string;
@@ -368,17 +404,53 @@ async function runService(run: Run): Promise<void> {
       });
     }
   } finally {
-    const code = await server.stop();
+    await stopService(run, server);
     if (opts.probe) run.probeLines = readProbe(run.probeFile);
     if (opts.cpuProf) log(`  server CPU profile written to ${PROFILE_DIR}`);
-    if (code !== 0) run.problems.push(`the server exited with code ${code} on SIGTERM (expected 0)`);
-    const errors = readFileSync(server.logFile, 'utf8')
-      .split('\n')
-      .filter((l) => /"level":(50|60)/.test(l));
-    if (errors.length > 0) {
-      run.problems.push(`the server logged ${errors.length} errors, first: ${errors[0]?.slice(0, 300)}`);
-    }
   }
+}
+
+/** Connections of the spatiotemporal phases: the latency targets are per query, not under a crowd. */
+const SPATIOTEMPORAL_CONNECTIONS = 4;
+/** Distinct searches each phase cycles through. */
+const SEARCHES = 500;
+
+/** Issue 12.7: its own 1M-episode database, the searches and the timeline over HTTP, then the raw SQL. */
+async function runSpatiotemporal(run: Run): Promise<void> {
+  const path = join(run.tmp, 'spatiotemporal.db');
+  await attempt(run, 'spatiotemporal', async () => {
+    const n = run.opts.spatiotemporalPopulation;
+    log(`spatiotemporal: populating ${n.toLocaleString('en-US')} episodes with direct SQL…`);
+    const { seconds } = await populateSpatiotemporal(path, n);
+    run.notes.push(
+      `spatiotemporal: ${n.toLocaleString('en-US')} located episodes over a year (80% around ${200} cities), written with direct SQL in ${seconds.toFixed(1)} s`,
+    );
+    const server = await startService(run, path, 'server-spatiotemporal.log');
+    try {
+      const drive = driver(run, server);
+      const conns = SPATIOTEMPORAL_CONNECTIONS;
+      run.m.stRadius = await drive(
+        'radius 10 km + 7 days',
+        searchRequests(searchBodies('radius', SEARCHES)),
+        conns,
+      );
+      run.m.stBbox = await drive(
+        'bbox ±0.5° + 30 days',
+        searchRequests(searchBodies('bbox', SEARCHES)),
+        conns,
+      );
+      run.m.stTimeline = await drive(
+        'timeline by day over a year',
+        [{ method: 'GET', path: TIMELINE_PATH }],
+        conns,
+      );
+    } finally {
+      await stopService(run, server);
+    }
+    log('  raw SQL of the searches, in-process…');
+    run.m.rawStRadius = await rawSearch(path, searchBodies('radius', SEARCHES), run.opts.loop);
+    run.m.rawStBbox = await rawSearch(path, searchBodies('bbox', SEARCHES), run.opts.loop);
+  });
 }
 
 /** In-process baselines: the same SQL (recorded from the service's repository), no HTTP. */
@@ -536,6 +608,21 @@ function tableRows(run: Run): TableRow[] {
     p95(m.recoveries, 200),
     { label: 'stats', value: ratio(m.recoveries, m.stats) },
   ]);
+  const st = want(run, 'spatiotemporal');
+  const stConns = `${SPATIOTEMPORAL_CONNECTIONS} conns`;
+  add(st, 'spatiotemporal search: radius 10 km + 7 days, limit 50', stConns, m.stRadius, [
+    p95(m.stRadius, 10),
+    { label: 'raw SQL', value: ratio(m.stRadius, m.rawStRadius) },
+  ]);
+  add(st, '↳ baseline: its SQL, libsql raw prepared', 'sequential', m.rawStRadius);
+  add(st, 'spatiotemporal search: bbox ±0.5° + 30 days, limit 50', stConns, m.stBbox, [
+    p95(m.stBbox, 10),
+    { label: 'raw SQL', value: ratio(m.stBbox, m.rawStBbox) },
+  ]);
+  add(st, '↳ baseline: its SQL, libsql raw prepared', 'sequential', m.rawStBbox);
+  add(st, 'timeline: GET /v1/spatiotemporal/timeline?bucket=day, a year', stConns, m.stTimeline, [
+    p95(m.stTimeline, 50),
+  ]);
   return rows;
 }
 
@@ -689,8 +776,11 @@ async function main(): Promise<number> {
   };
   try {
     if (needsHello(run)) await runHello(run);
-    await runService(run);
-    await runBaselines(run);
+    if ([...opts.only].some((s) => s !== 'spatiotemporal')) {
+      await runService(run);
+      await runBaselines(run);
+    }
+    if (want(run, 'spatiotemporal')) await runSpatiotemporal(run);
   } finally {
     if (opts.keep) log(`kept ${tmp}`);
     else rmSync(tmp, { recursive: true, force: true });

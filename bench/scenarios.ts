@@ -21,6 +21,7 @@ export const SCENARIOS = [
   'isolation',
   'patterns',
   'stats',
+  'spatiotemporal',
   'vectors',
 ] as const;
 export type Scenario = (typeof SCENARIOS)[number];

@@ -10,6 +10,7 @@ import { metricsRoutes } from '../routes/metrics.js';
 import { embeddingResource } from '../routes/v1/embeddings.js';
 import { episodeResource } from '../routes/v1/episodes.js';
 import { heuristicResource, patternResource } from '../routes/v1/patterns.js';
+import { spatiotemporalResource } from '../routes/v1/spatiotemporal.js';
 import { statsResource } from '../routes/v1/stats.js';
 import { stepResource } from '../routes/v1/steps.js';
 import type { Config } from './config.js';
@@ -43,6 +44,7 @@ import { HealthService } from './services/health-service.js';
 import { HeuristicService } from './services/heuristic-service.js';
 import { PatternService } from './services/pattern-service.js';
 import { RetrievalCounter } from './services/retrieval-counter.js';
+import { SpatiotemporalService } from './services/spatiotemporal-service.js';
 import { StatsService } from './services/stats-service.js';
 import { StepService } from './services/step-service.js';
 import { EmbeddingIndexer } from './storage/libsql/embedding-index.js';
@@ -50,6 +52,7 @@ import { LibsqlEmbeddingRepository } from './storage/libsql/embedding-repository
 import { LibsqlEpisodeRepository } from './storage/libsql/episode-repository.js';
 import { LibsqlHeuristicRepository } from './storage/libsql/heuristic-repository.js';
 import { LibsqlPatternRepository } from './storage/libsql/pattern-repository.js';
+import { LibsqlSpatiotemporalRepository } from './storage/libsql/spatiotemporal-repository.js';
 import { LibsqlStatsRepository } from './storage/libsql/stats-repository.js';
 import { LibsqlStepRepository } from './storage/libsql/step-repository.js';
 import { LibsqlWriteClaimRepository } from './storage/libsql/write-claims.js';
@@ -175,6 +178,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     patternResource(learned),
     heuristicResource(learned),
     statsResource(new StatsService(new LibsqlStatsRepository(db))),
+    spatiotemporalResource(new SpatiotemporalService(new LibsqlSpatiotemporalRepository(db))),
     embeddingResource(new EmbeddingService(embeddingRepository, writes)),
   ];
 

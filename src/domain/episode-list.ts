@@ -14,6 +14,7 @@ import {
 } from './common.js';
 import { EpisodeStatus, OutcomeType, TaskType } from './episode.js';
 import { MAX_FILTER_VALUES, MAX_QUERY_TEXT_CHARS } from './limits.js';
+import { Near, oneOfNearWithin, TimeWindow, Within } from './space-time.js';
 
 // The episode list's query string (SPEC §3.1): filters combined with AND, a sort and a keyset cursor.
 
@@ -100,14 +101,20 @@ export function metadataFilters(query: EpisodeListQuery): Record<string, string>
 
 /**
  * The episode list's filters in a JSON body (searches take them as `filter`): the same fields, with
- * `metadata` as an object of key → value equality filters instead of `metadata.<key>` parameters.
+ * `metadata` as an object of key → value equality filters instead of `metadata.<key>` parameters, and where
+ * and when the episode happened (SPEC §3.5: its own location near a point or in a box, its span overlapping
+ * a window).
  */
 export const EpisodeFilter = z
   .strictObject({
     ...filterShape,
     metadata: Metadata.optional().describe('Metadata equality: every key given'),
+    near: Near.optional().describe("The episode's location within radius_m of a point"),
+    within: Within.optional().describe("The episode's location inside a box"),
+    time: TimeWindow.optional(),
   })
-  .describe('Episode filters, combined with AND, as in GET /v1/episodes');
+  .superRefine(oneOfNearWithin)
+  .describe('Episode filters, combined with AND, as in GET /v1/episodes, and where and when (SPEC §3.5)');
 export type EpisodeFilter = z.infer<typeof EpisodeFilter>;
 
 /** The filters of a validated list query. */

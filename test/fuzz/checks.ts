@@ -151,8 +151,9 @@ export function alteredFields(
     if (!Array.isArray(received) || received.length !== sent.length) {
       return [`${path || '/'}: sent ${show(sent)}, stored ${show(received)}`];
     }
-    const items = (schema.items as Schema | undefined) ?? {};
-    return sent.flatMap((v, i) => alteredFields(validators, v, items, received[i], `${path}/${i}`));
+    const items = (i: number): Schema =>
+      ((schema.prefixItems as Schema[] | undefined)?.[i] ?? (schema.items as Schema | undefined)) || {};
+    return sent.flatMap((v, i) => alteredFields(validators, v, items(i), received[i], `${path}/${i}`));
   }
   if (typeof received !== 'object' || received === null)
     return [`${path || '/'}: sent an object, stored ${show(received)}`];

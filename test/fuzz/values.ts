@@ -18,6 +18,7 @@ const GENERATED = new Set([
   'maxProperties',
   'minProperties',
   'items',
+  'prefixItems',
   'minItems',
   'maxItems',
   'minLength',
@@ -62,6 +63,10 @@ export function unsupportedKeywords(schema: unknown, where: string): string[] {
       }
     } else if (['items', 'additionalProperties', 'propertyNames'].includes(keyword)) {
       found.push(...unsupportedKeywords(value, `${where}/${keyword}`));
+    } else if (keyword === 'prefixItems') {
+      for (const [i, sub] of (value as unknown[]).entries()) {
+        found.push(...unsupportedKeywords(sub, `${where}/${keyword}/${i}`));
+      }
     }
   }
   if (schema && 'format' in schema && !['uuid', 'date-time'].includes(String((schema as Schema).format))) {
@@ -183,6 +188,8 @@ function build(s: Schema): fc.Arbitrary<unknown> {
     case 'string':
       return stringValue(s);
     case 'array': {
+      // A tuple (zod's z.tuple: prefixItems, and `items: false` for nothing after them).
+      if (Array.isArray(s.prefixItems)) return fc.tuple(...(s.prefixItems as Schema[]).map(validValue));
       const minLength = num(s.minItems) ?? 0;
       const maxLength = Math.max(minLength, Math.min(num(s.maxItems) ?? 4, 4));
       return fc.array(validValue((s.items as Schema | undefined) ?? {}), { minLength, maxLength });

@@ -100,9 +100,10 @@ describe('API keys on every /v1 operation', () => {
     }
   });
 
-  it('roles - GET and read-only searches (POST /v1/search/...) need read, every other method write; nothing on /v1 needs admin today', () => {
+  it('roles - GET and read-only searches (POST /v1/search/..., POST /v1/spatiotemporal/search) need read, every other method write; nothing on /v1 needs admin today', () => {
     for (const op of ops) {
-      const readOnly = op.method === 'GET' || op.path.startsWith('/v1/search/');
+      const readOnly =
+        op.method === 'GET' || op.path.startsWith('/v1/search/') || op.path === '/v1/spatiotemporal/search';
       expect(op.role, `${op.method} ${op.path}`).toBe(readOnly ? 'read' : 'write');
     }
   });

@@ -20,6 +20,7 @@ describe('list query plans', () => {
           agent_id: `a${i % 3}`,
           context: { domain: `d${i % 5}`, language: 'ts' },
           tags: ['t1'],
+          location: { lat: i - 25, lon: 2 * i },
         }),
       ),
     });
@@ -95,6 +96,64 @@ describe('list query plans', () => {
     const plan = await planOf(url, 'steps');
     expect(plan.read, plan.all.join('\n')).toContain(index);
     expect(plan.sameQuery.join('\n'), plan.all.join('\n')).not.toMatch(/TEMP B-TREE/);
+  });
+
+  /** The plan of the spatiotemporal search's query for `body`. */
+  async function searchPlan(body: Record<string, unknown>) {
+    captured = [];
+    expect((await send(app, 'POST', '/v1/spatiotemporal/search', body)).status).toBe(200);
+    const stmt = captured.find((s) => s.sql.includes('candidates'));
+    if (!stmt) throw new Error('no search query captured');
+    const rows = await app.engram.db.read(`EXPLAIN QUERY PLAN ${stmt.sql}`, stmt.args);
+    return rows.map((r) => String(r.detail)).join('\n');
+  }
+
+  it.each([
+    ['near', { near: { lat: 0, lon: 50, radius_m: 100_000 }, time: { from: '2020-01-01T00:00:00Z' } }],
+    ['within', { within: { bbox: [0, -10, 10, 10] }, order: 'time_asc' }],
+    ['within across the antimeridian', { within: { bbox: [170, -10, -170, 10] } }],
+    ['near, steps', { near: { lat: 0, lon: 50, radius_m: 100_000 }, item_type: 'step' }],
+  ])(
+    'plan: search %s - driven by the R*Tree, entries and episodes by key, no full scan',
+    async (_name, body) => {
+      const plan = await searchPlan(body);
+      expect(plan).toMatch(/SCAN spatiotemporal_index VIRTUAL TABLE INDEX \d+:[A-F]/);
+      expect(plan).toMatch(/SEARCH x USING INTEGER PRIMARY KEY/);
+      expect(plan).toMatch(/SEARCH e USING INDEX sqlite_autoindex_episodes_1|SEARCH e USING PRIMARY KEY/);
+      expect(plan).not.toMatch(/SCAN (x|e|s)\b/);
+    },
+  );
+
+  it('plan: search by time alone - an index range of episodes_by_start in time order', async () => {
+    const plan = await searchPlan({ time: { from: '2020-01-01T00:00:00Z', to: '2030-01-01T00:00:00Z' } });
+    expect(plan).toMatch(/SEARCH e USING INDEX episodes_by_start/);
+    expect(plan).not.toMatch(/SCAN e\b/);
+  });
+
+  it('plan: timeline - whole days and hours an index range of a rollup, the rest of each bucket of the records', async () => {
+    captured = [];
+    // Kolkata is UTC+5:30: each day holds whole UTC hours and a half hour at either end.
+    const url =
+      '/v1/spatiotemporal/timeline?bucket=day&tz=Asia/Kolkata&from=2020-01-01T00:00:00Z&to=2020-02-01T00:00:00Z';
+    expect((await send(app, 'GET', url)).status).toBe(200);
+    const plans = [];
+    for (const table of ['episode_hours h', 'tool_hours h']) {
+      const stmt = captured.find((c) => c.sql.includes(`CROSS JOIN ${table}`));
+      if (!stmt) throw new Error(`no timeline query of ${table} captured`);
+      const rows = await app.engram.db.read(`EXPLAIN QUERY PLAN ${stmt.sql}`, stmt.args);
+      plans.push(rows.map((r) => String(r.detail)).join('\n'));
+    }
+    for (const plan of plans) {
+      expect(plan).toMatch(/SEARCH h USING PRIMARY KEY \(tenant=\? AND day>\? AND day<\?\)/);
+      expect(plan).toMatch(/SEARCH h USING PRIMARY KEY \(tenant=\? AND hour>\? AND hour<\?\)/);
+    }
+    expect(plans[0]).toMatch(
+      /SEARCH e USING INDEX episodes_by_start \(tenant=\? AND archived=\? AND start_time>\? AND start_time<\?\)/,
+    );
+    expect(plans[1]).toMatch(
+      /SEARCH s USING INDEX steps_by_time \(tenant=\? AND timestamp>\? AND timestamp<\?\)/,
+    );
+    for (const plan of plans) expect(plan).not.toMatch(/SCAN (h|e|s)\b/);
   });
 
   it.each([

@@ -75,12 +75,15 @@ describe('start while the database does not answer', () => {
     const writes: string[] = [];
     stalled.fault = ({ op, stmts }) => {
       if (op === 'query') return undefined;
-      writes.push(stmts[0]?.sql ?? '');
+      // Every call on the writer's path stalls; what counts is a statement that writes. (A read of the latest
+      // state, like the embedding indexer's look for unindexed models, takes that path and stalls too.)
+      const written = stmts.filter((s) => !/^\s*SELECT\b/i.test(s.sql));
+      if (written.length > 0) writes.push(written[0]?.sql ?? '');
       throw new DOMException('The operation timed out.', 'TimeoutError');
     };
     const second = await buildTestApp(env, { driver: stalled });
     apps.push(second);
-    expect(writes, 'start-up tried to write').toEqual([]);
+    expect(writes, `start-up tried to write: ${writes.join(' | ').slice(0, 500)}`).toEqual([]);
     expect((await second.inject({ method: 'GET', url: '/health/ready' })).statusCode).toBe(200);
     const read = await second.inject({ method: 'GET', url: `/v1/episodes/${created.json().id}` });
     expect(read.statusCode, read.body).toBe(200);

@@ -69,8 +69,15 @@ describe.each(BACKENDS)('tenant isolation on $name', ({ env }) => {
       }
       return null;
     };
+    // A window that defaults to the clock (to = now) is pinned around this test, so that an answer that
+    // echoes its window reads the same before and after B's attempts, and holds A's records.
+    const pinned = {
+      from: new Date(Date.now() - 86_400_000).toISOString(),
+      to: new Date(Date.now() + 86_400_000).toISOString(),
+    };
     const urlOf = (op: Operation, params: Record<string, string>) => {
-      const query = new URLSearchParams(requiredQuery(op, doc)).toString();
+      const window = op.query.some((p) => p.name === 'to') && op.query.some((p) => p.name === 'from');
+      const query = new URLSearchParams({ ...requiredQuery(op, doc), ...(window ? pinned : {}) }).toString();
       return `${fillPath(op.path, params)}${query ? `?${query}` : ''}`;
     };
 

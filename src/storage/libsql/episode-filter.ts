@@ -1,14 +1,16 @@
 import { normaliseTags } from '../../domain/common.js';
 import type { EpisodeFilter } from '../../domain/episode-list.js';
 import { ftsQuery, ms } from './episode-rows.js';
+import { whereEpisodeInSpaceTime } from './spatiotemporal.js';
 import type { Where } from './where.js';
 
 /**
  * The episode filter → SQL: adds the filter's conditions on the episode aliased `e` to `where`. The one
  * builder every query over episodes uses (the list, the spatiotemporal search, the similarity search), so
- * that a filter means the same everywhere. Each condition is a range of an episode index where one exists.
+ * that a filter means the same everywhere. Each condition is a range of an episode index where one exists; near
+ * and within read the R*Tree (a coarse filter, re-checked exactly). An episode in progress spans until `nowMs`.
  */
-export function whereEpisodeMatches(where: Where, f: EpisodeFilter): Where {
+export function whereEpisodeMatches(where: Where, f: EpisodeFilter, nowMs = Date.now()): Where {
   if (f.archived !== 'any') where.and('e.archived = ?', f.archived === 'true' ? 1 : 0);
   if (f.task_type?.length) where.in('e.task_type', f.task_type);
   if (f.domain !== undefined) where.and('e.domain = ?', f.domain);
@@ -36,5 +38,6 @@ export function whereEpisodeMatches(where: Where, f: EpisodeFilter): Where {
   }
   const match = f.q === undefined ? null : ftsQuery(f.q);
   if (match) where.and('e.rowid IN (SELECT rowid FROM episodes_fts WHERE episodes_fts MATCH ?)', match);
+  if (f.near || f.within || f.time) whereEpisodeInSpaceTime(where, f, nowMs);
   return where;
 }

@@ -11,7 +11,11 @@ export class Where {
   private readonly clauses: string[];
   readonly args: SqlValue[];
 
-  private constructor(clause: string, tenant: string) {
+  private constructor(
+    clause: string,
+    /** The tenant this WHERE is scoped to (for the subqueries a condition adds). */
+    readonly tenant: string,
+  ) {
     this.clauses = [clause];
     this.args = [tenant];
   }
