@@ -4,6 +4,7 @@ import { CLAIM, labelled, sql } from '../db/types.js';
 import { initialSchema } from './migrations/001-initial-schema.js';
 import { writeClaimsAndGuards } from './migrations/002-write-claims-and-guards.js';
 import { patternsHeuristicsAndStats } from './migrations/003-patterns-heuristics-and-stats.js';
+import { suggestionTotals } from './migrations/006-suggestion-totals.js';
 import type { Migration } from './migrations/migration.js';
 
 export type { Migration } from './migrations/migration.js';
@@ -13,6 +14,7 @@ export const MIGRATIONS: readonly Migration[] = [
   initialSchema,
   writeClaimsAndGuards,
   patternsHeuristicsAndStats,
+  suggestionTotals,
 ];
 
 const LEDGER = `CREATE TABLE IF NOT EXISTS schema_migrations (
