@@ -40,7 +40,7 @@ function suggestionSql(tenant: string, q: SuggestionQuery) {
     candidates = {
       sql: `SELECT g.domain, g.key, g.tools, COUNT(*) AS support, SUM(g.ok) AS successes,
           SUM(g.occurrences) AS occurrences, SUM(g.latency) AS latency
-        FROM episodes e JOIN suggestion_grams g ON g.tenant = e.tenant AND g.episode_id = e.id AND g.kind = ?
+        FROM episodes e CROSS JOIN suggestion_grams g INDEXED BY suggestion_grams_by_episode ON g.tenant = e.tenant AND g.episode_id = e.id AND g.kind = ?
         WHERE ${window} GROUP BY g.domain, g.key, g.tools`,
       args: [q.kind, ...(window.args as (string | number)[])],
       support: 'COUNT(*)',
@@ -52,6 +52,9 @@ function suggestionSql(tenant: string, q: SuggestionQuery) {
     q.kind === 'error_recovery'
       ? `${candidates.support} >= ? AND ${candidates.successes} > 0`
       : `${candidates.support} >= ?`;
+  // CROSS JOIN fixes the join order (SQLite keeps its left table outer): the window's episodes drive the
+  // candidates (each episode's rows by its index, whatever the statistics say); a candidate's rows, newest
+  // first, drive its evidence.
   const evidence = episodes()
     .and('g.kind = ?', q.kind)
     .and('g.domain = c.domain')
@@ -64,7 +67,7 @@ function suggestionSql(tenant: string, q: SuggestionQuery) {
     SELECT c.*, (
       SELECT json_group_array(episode_id) FROM (
         SELECT g.episode_id FROM suggestion_grams g
-        JOIN episodes e ON e.tenant = g.tenant AND e.id = g.episode_id
+        CROSS JOIN episodes e ON e.tenant = g.tenant AND e.id = g.episode_id
         WHERE ${evidence} ORDER BY g.episode_id DESC LIMIT ?
       )
     ) AS evidence
