@@ -107,9 +107,10 @@ export const suggestionTotals: Migration = {
        END`,
     // A completed episode's steps are all in when their count reaches its step_count: its last step in a
     // create (the row carries the final count), never during an append (the count moves after the inserts).
+    // CASE, not AND: an open episode's steps are never counted.
     `CREATE TRIGGER steps_suggestions_insert AFTER INSERT ON steps
-       WHEN (SELECT end_time IS NOT NULL AND step_count = (
-               SELECT COUNT(*) FROM steps s WHERE s.tenant = NEW.tenant AND s.episode_id = NEW.episode_id)
+       WHEN (SELECT CASE WHEN end_time IS NULL THEN 0 ELSE step_count = (
+               SELECT COUNT(*) FROM steps s WHERE s.tenant = NEW.tenant AND s.episode_id = NEW.episode_id) END
              FROM episodes WHERE tenant = NEW.tenant AND id = NEW.episode_id) BEGIN
          ${REMINE('NEW.tenant', 'NEW.episode_id')}
        END`,
