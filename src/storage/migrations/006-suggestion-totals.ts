@@ -38,8 +38,8 @@ const AFTER_ERROR =
   'CASE shape.n WHEN 2 THEN json_array(t2) WHEN 3 THEN json_array(t2, t3) ELSE json_array(t2, t3, t4) END';
 const RUN_LATENCY = 'CASE shape.n WHEN 2 THEN l1 + l2 WHEN 3 THEN l1 + l2 + l3 ELSE l1 + l2 + l3 + l4 END';
 
-/** Inserts the candidates of the completed episodes whose steps `where` selects (`e`: the episode). */
-const MINE = (where: string, episode: string) => `INSERT INTO suggestion_grams
+/** Inserts the candidates of the completed episodes whose steps `where` selects. */
+const MINE = (where: string) => `INSERT INTO suggestion_grams
     (tenant, episode_id, kind, key, tools, domain, task_type, ok, occurrences, latency)
   SELECT e.tenant, e.id, shape.kind,
     CASE shape.kind WHEN 'tool_sequence' THEN '' ELSE seq.t1 END AS key,
@@ -48,13 +48,13 @@ const MINE = (where: string, episode: string) => `INSERT INTO suggestion_grams
     SUM(CASE shape.kind WHEN 'tool_sequence' THEN ${RUN_LATENCY} ELSE 0 END)
   FROM (${SEQUENCE(where)}) AS seq
   JOIN (${SHAPES}) AS shape ON ${LAST} IS NOT NULL AND (shape.kind = 'tool_sequence' OR seq.r1 IS 'error')
-  JOIN episodes e ON e.tenant = seq.tenant AND e.id = seq.episode_id AND ${episode} AND e.end_time IS NOT NULL
+  JOIN episodes e ON e.tenant = seq.tenant AND e.id = seq.episode_id AND e.end_time IS NOT NULL
   GROUP BY e.tenant, e.id, shape.kind, key, tools`;
 
 /** Forgets, then mines again, the episode (tenant, id). For trigger bodies. */
 const REMINE = (tenant: string, id: string) => `
   DELETE FROM suggestion_grams WHERE tenant = ${tenant} AND episode_id = ${id};
-  ${MINE(`s.tenant = ${tenant} AND s.episode_id = ${id}`, 'true')};`;
+  ${MINE(`s.tenant = ${tenant} AND s.episode_id = ${id}`)};`;
 
 export const suggestionTotals: Migration = {
   version: 6,
@@ -126,6 +126,6 @@ export const suggestionTotals: Migration = {
     `CREATE TRIGGER episodes_suggestions_delete AFTER DELETE ON episodes BEGIN
          DELETE FROM suggestion_grams WHERE tenant = OLD.tenant AND episode_id = OLD.id;
        END`,
-    MINE('true', 'true'),
+    MINE('true'),
   ],
 };
