@@ -5,6 +5,7 @@ import { initialSchema } from './migrations/001-initial-schema.js';
 import { writeClaimsAndGuards } from './migrations/002-write-claims-and-guards.js';
 import { patternsHeuristicsAndStats } from './migrations/003-patterns-heuristics-and-stats.js';
 import { suggestionTotals } from './migrations/006-suggestion-totals.js';
+import { statsSuccessesOfCompleted } from './migrations/007-stats-successes-of-completed.js';
 import type { Migration } from './migrations/migration.js';
 
 export type { Migration } from './migrations/migration.js';
@@ -15,6 +16,7 @@ export const MIGRATIONS: readonly Migration[] = [
   writeClaimsAndGuards,
   patternsHeuristicsAndStats,
   suggestionTotals,
+  statsSuccessesOfCompleted,
 ];
 
 const LEDGER = `CREATE TABLE IF NOT EXISTS schema_migrations (
