@@ -3,8 +3,9 @@ import { DOMAIN_COUNT } from './workload.js';
 
 // The analytics population (issue 10: 100,000 episodes / 1,000,000 steps), written by direct SQL in the
 // bench's own process into the server's file (WAL; the idle server keeps running): seconds instead of many
-// minutes through the batch API. Migration 3's triggers keep the stats' running totals exactly as for
-// writes through the API. Rows carry what the stats and the mined suggestions read (the indexed columns and
+// minutes through the batch API. Migration 3's triggers keep the stats' running totals, and migration 6's
+// the mined suggestions' (each completed episode mined when its last step is in), exactly as for writes
+// through the API. Rows carry what the stats and the mined suggestions read (the indexed columns and
 // each step's latency); the bodies are minimal. Ids are UUID-shaped so that answers pass their schemas.
 
 const TOOLS = ['read_file', 'grep', 'edit_file', 'bash', 'run_tests', 'search', 'write_file', 'lint'];

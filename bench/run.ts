@@ -395,7 +395,7 @@ async function runService(run: Run): Promise<void> {
         const line =
           `analytics population: ${opts.population.toLocaleString('en-US')} episodes (¾ completed) with ` +
           `${steps.toLocaleString('en-US')} steps written by direct SQL in the bench process ` +
-          `(bench/analytics.ts, one transaction, the stats triggers firing): ${seconds.toFixed(1)} s`;
+          `(bench/analytics.ts, one transaction, the stats and suggestion triggers firing): ${seconds.toFixed(1)} s`;
         run.notes.push(line);
         log(`  ${line}`);
         await analytics(server.url, drive, opts.population, (what, measured) => {

@@ -6,6 +6,8 @@ import { writeClaimsAndGuards } from './migrations/002-write-claims-and-guards.j
 import { patternsHeuristicsAndStats } from './migrations/003-patterns-heuristics-and-stats.js';
 import { embeddingsPerModel } from './migrations/004-embeddings-per-model.js';
 import { timelineRollups } from './migrations/005-timeline-rollups.js';
+import { suggestionTotals } from './migrations/006-suggestion-totals.js';
+import { statsSuccessesOfCompleted } from './migrations/007-stats-successes-of-completed.js';
 import type { Migration } from './migrations/migration.js';
 
 export type { Migration } from './migrations/migration.js';
@@ -17,6 +19,8 @@ export const MIGRATIONS: readonly Migration[] = [
   patternsHeuristicsAndStats,
   embeddingsPerModel,
   timelineRollups,
+  suggestionTotals,
+  statsSuccessesOfCompleted,
 ];
 
 const LEDGER = `CREATE TABLE IF NOT EXISTS schema_migrations (

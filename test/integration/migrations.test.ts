@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createDatabase } from '../../src/db/create-database.js';
 import type { Database } from '../../src/db/database.js';
+import { type Statement, sql } from '../../src/db/types.js';
 import { EpisodeCreate } from '../../src/domain/episode.js';
 import { latestSchemaVersion, MIGRATIONS, migrate } from '../../src/storage/migrations.js';
 import { buildTestApp, testConfig } from '../helpers/app.js';
@@ -195,4 +196,59 @@ describe('migrations', () => {
       });
     },
   );
+
+  it('migration 6 on a database with completed episodes - mines them into the same rows its triggers write', async () => {
+    // The same episodes and steps, written before migration 6 (mined by its backfill) and after it (mined
+    // by its triggers, as the steps of each completed episode come in).
+    const rows: Statement[] = [];
+    for (let i = 0; i < 12; i++) {
+      const id = `0000000${i.toString(16)}-0000-7000-8000-000000000000`;
+      const completed = i % 4 !== 3;
+      rows.push(
+        sql(
+          `INSERT INTO episodes (tenant, id, task_type, domain, complexity, start_time, end_time, outcome_type,
+             step_count, created_at, updated_at, version, body, body_hash)
+           VALUES ('default', ?, ?, ?, 'simple', ?, ?, ?, 6, 0, 0, 1, '{}', 'x')`,
+          id,
+          i % 2 ? 'debugging' : 'testing',
+          i % 3 ? 'web' : 'cli',
+          i * 1000,
+          completed ? i * 1000 + 500 : null,
+          completed ? (i % 3 ? 'success' : 'failure') : null,
+        ),
+        ...Array.from({ length: 6 }, (_, k) =>
+          sql(
+            `INSERT INTO steps (tenant, episode_id, step_number, timestamp, tool, result_type, body)
+             VALUES ('default', ?, ?, 0, ?, ?, ?)`,
+            id,
+            k + 1,
+            ['bash', 'grep', 'edit'][(i + k * (1 + (i % 2))) % 3] as string,
+            (i + k) % 4 === 0 ? 'error' : 'success',
+            JSON.stringify({ latency_ms: i + k }),
+          ),
+        ),
+      );
+    }
+    const mined = async (db: Database) => ({
+      grams: await db.read(
+        'SELECT * FROM suggestion_grams ORDER BY tenant, kind, domain, key, tools, episode_id',
+      ),
+      totals: await db.read(
+        'SELECT * FROM suggestion_totals ORDER BY tenant, kind, domain, key, tools, task_type',
+      ),
+    });
+    const before = open(`file:${join(tempDir(), 'engram.db')}`);
+    await migrate(
+      before,
+      MIGRATIONS.filter((m) => m.version < 6),
+    );
+    await before.write(rows);
+    expect(await migrate(before)).toEqual([6]);
+    const after = open(`file:${join(tempDir(), 'engram.db')}`);
+    await migrate(after);
+    await after.write(rows);
+    const backfilled = await mined(before);
+    expect(backfilled.totals.length).toBeGreaterThan(0);
+    expect(backfilled).toEqual(await mined(after));
+  });
 });

@@ -179,4 +179,41 @@ describe('list query plans', () => {
       /SEARCH t USING (PRIMARY KEY|INDEX pattern_tags_by_tag)/,
     );
   });
+
+  // The mined suggestions read migration 6's tables by index ranges: the totals of a (tenant, kind[, domain])
+  // range, grouped in key order; with `since`, the completed episodes' start-time range and each one's
+  // candidates; the evidence of each candidate, newest first, from its primary-key range. Only the grouped
+  // candidates are sorted (by support), never the rows read.
+  async function suggestionPlan(url: string) {
+    captured = [];
+    expect((await send(app, 'GET', url)).status).toBe(200);
+    const stmt = captured.find((s) => s.sql.includes('suggestion_grams'));
+    if (!stmt) throw new Error(`no suggestions query captured for ${url}`);
+    const rows = await app.engram.db.read(`EXPLAIN QUERY PLAN ${stmt.sql}`, stmt.args);
+    return rows.map((r) => String(r.detail)).join('\n');
+  }
+
+  it.each([
+    ['/v1/patterns/suggestions?kind=tool_sequence', /SEARCH t USING PRIMARY KEY \(tenant=\? AND kind=\?\)/],
+    [
+      '/v1/patterns/suggestions?kind=error_recovery&domain=d1&task_type=debugging',
+      /SEARCH t USING PRIMARY KEY \(tenant=\? AND kind=\? AND domain=\?\)/,
+    ],
+    [
+      '/v1/patterns/suggestions?kind=tool_sequence&since=2026-01-01T00:00:00Z',
+      /SEARCH e USING INDEX episodes_completed_by_start \(tenant=\? AND start_time>\?\)[\s\S]*SEARCH g USING (COVERING )?INDEX suggestion_grams_by_episode \(tenant=\? AND episode_id=\? AND kind=\?\)/,
+    ],
+  ])('plan: %s reads index ranges and sorts only the grouped candidates', async (url, read) => {
+    const plan = await suggestionPlan(url);
+    expect(plan).toMatch(read);
+    expect(plan).toMatch(
+      /SEARCH g USING PRIMARY KEY \(tenant=\? AND kind=\? AND domain=\? AND key=\? AND tools=\?\)/,
+    );
+    expect(plan).not.toMatch(/\bSCAN (t|g|e)\b/);
+    // Sorts: the grouped candidates by support (to cut them at limit), then those few again for the answer;
+    // with `since`, the window's rows are grouped too (the totals are grouped in key order).
+    const since = url.includes('since=');
+    expect(plan.includes('TEMP B-TREE FOR GROUP BY')).toBe(since);
+    expect(plan.match(/TEMP B-TREE/g) ?? []).toHaveLength(since ? 3 : 2);
+  });
 });

@@ -295,7 +295,7 @@ describe.each(BACKENDS)('spatiotemporal index on $name', ({ build }) => {
     // One read holds both sides (one snapshot), so other tests writing to the shared sqld cannot come between.
     const hourOf = (t: string) => `(${t} - ((${t} % 3600000) + 3600000) % 3600000)`;
     const dayOf = (t: string) => `(${t} - ((${t} % 86400000) + 86400000) % 86400000)`;
-    const sums = `SUM(1), SUM(e.end_time IS NOT NULL), SUM(e.outcome_type IS 'success'),
+    const sums = `SUM(1), SUM(e.end_time IS NOT NULL), SUM(e.end_time IS NOT NULL AND e.outcome_type IS 'success'),
       SUM(e.reward_total IS NOT NULL), TOTAL(e.reward_total)`;
     const compared = `
       SELECT 'kept' AS side, 'kind' AS t, hour, domain || '/' || task_type || '/' || agent_id AS k,

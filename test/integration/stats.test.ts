@@ -49,7 +49,7 @@ function bruteForce(episodes: Episode[], top: number) {
     for (const e of episodes) groups.set(key(e), [...(groups.get(key(e)) ?? []), e]);
     return [...groups].map(([value, group]) => {
       const completed = group.filter((e) => e.end_time !== null).length;
-      const successes = group.filter((e) => e.outcome?.type === 'success').length;
+      const successes = group.filter((e) => e.end_time !== null && e.outcome?.type === 'success').length;
       const rewards = group.flatMap((e) => (e.reward ? [e.reward.total] : []));
       return {
         value,
@@ -154,6 +154,13 @@ describe.each(BACKENDS)('stats on $name', ({ env }) => {
       if (i % 9 === 0)
         await call('PATCH', `/v1/episodes/${id}`, { context: { domain: rnd.pick(DOMAINS) }, reward: null });
       if (i % 11 === 0) await call('POST', `/v1/episodes/${id}/complete`, { outcome: OUTCOMES[1] });
+      // A success outcome on an episode still in progress: not a success until it is completed.
+      if (i % 5 === 0) {
+        const patched = await call('PATCH', `/v1/episodes/${id}`, {
+          outcome: { type: 'success', verdict: 'early', artifacts: [] },
+        });
+        expect(patched.status).toBe(200);
+      }
       if (i % 13 === 0) expect((await call('DELETE', `/v1/episodes/${id}`)).status).toBe(204);
     }
     await call('POST', '/v1/patterns', {

@@ -131,6 +131,20 @@ function bruteForce(episodes: Episode[], q: Query) {
     }));
 }
 
+const QUERIES: Query[] = [
+  { kind: 'tool_sequence', min_support: 2, limit: 100 },
+  { kind: 'tool_sequence', min_support: 5, limit: 7, domain: 'web' },
+  {
+    kind: 'tool_sequence',
+    min_support: 1,
+    limit: 100,
+    task_type: 'testing',
+    since: '2026-11-15T00:00:00.000Z',
+  },
+  { kind: 'error_recovery', min_support: 2, limit: 100 },
+  { kind: 'error_recovery', min_support: 1, limit: 10, domain: 'cli', task_type: 'debugging' },
+];
+
 describe.each(BACKENDS)('mined suggestions on $name', ({ env }) => {
   let ids: IdentityApp;
   let episodes: Episode[];
@@ -169,7 +183,13 @@ describe.each(BACKENDS)('mined suggestions on $name', ({ env }) => {
       ids.headers('a', 'write'),
     );
     expect(created.status).toBe(201);
-    episodes = [];
+    episodes = await readEpisodes();
+    expect(episodes).toHaveLength(160);
+  });
+  afterAll(() => ids.close());
+
+  async function readEpisodes(): Promise<Episode[]> {
+    const all: Episode[] = [];
     let cursor: string | null = null;
     do {
       const page = await send(
@@ -179,26 +199,13 @@ describe.each(BACKENDS)('mined suggestions on $name', ({ env }) => {
         undefined,
         ids.headers('a', 'read'),
       );
-      episodes.push(...page.body.items);
+      all.push(...page.body.items);
       cursor = page.body.next_cursor;
     } while (cursor);
-    expect(episodes).toHaveLength(160);
-  });
-  afterAll(() => ids.close());
+    return all;
+  }
 
-  it.each<Query>([
-    { kind: 'tool_sequence', min_support: 2, limit: 100 },
-    { kind: 'tool_sequence', min_support: 5, limit: 7, domain: 'web' },
-    {
-      kind: 'tool_sequence',
-      min_support: 1,
-      limit: 100,
-      task_type: 'testing',
-      since: '2026-11-15T00:00:00.000Z',
-    },
-    { kind: 'error_recovery', min_support: 2, limit: 100 },
-    { kind: 'error_recovery', min_support: 1, limit: 10, domain: 'cli', task_type: 'debugging' },
-  ])('equal a brute-force computation: %o', async (q) => {
+  async function expectBruteForce(q: Query) {
     const params = new URLSearchParams(Object.fromEntries(Object.entries(q).map(([k, v]) => [k, String(v)])));
     const res = await send(
       ids.app,
@@ -218,7 +225,9 @@ describe.each(BACKENDS)('mined suggestions on $name', ({ env }) => {
         expect(s.pattern.avg_latency_ms).toBeCloseTo(expected[i]?.pattern.avg_latency_ms as number, 9);
       }
     });
-  });
+  }
+
+  it.each<Query>(QUERIES)('equal a brute-force computation: %o', expectBruteForce);
 
   it('every suggestion can be POSTed back to /v1/patterns unchanged, and reads back as suggested', async () => {
     for (const kind of ['tool_sequence', 'error_recovery']) {
@@ -261,5 +270,58 @@ describe.each(BACKENDS)('mined suggestions on $name', ({ env }) => {
       expect(res.status).toBe(400);
       expect(res.body.errors[0].path).toBe(path);
     }
+  });
+
+  // Kept by triggers (migration 6), so every write that changes what they mine is checked here. Last: it
+  // changes the fixture.
+  it('stay equal to the brute force after steps are appended to a completed episode, an episode is completed, patched or deleted', async () => {
+    const write = ids.headers('a', 'write');
+    const withSteps = (completed: boolean) =>
+      episodes.filter((e) => (e.end_time !== null) === completed && e.steps.length >= 3);
+    const [appendedTo, patched, deleted] = withSteps(true);
+    const [completed] = withSteps(false);
+    if (!appendedTo || !patched || !deleted || !completed) throw new Error('fixture lacks episodes');
+    const appended = await send(
+      ids.app,
+      'POST',
+      `/v1/episodes/${appendedTo.id}/steps`,
+      {
+        steps: ['grep', 'edit', 'test'].map((tool, i) => ({
+          tool,
+          action: 'a',
+          latency_ms: 10 + i,
+          result: i === 0 ? { type: 'error', message: 'x' } : { type: 'success', output: 'y' },
+        })),
+      },
+      write,
+    );
+    expect(appended.status, JSON.stringify(appended.body)).toBe(201);
+    const done = await send(
+      ids.app,
+      'POST',
+      `/v1/episodes/${completed.id}/complete`,
+      { outcome: { type: 'success', verdict: 'ok', artifacts: [] } },
+      write,
+    );
+    expect(done.status, JSON.stringify(done.body)).toBe(200);
+    const moved = await send(
+      ids.app,
+      'PATCH',
+      `/v1/episodes/${patched.id}`,
+      {
+        context: { domain: patched.context.domain === 'web' ? 'cli' : 'web' },
+        outcome:
+          patched.outcome?.type === 'success'
+            ? { type: 'failure', reason: 'no' }
+            : { type: 'success', verdict: 'ok', artifacts: [] },
+      },
+      write,
+    );
+    expect(moved.status, JSON.stringify(moved.body)).toBe(200);
+    const gone = await send(ids.app, 'DELETE', `/v1/episodes/${deleted.id}`, undefined, write);
+    expect(gone.status).toBe(204);
+    episodes = await readEpisodes();
+    expect(episodes).toHaveLength(159);
+    for (const q of QUERIES) await expectBruteForce(q);
   });
 });

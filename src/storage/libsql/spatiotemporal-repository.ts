@@ -252,7 +252,7 @@ export class LibsqlSpatiotemporalRepository implements SpatiotemporalRepository 
         hour,
       ),
       overParts(
-        `SELECT ${PART}[0]') AS i, 1 AS n, e.end_time IS NOT NULL AS c, e.outcome_type IS 'success' AS w,
+        `SELECT ${PART}[0]') AS i, 1 AS n, e.end_time IS NOT NULL AS c, (e.end_time IS NOT NULL AND e.outcome_type IS 'success') AS w,
            e.reward_total IS NOT NULL AS r, e.reward_total AS t
          FROM json_each(?) p CROSS JOIN episodes e WHERE ${episodes}`,
         parts.rest,
@@ -326,7 +326,7 @@ export class LibsqlSpatiotemporalRepository implements SpatiotemporalRepository 
          SELECT h.domain, h.task_type, h.episodes AS n, h.completed AS c, h.successes AS w
          FROM json_each(?) p CROSS JOIN episode_kind_hours h WHERE ${kept}
          UNION ALL
-         SELECT e.domain, e.task_type, 1, e.end_time IS NOT NULL, e.outcome_type IS 'success'
+         SELECT e.domain, e.task_type, 1, e.end_time IS NOT NULL, (e.end_time IS NOT NULL AND e.outcome_type IS 'success')
          FROM json_each(?) p CROSS JOIN episodes e WHERE ${episodes})
        GROUP BY domain, task_type HAVING SUM(n) > 0
        ORDER BY episodes DESC, domain, task_type LIMIT ?`,

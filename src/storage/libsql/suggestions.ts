@@ -5,69 +5,77 @@ import { MAX_EVIDENCE_IDS, type Suggestion, type SuggestionQuery } from '../../d
 import { whereEpisodeMatches } from './episode-filter.js';
 import { tenantScope } from './where.js';
 
-// Mined suggestions (SPEC §3.3), computed in SQL from the steps table: each completed episode's steps in
-// number order, windows of consecutive tools (LEAD), grouped first per episode (support counts episodes,
-// not occurrences) and then per candidate, with the newest evidence ids kept by a ranked FILTER.
-
-const LEADS = [1, 2, 3]
-  .map(
-    (n) =>
-      `LEAD(s.tool, ${n}) OVER w AS t${n + 1}, LEAD(COALESCE(json_extract(s.body, '$.latency_ms'), 0), ${n}) OVER w AS l${n + 1}`,
-  )
-  .join(', ');
-
-/** Candidate rows (episode_id, domain, ok, key, tools, latency) of each kind, from `seq`. */
-const CANDIDATES: Record<SuggestionQuery['kind'], string> = {
-  // Runs of n = 2..4 consecutive tools; `key` is the run itself.
-  tool_sequence: [2, 3, 4]
-    .map((n) => {
-      const tools = Array.from({ length: n }, (_, i) => `t${i + 1}`);
-      const latency = Array.from({ length: n }, (_, i) => `l${i + 1}`).join(' + ');
-      return `SELECT episode_id, domain, ok, '' AS key, json_array(${tools.join(', ')}) AS tools, ${latency} AS latency
-        FROM seq WHERE t${n} IS NOT NULL`;
-    })
-    .join(' UNION ALL '),
-  // The 1..3 tools after a step whose result was an error; `key` is the tool that failed.
-  error_recovery: [2, 3, 4]
-    .map((n) => {
-      const tools = Array.from({ length: n - 1 }, (_, i) => `t${i + 2}`);
-      return `SELECT episode_id, domain, ok, t1 AS key, json_array(${tools.join(', ')}) AS tools, 0 AS latency
-        FROM seq WHERE r1 IS 'error' AND t${n} IS NOT NULL`;
-    })
-    .join(' UNION ALL '),
-};
+// Mined suggestions (SPEC §3.3), read from what migration 6's triggers keep in the transaction of every
+// write: without `since`, the running totals per (kind, domain, task type, candidate); with `since`, the
+// per-episode candidates of the completed episodes started in the window (an index range on start time).
+// Support counts episodes, not occurrences. The newest evidence ids of each returned candidate are an
+// index range of its per-episode rows.
 
 function suggestionSql(tenant: string, q: SuggestionQuery) {
   // Completed episodes, archived or not, through the one episode filter.
-  const episodes = whereEpisodeMatches(tenantScope(tenant, 'e'), {
-    archived: 'any',
-    tags_match: 'any',
-    status: 'completed',
-    domain: q.domain,
-    task_type: q.task_type === undefined ? undefined : [q.task_type],
-    started_after: q.since,
-  });
-  const steps = tenantScope(tenant, 's').and('s.episode_id = ep.id');
-  const having = q.kind === 'error_recovery' ? 'COUNT(*) >= ? AND SUM(ok) > 0' : 'COUNT(*) >= ?';
-  const sql = `WITH ep AS (
-      SELECT e.id, e.domain, e.outcome_type IS 'success' AS ok FROM episodes e WHERE ${episodes}
-    ), seq AS (
-      SELECT ep.id AS episode_id, ep.domain, ep.ok, s.tool AS t1, s.result_type AS r1,
-        COALESCE(json_extract(s.body, '$.latency_ms'), 0) AS l1, ${LEADS}
-      FROM ep JOIN steps s ON ${steps}
-      WINDOW w AS (PARTITION BY s.episode_id ORDER BY s.step_number)
-    ), candidates AS (${CANDIDATES[q.kind]}
-    ), per_episode AS (
-      SELECT domain, key, tools, episode_id, ok, COUNT(*) AS occurrences, SUM(latency) AS latency
-      FROM candidates GROUP BY domain, key, tools, episode_id
-    ), ranked AS (
-      SELECT *, ROW_NUMBER() OVER (PARTITION BY domain, key, tools ORDER BY episode_id DESC) AS rank FROM per_episode
-    )
-    SELECT domain, key, tools, COUNT(*) AS support, SUM(ok) AS successes, SUM(occurrences) AS occurrences,
-      SUM(latency) AS latency, json_group_array(episode_id) FILTER (WHERE rank <= ?) AS evidence
-    FROM ranked GROUP BY domain, key, tools HAVING ${having}
-    ORDER BY support DESC, successes DESC, domain, key, tools LIMIT ?`;
-  return { sql, args: [...episodes.args, ...steps.args, MAX_EVIDENCE_IDS, q.min_support, q.limit] };
+  const episodes = () =>
+    whereEpisodeMatches(tenantScope(tenant, 'e'), {
+      archived: 'any',
+      tags_match: 'any',
+      status: 'completed',
+      domain: q.domain,
+      task_type: q.task_type === undefined ? undefined : [q.task_type],
+      started_after: q.since,
+    });
+  let candidates: { sql: string; args: (string | number)[]; support: string; successes: string };
+  if (q.since === undefined) {
+    const totals = tenantScope(tenant, 't').and('t.kind = ?', q.kind);
+    if (q.domain !== undefined) totals.and('t.domain = ?', q.domain);
+    if (q.task_type !== undefined) totals.and('t.task_type = ?', q.task_type);
+    candidates = {
+      sql: `SELECT t.domain, t.key, t.tools, SUM(t.support) AS support, SUM(t.successes) AS successes,
+          SUM(t.occurrences) AS occurrences, SUM(t.latency) AS latency
+        FROM suggestion_totals t WHERE ${totals} GROUP BY t.domain, t.key, t.tools`,
+      args: totals.args as (string | number)[],
+      support: 'SUM(t.support)',
+      successes: 'SUM(t.successes)',
+    };
+  } else {
+    const window = episodes();
+    candidates = {
+      sql: `SELECT g.domain, g.key, g.tools, COUNT(*) AS support, SUM(g.ok) AS successes,
+          SUM(g.occurrences) AS occurrences, SUM(g.latency) AS latency
+        FROM episodes e CROSS JOIN suggestion_grams g INDEXED BY suggestion_grams_by_episode ON g.tenant = e.tenant AND g.episode_id = e.id AND g.kind = ?
+        WHERE ${window} GROUP BY g.domain, g.key, g.tools`,
+      args: [q.kind, ...(window.args as (string | number)[])],
+      support: 'COUNT(*)',
+      successes: 'SUM(g.ok)',
+    };
+  }
+  // Spelled as aggregates: in HAVING a bare name is a column of the table before it is an alias.
+  const having =
+    q.kind === 'error_recovery'
+      ? `${candidates.support} >= ? AND ${candidates.successes} > 0`
+      : `${candidates.support} >= ?`;
+  // CROSS JOIN fixes the join order (SQLite keeps its left table outer): the window's episodes drive the
+  // candidates (each episode's rows by its index, whatever the statistics say); a candidate's rows, newest
+  // first, drive its evidence.
+  const evidence = episodes()
+    .and('g.kind = ?', q.kind)
+    .and('g.domain = c.domain')
+    .and('g.key = c.key')
+    .and('g.tools = c.tools');
+  const { support, successes } = candidates;
+  const alias = q.since === undefined ? 't' : 'g';
+  const sql = `WITH c AS (${candidates.sql} HAVING ${having}
+      ORDER BY ${support} DESC, ${successes} DESC, ${alias}.domain, ${alias}.key, ${alias}.tools LIMIT ?)
+    SELECT c.*, (
+      SELECT json_group_array(episode_id) FROM (
+        SELECT g.episode_id FROM suggestion_grams g
+        CROSS JOIN episodes e ON e.tenant = g.tenant AND e.id = g.episode_id
+        WHERE ${evidence} ORDER BY g.episode_id DESC LIMIT ?
+      )
+    ) AS evidence
+    FROM c ORDER BY c.support DESC, c.successes DESC, c.domain, c.key, c.tools`;
+  return {
+    sql,
+    args: [...candidates.args, q.min_support, q.limit, ...evidence.args, MAX_EVIDENCE_IDS],
+  };
 }
 
 function patternOf(kind: SuggestionQuery['kind'], row: Row): PatternCreate {

@@ -23,7 +23,8 @@ const KINDS = ['domain', 'task_type', 'agent_id'];
 const episodeSums = (r: string, sign: 1 | -1) => [
   `${sign}`,
   `${sign} * (${r}.end_time IS NOT NULL)`,
-  `${sign} * (${r}.outcome_type IS 'success')`,
+  // A success counts once completed, so successes ≤ completed (as in the stats).
+  `${sign} * (${r}.end_time IS NOT NULL AND ${r}.outcome_type IS 'success')`,
   `${sign} * (${r}.reward_total IS NOT NULL)`,
   `${sign} * COALESCE(${r}.reward_total, 0)`,
 ];
