@@ -243,12 +243,42 @@ describe('migrations', () => {
       MIGRATIONS.filter((m) => m.version < 6),
     );
     await before.write(rows);
-    expect(await migrate(before)).toEqual([6]);
+    expect((await migrate(before))[0]).toBe(6);
     const after = open(`file:${join(tempDir(), 'engram.db')}`);
     await migrate(after);
     await after.write(rows);
     const backfilled = await mined(before);
     expect(backfilled.totals.length).toBeGreaterThan(0);
     expect(backfilled).toEqual(await mined(after));
+  });
+
+  it('migration 7 on a database with in-progress successes - recounts the stats as its triggers keep them', async () => {
+    // Episodes with a success outcome, completed or still in progress, written before migration 7 (counted by
+    // migration 3's triggers, then recounted) and after it (counted by migration 7's triggers).
+    const rows = Array.from({ length: 12 }, (_, i) =>
+      sql(
+        `INSERT INTO episodes (tenant, id, task_type, domain, complexity, start_time, end_time, outcome_type,
+           step_count, created_at, updated_at, version, body, body_hash)
+         VALUES ('default', ?, 'testing', ?, 'simple', 0, ?, ?, 0, 0, 0, 1, '{}', 'x')`,
+        `0000000${i.toString(16)}-0000-7000-8000-000000000000`,
+        i % 3 ? 'web' : 'cli',
+        i % 2 ? 500 : null,
+        i % 4 === 3 ? 'failure' : 'success',
+      ),
+    );
+    const stats = (db: Database) => db.read('SELECT * FROM stats_episodes ORDER BY tenant, dimension, value');
+    const before = open(`file:${join(tempDir(), 'engram.db')}`);
+    await migrate(
+      before,
+      MIGRATIONS.filter((m) => m.version < 7),
+    );
+    await before.write(rows);
+    expect(await migrate(before)).toEqual([7]);
+    const after = open(`file:${join(tempDir(), 'engram.db')}`);
+    await migrate(after);
+    await after.write(rows);
+    const recounted = await stats(before);
+    expect(recounted.every((row) => Number(row.successes) <= Number(row.completed))).toBe(true);
+    expect(recounted).toEqual(await stats(after));
   });
 });
