@@ -14,6 +14,7 @@ import { createDatabase } from './db/create-database.js';
 import type { Database } from './db/database.js';
 import { ReplicationPosition } from './db/replication-position.js';
 import type { SqlDriver } from './db/types.js';
+import { registerAdmission } from './http/admission.js';
 import { KeyRing, loadApiKeys } from './http/api-keys.js';
 import { BEARER_SCHEME, documentSecurity, registerAuth } from './http/auth.js';
 import { registerConsistencyToken } from './http/consistency-token.js';
@@ -156,6 +157,15 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   // API and type the handlers; contract tests check real responses against them.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
   registerProblemHandlers(app, { retryAfterSeconds: () => db.policy.retryAfterSeconds() });
+  // First of the request hooks: a shed request costs no more than its headers.
+  registerAdmission(
+    app,
+    {
+      maxInFlight: config.ADMISSION_MAX_IN_FLIGHT,
+      maxEventLoopDelayMs: config.ADMISSION_MAX_EVENT_LOOP_DELAY_MS,
+    },
+    metrics,
+  );
   registerRequestLog(app, metrics);
   registerRequestChecks(app);
   registerJsonBodyParser(app);
