@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Metrics } from '../observability/metrics.js';
 import { sendProblem } from './problem.js';
+import { noteShed } from './request-log.js';
 
 // Admission control (SPEC §5, RELIABILITY R8): when more work arrives than the service can do, the excess is
 // answered 503 + Retry-After at once, in the first hook, before its body is read or parsed, instead of
@@ -48,6 +49,7 @@ export function registerAdmission(app: FastifyInstance, limits: AdmissionLimits,
     else if (loop && loop.delayMs > maxEventLoopDelayMs) reason = 'event_loop_delay';
     if (reason) {
       metrics.shed.inc({ reason });
+      noteShed(request);
       // The body is never parsed: Node discards it, and the connection stays open for the next request.
       const detail = 'The service is overloaded; retry later';
       return sendProblem(request, reply, 503, 'SERVICE_OVERLOADED', detail, { retryAfter: RETRY_AFTER_S });
