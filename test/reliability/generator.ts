@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { Agent, request } from 'node:http';
 
 // The load generator of the reliability tier, run in its own process (`node --import tsx generator.ts
@@ -7,7 +6,8 @@ import { Agent, request } from 'node:http';
 // request's latency counts from its scheduled arrival, so client-side queueing is not hidden), and
 // `{ connections, seconds }` is closed loop (each connection sends its next request when answered).
 // It prints one JSON line: every request as [phase, scheduled ms since start, latency ms, status, kind,
-// Retry-After present 1/0] (status 0: no answer within ANSWER_TIMEOUT_MS or a broken connection).
+// Retry-After present 1/0, ms the generator itself sent it late] (status 0: no answer within
+// ANSWER_TIMEOUT_MS or a broken connection), and the generator's own CPU use in cores.
 
 export type Phase = { rate: number; seconds: number } | { connections: number; seconds: number };
 export type Kind = 'create' | 'append' | 'get' | 'list' | 'search';
@@ -25,6 +25,7 @@ export type Sample = [
   status: number,
   kind: Kind,
   retryAfter: 0 | 1,
+  lateMs: number,
 ];
 
 const ANSWER_TIMEOUT_MS = 10_000;
@@ -87,13 +88,14 @@ function send(phase: number, scheduledMs: number, started: number): Promise<void
   const kind =
     spec.workload === 'create' ? 'create' : (KINDS[Math.floor(Math.random() * KINDS.length)] as Kind);
   const r = requestOf(kind);
+  const lateMs = Math.round(performance.now() - started - scheduledMs);
   return new Promise((resolve) => {
     let done = false;
     const finish = (status: number, retryAfter: 0 | 1 = 0) => {
       if (done) return;
       done = true;
       const latency = performance.now() - started - scheduledMs;
-      samples.push([phase, Math.round(scheduledMs), latency, status, r.kind, retryAfter]);
+      samples.push([phase, Math.round(scheduledMs), latency, status, r.kind, retryAfter, lateMs]);
       resolve();
     };
     const req = request(
@@ -167,6 +169,7 @@ async function closedLoop(
 }
 
 const started = performance.now();
+const cpuStart = process.cpuUsage();
 const outstanding: Promise<void>[] = [];
 for (const [i, phase] of spec.phases.entries()) {
   if ('rate' in phase) outstanding.push(...(await openLoop(i, phase.rate, phase.seconds, started)));
@@ -174,4 +177,6 @@ for (const [i, phase] of spec.phases.entries()) {
 }
 await Promise.all(outstanding);
 agent.destroy();
-process.stdout.write(`${JSON.stringify({ samples, id: randomUUID() })}\n`);
+const cpu = process.cpuUsage(cpuStart);
+const cores = (cpu.user + cpu.system) / 1000 / (performance.now() - started);
+process.stdout.write(`${JSON.stringify({ samples, cores })}\n`);

@@ -93,8 +93,8 @@ export async function startService(env: Record<string, string> = {}): Promise<Se
 
 const run = promisify(execFile);
 
-/** Runs the load generator in its own process; resolves with every request it made. */
-export async function generate(spec: GeneratorSpec): Promise<Sample[]> {
+/** Runs the load generator in its own process; resolves with every request it made and its CPU use. */
+export async function generate(spec: GeneratorSpec): Promise<{ samples: Sample[]; cores: number }> {
   const { stdout } = await run(
     process.execPath,
     ['--import', 'tsx', 'test/reliability/generator.ts', JSON.stringify(spec)],
@@ -103,7 +103,7 @@ export async function generate(spec: GeneratorSpec): Promise<Sample[]> {
       maxBuffer: 1 << 30,
     },
   );
-  return (JSON.parse(stdout) as { samples: Sample[] }).samples;
+  return JSON.parse(stdout) as { samples: Sample[]; cores: number };
 }
 
 /** Samples a value every `everyMs` until stopped. */
