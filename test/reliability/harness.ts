@@ -52,7 +52,9 @@ export function latencyFigures(values: readonly number[]): { p50: number; p99: n
 }
 
 export interface Service extends ServerProcess {
+  /** `Bearer <key>` of a writer of `tenant`. */
   authorization: string;
+  tenant: string;
   rssMb(): number;
   /** Open file descriptors of the process. */
   fds(): number;
@@ -82,6 +84,7 @@ export async function startService(env: Record<string, string> = {}): Promise<Se
   });
   return Object.assign(server, {
     authorization: ids.headers('a', 'write').authorization as string,
+    tenant: ids.tenants.a,
     rssMb: () => rssMb(server.pid) ?? Number.NaN,
     fds: () => readdirSync(`/proc/${server.pid}/fd`).length,
     async close() {
