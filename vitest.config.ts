@@ -45,7 +45,7 @@ export default defineConfig({
         test: {
           name: 'reliability',
           include: ['test/reliability/**/*.test.ts'],
-          testTimeout: 900_000,
+          testTimeout: 300_000, // the soak sets its own
           hookTimeout: 120_000,
           fileParallelism: false,
         },
