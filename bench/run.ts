@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { AutocannonRequest } from 'autocannon';
 import { freePort } from '../test/helpers/ports.js';
+import { populateAnalytics } from './analytics.js';
 import { directCreate, directRead, type LoopTiming, rawGroupedCreate, rawRead } from './baselines.js';
 import {
   episodeCreateStatements,
@@ -32,6 +33,8 @@ import {
   textTable,
 } from './report.js';
 import {
+  ANALYTICS_CONNECTIONS,
+  analytics,
   type Drive,
   episodeCreate,
   filteredList,
@@ -41,6 +44,7 @@ import {
   isolation,
   POINT_READ_CONNECTIONS,
   POPULATION_BATCH,
+  patterns,
   populate,
   random,
   SCENARIOS,
@@ -141,7 +145,13 @@ type Key =
   | 'directGet'
   | 'rawGet'
   | 'directList'
-  | 'rawList';
+  | 'rawList'
+  | 'patternCreate'
+  | 'patternList'
+  | 'patternApply'
+  | 'stats'
+  | 'sequences'
+  | 'recoveries';
 
 interface Run {
   opts: Options;
@@ -158,11 +168,14 @@ interface Run {
 
 const log = (line: string) => console.log(line);
 const want = (run: Run, s: Scenario) => run.opts.only.has(s);
-const needsHello = (run: Run) => want(run, 'health') || want(run, 'get') || want(run, 'list');
+const needsHello = (run: Run) =>
+  want(run, 'health') || want(run, 'get') || want(run, 'list') || want(run, 'patterns') || want(run, 'stats');
 const needsPopulation = (run: Run) =>
   want(run, 'get') || want(run, 'list') || want(run, 'steps') || want(run, 'isolation');
 /** Episodes with steps listed by the isolation scenario (in their own domain). */
 const EPISODES_WITH_STEPS = 1_000;
+/** Steps of each episode of the analytics population (issue 10: 100,000 episodes / 1,000,000 steps). */
+const ANALYTICS_STEPS_PER_EPISODE = 10;
 
 /** Runs one step; a failure is recorded as a problem and the run goes on with the next step. */
 async function attempt(run: Run, name: string, fn: () => Promise<void>): Promise<void> {
@@ -311,6 +324,27 @@ async function runService(run: Run): Promise<void> {
         run.m.steps = await stepAppend(server.url, drive, randomId);
       });
     }
+    if (want(run, 'patterns')) {
+      await attempt(run, 'patterns', async () => {
+        const { create, list, apply } = await patterns(server.url, drive, pick);
+        Object.assign(run.m, { patternCreate: create, patternList: list, patternApply: apply });
+      });
+    }
+    if (want(run, 'stats')) {
+      await attempt(run, 'stats', async () => {
+        const steps = opts.population * ANALYTICS_STEPS_PER_EPISODE;
+        const seconds = populateAnalytics(run.dbPath, opts.population, ANALYTICS_STEPS_PER_EPISODE);
+        const line =
+          `analytics population: ${opts.population.toLocaleString('en-US')} episodes (¾ completed) with ` +
+          `${steps.toLocaleString('en-US')} steps written by direct SQL in the bench process ` +
+          `(bench/analytics.ts, one transaction, the stats triggers firing): ${seconds.toFixed(1)} s`;
+        run.notes.push(line);
+        log(`  ${line}`);
+        await analytics(server.url, drive, opts.population, (what, measured) => {
+          run.m[what] = measured;
+        });
+      });
+    }
   } finally {
     const code = await server.stop();
     if (opts.probe) run.probeLines = readProbe(run.probeFile);
@@ -450,6 +484,36 @@ function tableRows(run: Run): TableRow[] {
     `${HEAVY_CONNECTIONS} conns`,
     m.heavy,
   );
+  add(want(run, 'patterns'), 'pattern create: POST /v1/patterns', conns, m.patternCreate, [
+    { label: 'hello-world', value: ratio(m.patternCreate, m.hello) },
+    { label: 'episode create', value: ratio(m.patternCreate, m.create) },
+  ]);
+  add(want(run, 'patterns'), 'pattern list: GET /v1/patterns?kind&domain&limit=20', conns, m.patternList, [
+    { label: 'hello-world', value: ratio(m.patternList, m.hello) },
+    { label: byCpu, value: perCpu(m.patternList, m.hello) },
+    { label: 'episode list', value: ratio(m.patternList, m.list) },
+  ]);
+  add(want(run, 'patterns'), 'application: POST /v1/patterns/{id}/applications', conns, m.patternApply, [
+    { label: 'pattern create', value: ratio(m.patternApply, m.patternCreate) },
+  ]);
+  const heavy = `${ANALYTICS_CONNECTIONS} conns`;
+  const p95 = (measured: Measurement | undefined, ms: number): Check => ({
+    label: 'p95',
+    value: measured?.p95 ?? null,
+    target: { op: '<=', value: ms, unit: 'ms' },
+  });
+  add(want(run, 'stats'), 'stats: GET /v1/stats', heavy, m.stats, [
+    p95(m.stats, 50),
+    { label: 'hello-world', value: ratio(m.stats, m.hello) },
+  ]);
+  add(want(run, 'stats'), 'suggestions: kind=tool_sequence', heavy, m.sequences, [
+    p95(m.sequences, 200),
+    { label: 'stats', value: ratio(m.sequences, m.stats) },
+  ]);
+  add(want(run, 'stats'), 'suggestions: kind=error_recovery', heavy, m.recoveries, [
+    p95(m.recoveries, 200),
+    { label: 'stats', value: ratio(m.recoveries, m.stats) },
+  ]);
   return rows;
 }
 

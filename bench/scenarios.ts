@@ -12,7 +12,16 @@ import {
 
 // The service's scenarios: a pre-check of one request each, then the load; and the population.
 
-export const SCENARIOS = ['health', 'create', 'get', 'list', 'steps', 'isolation'] as const;
+export const SCENARIOS = [
+  'health',
+  'create',
+  'get',
+  'list',
+  'steps',
+  'isolation',
+  'patterns',
+  'stats',
+] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 export const POPULATION_BATCH = 500;
@@ -226,4 +235,127 @@ export async function isolation(
     drive('heavy lists', [{ method: 'GET', path: heavyPath }], HEAVY_CONNECTIONS),
   ]);
   return { alone, beside, heavy };
+}
+
+/** A tool-sequence pattern body, unique by `n` (its domain and success rate vary with it). */
+function patternBody(n: number): string {
+  return JSON.stringify({
+    kind: 'tool_sequence',
+    tools: ['read_file', 'grep', 'edit_file', 'run_tests'],
+    context: { domain: domainOf(n), language: n % 4 === 0 ? 'python' : 'typescript' },
+    success_rate: (n % 101) / 100,
+    avg_latency_ms: 900 + (n % 500),
+    occurrence_count: 1 + (n % 40),
+    tags: ['bench', `t${n % 30}`],
+  });
+}
+
+const patternListPath = (domain: string) => `/v1/patterns?kind=tool_sequence&domain=${domain}&limit=20`;
+/** Patterns the application counter scenario spreads its calls over. */
+const APPLIED_PATTERNS = 100;
+
+/**
+ * Patterns (issue 10): `POST /v1/patterns` (every body unique), then `GET /v1/patterns?kind&domain&limit=20`
+ * over what the creates wrote, then `POST /v1/patterns/{id}/applications` (one-statement counter update) on
+ * 100 of them — each checked with one request first.
+ */
+export async function patterns(
+  url: string,
+  drive: Drive,
+  pick: (n: number) => number,
+): Promise<{ create: Measurement; list: Measurement; apply: Measurement }> {
+  const first = await request(`${url}/v1/patterns`, {
+    method: 'POST',
+    headers: JSON_HEADERS,
+    body: patternBody(0),
+  });
+  expect(first.status === 201, 'POST /v1/patterns should answer 201', first);
+  let n = 0;
+  const create = await drive('pattern create', [
+    {
+      method: 'POST',
+      path: '/v1/patterns',
+      headers: JSON_HEADERS,
+      setupRequest: (req) => ({ ...req, body: patternBody(++n) }),
+    },
+  ]);
+  const page = await request(url + patternListPath(domainOf(1)));
+  const items = (page.body as { items?: { id: string; kind: string; context: { domain: string } }[] }).items;
+  expect(
+    page.status === 200 &&
+      items?.length === 20 &&
+      items.every((p) => p.kind === 'tool_sequence' && p.context.domain === domainOf(1)),
+    'GET /v1/patterns should answer a full page of the filter',
+    page,
+  );
+  const list = await drive('pattern list', [
+    {
+      method: 'GET',
+      path: '/',
+      setupRequest: (req) => ({ ...req, path: patternListPath(domainOf(pick(DOMAIN_COUNT))) }),
+    },
+  ]);
+  const applied = await request(`${url}/v1/patterns?limit=${APPLIED_PATTERNS}`);
+  const ids = ((applied.body as { items?: { id: string }[] }).items ?? []).map((p) => p.id);
+  expect(ids.length === APPLIED_PATTERNS, `${APPLIED_PATTERNS} patterns to apply`, applied.status);
+  const outcomes = ['helped', 'no_effect', 'hindered'] as const;
+  const applicationBody = (i: number) => JSON.stringify({ outcome: outcomes[i % 3], reward_delta: i % 5 });
+  const one = await request(`${url}/v1/patterns/${ids[0]}/applications`, {
+    method: 'POST',
+    headers: JSON_HEADERS,
+    body: applicationBody(0),
+  });
+  expect(one.status === 200, 'POST /v1/patterns/{id}/applications should answer 200', one);
+  let k = 0;
+  const apply = await drive('pattern application', [
+    {
+      method: 'POST',
+      path: '/',
+      headers: JSON_HEADERS,
+      setupRequest: (req) => ({
+        ...req,
+        path: `/v1/patterns/${ids[pick(ids.length)]}/applications`,
+        body: applicationBody(++k),
+      }),
+    },
+  ]);
+  return { create, list, apply };
+}
+
+/** Clients of the analytics reads: each request is a heavy read, measured for its latency (p95). */
+export const ANALYTICS_CONNECTIONS = 4;
+const SUGGESTIONS = {
+  tool_sequence: '/v1/patterns/suggestions?kind=tool_sequence&min_support=2&limit=20',
+  error_recovery: '/v1/patterns/suggestions?kind=error_recovery&min_support=2&limit=20',
+} as const;
+
+/**
+ * `GET /v1/stats`, then the mined suggestions of each kind, over the analytics population; each checked with
+ * one request first and handed to `record` as soon as measured (a slow suggestion kind keeps the stats).
+ */
+export async function analytics(
+  url: string,
+  drive: Drive,
+  episodes: number,
+  record: (what: 'stats' | 'sequences' | 'recoveries', m: Measurement) => void,
+): Promise<void> {
+  const heavy = (name: string, path: string) => drive(name, [{ method: 'GET', path }], ANALYTICS_CONNECTIONS);
+  const stats = await request(`${url}/v1/stats`);
+  const counts = (stats.body as { counts?: { episodes: number; steps: number } }).counts;
+  expect(
+    stats.status === 200 && (counts?.episodes ?? 0) >= episodes,
+    `GET /v1/stats should count ≥ ${episodes} episodes`,
+    stats,
+  );
+  record('stats', await heavy('stats', '/v1/stats'));
+  for (const [what, kind] of [
+    ['sequences', 'tool_sequence'],
+    ['recoveries', 'error_recovery'],
+  ] as const) {
+    const path = SUGGESTIONS[kind];
+    const res = await request(url + path);
+    const items = (res.body as { items?: unknown[] }).items;
+    expect(res.status === 200 && (items?.length ?? 0) > 0, `GET ${path} should find candidates`, res);
+    record(what, await heavy(`suggestions (${kind})`, path));
+  }
 }

@@ -8,6 +8,8 @@ import pkg from '../package.json' with { type: 'json' };
 import { healthRoutes } from '../routes/health.js';
 import { metricsRoutes } from '../routes/metrics.js';
 import { episodeResource } from '../routes/v1/episodes.js';
+import { heuristicResource, patternResource } from '../routes/v1/patterns.js';
+import { statsResource } from '../routes/v1/stats.js';
 import { stepResource } from '../routes/v1/steps.js';
 import type { Config } from './config.js';
 import { createDatabase } from './db/create-database.js';
@@ -36,8 +38,15 @@ import { RecordCounts } from './observability/record-counts.js';
 import { ClaimedWrites } from './services/common/writes.js';
 import { EpisodeService } from './services/episode-service.js';
 import { HealthService } from './services/health-service.js';
+import { HeuristicService } from './services/heuristic-service.js';
+import { PatternService } from './services/pattern-service.js';
+import { RetrievalCounter } from './services/retrieval-counter.js';
+import { StatsService } from './services/stats-service.js';
 import { StepService } from './services/step-service.js';
 import { LibsqlEpisodeRepository } from './storage/libsql/episode-repository.js';
+import { LibsqlHeuristicRepository } from './storage/libsql/heuristic-repository.js';
+import { LibsqlPatternRepository } from './storage/libsql/pattern-repository.js';
+import { LibsqlStatsRepository } from './storage/libsql/stats-repository.js';
 import { LibsqlStepRepository } from './storage/libsql/step-repository.js';
 import { LibsqlWriteClaimRepository } from './storage/libsql/write-claims.js';
 import { type SchemaStartup, startSchema } from './storage/schema-startup.js';
@@ -56,11 +65,15 @@ export interface Engram {
   health: HealthService;
   metrics: Metrics;
   recordCounts: RecordCounts;
+  /** Pattern retrieval counts waiting for their batched write. */
+  retrievals: RetrievalCounter;
 }
 
 /** How often expired write claims are deleted, and row counts for the metrics refreshed. */
 const PRUNE_INTERVAL_MS = 60_000;
 const RECORD_COUNT_INTERVAL_MS = 30_000;
+/** How often pattern retrieval counts are written: what a crash may cost of them. */
+const RETRIEVAL_FLUSH_INTERVAL_MS = 5_000;
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -127,9 +140,20 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
 
   const writes = new ClaimedWrites(claims);
   const episodeRepository = new LibsqlEpisodeRepository(db);
+  const patternRepository = new LibsqlPatternRepository(db);
+  const retrievals = new RetrievalCounter(patternRepository, writes, logger, RETRIEVAL_FLUSH_INTERVAL_MS);
+  retrievals.start();
+  const learned = {
+    patterns: new PatternService(patternRepository, writes, retrievals),
+    heuristics: new HeuristicService(new LibsqlHeuristicRepository(db), writes),
+    retrievals,
+  };
   const resources: Resource[] = [
     episodeResource(new EpisodeService(episodeRepository, writes)),
     stepResource(new StepService(new LibsqlStepRepository(db), episodeRepository, writes)),
+    patternResource(learned),
+    heuristicResource(learned),
+    statsResource(new StatsService(new LibsqlStatsRepository(db))),
   ];
 
   const app = Fastify({
@@ -150,7 +174,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     // A missing Host is answered by our own hook below, as problem+json, instead of Node's empty 400.
     http: { requireHostHeader: false },
   });
-  app.decorate('engram', { db, health, metrics, recordCounts });
+  app.decorate('engram', { db, health, metrics, recordCounts, retrievals });
   app.setValidatorCompiler(validatorCompiler);
   // Responses are plain JSON.stringify: records are built field by field from whitelisted columns, so there
   // is nothing to strip, and the zod encoder would cost ≈15 µs per episode. The response schemas document the
@@ -200,6 +224,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     clearInterval(syncTimer);
     clearInterval(pruneTimer);
     await recordCounts.stop();
+    await retrievals.stop();
     await db.close();
   });
 

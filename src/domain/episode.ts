@@ -44,7 +44,7 @@ export type TaskType = z.infer<typeof TaskType>;
 export const Complexity = z.enum(['simple', 'moderate', 'complex']);
 export type Complexity = z.infer<typeof Complexity>;
 
-const ContextTags = z
+export const ContextTags = z
   .array(boundedString(1, MAX_NAME_CHARS))
   .max(MAX_CONTEXT_TAGS, `must have at most ${MAX_CONTEXT_TAGS} tags`)
   .describe('Free-form context tags, kept exactly as given (unlike the normalised episode tags)');

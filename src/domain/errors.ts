@@ -102,3 +102,20 @@ export class InvalidRequest extends Error {
     this.code = code ?? (statusCode === 413 ? 'PAYLOAD_TOO_LARGE' : 'VALIDATION_FAILED');
   }
 }
+
+export const PatternNotFound = createError<[string]>('PATTERN_NOT_FOUND', 'Pattern %s was not found', 404);
+export const PatternIdConflict = createError<[string]>(
+  'PATTERN_ID_CONFLICT',
+  'Pattern %s already exists with a different body',
+  409,
+);
+export const HeuristicNotFound = createError<[string]>(
+  'HEURISTIC_NOT_FOUND',
+  'Heuristic %s was not found',
+  404,
+);
+export const HeuristicIdConflict = createError<[string]>(
+  'HEURISTIC_ID_CONFLICT',
+  'Heuristic %s already exists with a different body',
+  409,
+);

@@ -59,3 +59,5 @@ export const MAX_QUERY_TEXT_CHARS = 500;
 export const MAX_CURSOR_CHARS = 1_024;
 /** Nesting depth of a JSON request body (SPEC §6); enforced where the body is parsed. */
 export const MAX_JSON_DEPTH = 32;
+/** A whole pattern or heuristic, measured as serialized JSON. */
+export const MAX_PATTERN_BYTES = 256 * 1024;

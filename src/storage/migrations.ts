@@ -3,12 +3,17 @@ import { DbError } from '../db/errors.js';
 import { CLAIM, labelled, sql } from '../db/types.js';
 import { initialSchema } from './migrations/001-initial-schema.js';
 import { writeClaimsAndGuards } from './migrations/002-write-claims-and-guards.js';
+import { patternsHeuristicsAndStats } from './migrations/003-patterns-heuristics-and-stats.js';
 import type { Migration } from './migrations/migration.js';
 
 export type { Migration } from './migrations/migration.js';
 
 /** Every migration, in order. A landed migration is never edited: changes are new migrations. */
-export const MIGRATIONS: readonly Migration[] = [initialSchema, writeClaimsAndGuards];
+export const MIGRATIONS: readonly Migration[] = [
+  initialSchema,
+  writeClaimsAndGuards,
+  patternsHeuristicsAndStats,
+];
 
 const LEDGER = `CREATE TABLE IF NOT EXISTS schema_migrations (
   version INTEGER PRIMARY KEY,

@@ -220,11 +220,16 @@ class Worker {
    */
   private async listChain(item?: Item, list?: Operation): Promise<void> {
     const { rng } = this;
-    const owner = item ?? rng.pick(this.model.items);
     const lists = this.s.doc.operations.filter(
       (o) => o.method === 'GET' && o.params.some((p) => p.name === 'cursor'),
     );
     const op = list ?? rng.pick(lists);
+    // A list below an item (`…/{id}/steps`) is listed for an item of the family it belongs to.
+    const owners = op.path.includes('{')
+      ? this.model.items.filter((i) => i.family.itemOps.includes(op))
+      : this.model.items;
+    if (!item && owners.length === 0) return;
+    const owner = item ?? rng.pick(owners);
     const full = item !== undefined;
     const kind = owner.family.children.find((c) => c.list === op);
     const itemOfList = op.path.includes('{') ? owner : undefined;

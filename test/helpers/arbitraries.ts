@@ -280,3 +280,85 @@ export function validEpisodeCreate({
     .tuple(body, span(), withSteps ? stepList() : fc.constant(undefined))
     .map(([episode, times, steps]) => ({ ...episode, ...times, ...(steps ? { steps } : {}) }));
 }
+
+const rate = () => fc.double({ min: 0, max: 1, noNaN: true }).map(noNegativeZero);
+const nonNegative = () => fc.double({ min: 0, noNaN: true, noDefaultInfinity: true }).map(noNegativeZero);
+const prose = () => text(1, 40);
+
+const patternContext = () =>
+  fc.record(
+    {
+      domain: name(),
+      language: name(),
+      framework: name(),
+      complexity: fc.constantFrom(...Complexity.options),
+      tags: fc.array(name(), { maxLength: 4 }),
+    },
+    { requiredKeys: ['domain'], ...plain },
+  );
+
+const patternCommon = { id: uuid(), tags: tags() };
+
+/** A valid pattern body of any of the four kinds; every optional field is sometimes present. */
+export function validPatternCreate(): fc.Arbitrary<Record<string, unknown>> {
+  const kind = <K extends string>(
+    name: K,
+    fields: Record<string, fc.Arbitrary<unknown>>,
+    required: string[],
+  ) =>
+    fc.record<Record<string, unknown>>(
+      { kind: fc.constant(name), ...patternCommon, ...fields },
+      { requiredKeys: ['kind', ...required], ...plain },
+    );
+  return fc.oneof(
+    kind(
+      'tool_sequence',
+      {
+        tools: fc.array(name(), { minLength: 1, maxLength: 6 }),
+        context: patternContext(),
+        success_rate: rate(),
+        avg_latency_ms: nonNegative(),
+        occurrence_count: fc.nat(),
+      },
+      ['tools', 'context', 'success_rate', 'avg_latency_ms', 'occurrence_count'],
+    ),
+    kind(
+      'decision_point',
+      {
+        condition: prose(),
+        action: prose(),
+        outcome_stats: fc
+          .tuple(fc.nat(1000), fc.nat(1000), fc.nat(1000), nonNegative())
+          .map(([success_count, failure_count, rest, avg_duration_secs]) => ({
+            success_count,
+            failure_count,
+            total_count: success_count + failure_count + rest,
+            avg_duration_secs,
+          })),
+        context: patternContext(),
+      },
+      ['condition', 'action', 'outcome_stats', 'context'],
+    ),
+    kind(
+      'error_recovery',
+      {
+        error_type: prose(),
+        recovery_steps: fc.array(prose(), { minLength: 1, maxLength: 5 }),
+        success_rate: rate(),
+        context: patternContext(),
+      },
+      ['error_type', 'recovery_steps', 'success_rate', 'context'],
+    ),
+    kind(
+      'context_pattern',
+      {
+        context_features: fc.array(prose(), { minLength: 1, maxLength: 5 }),
+        recommended_approach: prose(),
+        evidence: fc.array(uuid(), { maxLength: 5 }),
+        success_rate: rate(),
+        context: patternContext(),
+      },
+      ['context_features', 'recommended_approach', 'evidence', 'success_rate'],
+    ),
+  );
+}

@@ -7,6 +7,7 @@ import {
   fillPath,
   type Operation,
   operationsOf,
+  requiredQuery,
 } from '../helpers/openapi-walk.js';
 
 // SPEC §6 resource limits: a depth bomb is refused at its 33rd bracket, before any parsing; `limit` caps and
@@ -75,11 +76,13 @@ describe('resource limits', () => {
     for (const op of limited) {
       const schema = op.query.find((q) => q.name === 'limit')?.schema ?? {};
       expect(schema.maximum, `${op.path} documents its cap`).toBeGreaterThan(0);
-      const url = fillPath(op.path, { id: episodeId });
-      const at = await app.inject({ method: 'GET', url: `${url}?limit=${schema.maximum}` });
+      // The operation's required parameters (the suggestions' `kind`) at a valid value, then the limit.
+      const required = new URLSearchParams(requiredQuery(op, doc)).toString();
+      const url = `${fillPath(op.path, { id: episodeId })}?${required ? `${required}&` : ''}`;
+      const at = await app.inject({ method: 'GET', url: `${url}limit=${schema.maximum}` });
       expect(at.statusCode, `${url} limit=${schema.maximum}: ${at.body}`).toBe(200);
       for (const bad of [String((schema.maximum ?? 0) + 1), '0', '-1', '1e9', '10.5', 'all']) {
-        const res = await app.inject({ method: 'GET', url: `${url}?limit=${bad}` });
+        const res = await app.inject({ method: 'GET', url: `${url}limit=${bad}` });
         expect(res.statusCode, `${url} limit=${bad}`).toBe(400);
         expect(res.json().errors, `${url} limit=${bad}`).toContainEqual(
           expect.objectContaining({ in: 'query', path: '/limit' }),

@@ -7,6 +7,8 @@ import { episodeBody, send } from '../helpers/backends.js';
 // rows. (A page's own rows — at most limit + 1 — are sorted again for its size budget; that is not the
 // filtered set.)
 
+const ALIASES = { episodes: 'e', steps: 's', patterns: 'p', heuristics: 'h' } as const;
+
 describe('list query plans', () => {
   let app: TestApp;
   let captured: Statement[] = [];
@@ -21,6 +23,23 @@ describe('list query plans', () => {
         }),
       ),
     });
+    for (let i = 0; i < 30; i++) {
+      await send(app, 'POST', '/v1/patterns', {
+        kind: i % 2 ? 'tool_sequence' : 'error_recovery',
+        ...(i % 2
+          ? { tools: ['a', 'b'], avg_latency_ms: 1, occurrence_count: 1 }
+          : { error_type: 'E', recovery_steps: ['retry'] }),
+        context: { domain: `d${i % 5}`, ...(i % 3 ? { language: 'ts' } : {}) },
+        success_rate: (i % 10) / 10,
+        tags: [`t${i % 4}`],
+      });
+      await send(app, 'POST', '/v1/heuristics', {
+        condition: 'c',
+        action: 'a',
+        confidence: (i % 10) / 10,
+        evidence: { episode_ids: [], success_rate: 0.5, sample_size: 1 },
+      });
+    }
     await app.engram.db.write([{ sql: 'ANALYZE', args: [] }]);
     app.faults.fault = (call) => {
       if (call.op === 'query' || call.op === 'scan') captured.push(...call.stmts);
@@ -32,13 +51,13 @@ describe('list query plans', () => {
   });
 
   /** The plan of the list's query: the line that reads `table`, and the lines of the same (sub)query. */
-  async function planOf(url: string, table: 'episodes' | 'steps' = 'episodes') {
+  async function planOf(url: string, table: keyof typeof ALIASES = 'episodes') {
     captured = [];
     expect((await send(app, 'GET', url)).status).toBe(200);
     const stmt = captured.find((s) => s.sql.includes(`FROM ${table}`));
     if (!stmt) throw new Error(`no ${table} query captured for ${url}`);
     const rows = await app.engram.db.read(`EXPLAIN QUERY PLAN ${stmt.sql}`, stmt.args);
-    const alias = table === 'episodes' ? 'e' : 's';
+    const alias = ALIASES[table];
     const read = rows.find((r) => new RegExp(`^(SEARCH|SCAN) ${alias}\\b`).test(String(r.detail)));
     const all = rows.map((r) => String(r.detail));
     if (!read) throw new Error(`no read of ${table} in the plan:\n${all.join('\n')}`);
@@ -76,5 +95,29 @@ describe('list query plans', () => {
     const plan = await planOf(url, 'steps');
     expect(plan.read, plan.all.join('\n')).toContain(index);
     expect(plan.sameQuery.join('\n'), plan.all.join('\n')).not.toMatch(/TEMP B-TREE/);
+  });
+
+  it.each([
+    ['/v1/patterns', 'patterns_by_success'],
+    ['/v1/patterns?min_success_rate=0.5', 'patterns_by_success'],
+    ['/v1/patterns?kind=tool_sequence', 'patterns_by_kind'],
+    ['/v1/patterns?kind=tool_sequence&min_success_rate=0.5', 'patterns_by_kind'],
+    ['/v1/patterns?domain=d1', 'patterns_by_domain'],
+    ['/v1/patterns?language=ts', 'patterns_by_language'],
+    ['/v1/patterns?sort=effectiveness_desc', 'patterns_by_effectiveness'],
+    ['/v1/patterns?sort=created_desc', 'patterns_by_recency'],
+    ['/v1/heuristics', 'heuristics_by_confidence'],
+    ['/v1/heuristics?min_confidence=0.5', 'heuristics_by_confidence'],
+  ])('plan: %s uses %s without a full scan or a sort', async (url, index) => {
+    const table = url.startsWith('/v1/patterns') ? 'patterns' : 'heuristics';
+    const plan = await planOf(url, table);
+    expect(plan.read, plan.all.join('\n')).toContain(`USING INDEX ${index}`);
+    expect(plan.sameQuery.join('\n'), plan.all.join('\n')).not.toMatch(/TEMP B-TREE/);
+  });
+
+  it('plan: the pattern tag filter probes its index', async () => {
+    expect((await planOf('/v1/patterns?tag=t1', 'patterns')).all.join('\n')).toMatch(
+      /SEARCH t USING (PRIMARY KEY|INDEX pattern_tags_by_tag)/,
+    );
   });
 });

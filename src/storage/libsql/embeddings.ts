@@ -57,3 +57,12 @@ export function embeddingInserts(
     ),
   ];
 }
+
+/** Deletes every vector of an item (all models): part of deleting the item, in its transaction. */
+export function itemEmbeddingsDelete(
+  tenant: string,
+  item: { type: 'episode' | 'step' | 'pattern' | 'heuristic'; id: string },
+): Statement {
+  const where = tenantScope(tenant).and('item_type = ?', item.type).and('item_id = ?', item.id);
+  return sql(`DELETE FROM embeddings WHERE ${where}`, ...where.args);
+}
