@@ -40,6 +40,17 @@ export default defineConfig({
         },
       },
       {
+        // Issue 13: outage, flaky network, overload, soak, a retrying client; each prints its figures. Alone and
+        // one file at a time: each is the load. `npm run test:reliability` runs them in full, CI the short ones.
+        test: {
+          name: 'reliability',
+          include: ['test/reliability/**/*.test.ts'],
+          testTimeout: 300_000, // the soak sets its own
+          hookTimeout: 120_000,
+          fileParallelism: false,
+        },
+      },
+      {
         test: {
           name: 'scale',
           include: ['test/scale/**/*.test.ts'],

@@ -19,6 +19,7 @@ import type { Database } from './db/database.js';
 import { ReplicationPosition } from './db/replication-position.js';
 import type { SqlDriver } from './db/types.js';
 import { type DiskAnnOptions, diskAnnOptionsOf } from './domain/embedding.js';
+import { registerAdmission } from './http/admission.js';
 import { KeyRing, loadApiKeys } from './http/api-keys.js';
 import { BEARER_SCHEME, documentSecurity, registerAuth } from './http/auth.js';
 import { registerConsistencyToken } from './http/consistency-token.js';
@@ -207,6 +208,15 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   // API and type the handlers; contract tests check real responses against them.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
   registerProblemHandlers(app, { retryAfterSeconds: () => db.policy.retryAfterSeconds() });
+  // First of the request hooks: a shed request costs no more than its headers.
+  registerAdmission(
+    app,
+    {
+      maxInFlight: config.ADMISSION_MAX_IN_FLIGHT,
+      maxEventLoopDelayMs: config.ADMISSION_MAX_EVENT_LOOP_DELAY_MS,
+    },
+    metrics,
+  );
   registerRequestLog(app, metrics);
   registerRequestChecks(app);
   registerJsonBodyParser(app);

@@ -24,6 +24,17 @@ export const ConfigSchema = z.object({
     .default(0)
     .describe('on SIGTERM, time between readiness turning 503 and the listener closing'),
 
+  ADMISSION_MAX_IN_FLIGHT: int(0, 1_000_000)
+    .default(256)
+    .describe(
+      'requests in flight beyond which new ones are answered 503 before their body is read (0 = off)',
+    ),
+  ADMISSION_MAX_EVENT_LOOP_DELAY_MS: int(0, 60_000)
+    .default(0)
+    .describe(
+      'event-loop delay beyond which new requests are answered 503 before their body is read (0 = off)',
+    ),
+
   LIBSQL_URL: z
     .string()
     .min(1)

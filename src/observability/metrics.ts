@@ -28,6 +28,17 @@ export function createMetrics(build: { version: string }) {
       buckets: HTTP_BUCKETS,
       registers,
     }),
+    inFlight: new Gauge({
+      name: 'engram_http_requests_in_flight',
+      help: 'Requests admitted and not yet answered (health probes and scrapes not counted)',
+      registers,
+    }),
+    shed: new Counter({
+      name: 'engram_http_requests_shed_total',
+      help: 'Requests answered 503 SERVICE_OVERLOADED by admission control before their body was read, by reason',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
     dbOperation: new Histogram({
       name: 'engram_db_operation_duration_seconds',
       help: 'Database operation duration, resilience policy included, by operation and outcome',

@@ -36,36 +36,43 @@ export interface IdentityApp {
   close(): Promise<void>;
 }
 
-/** Builds the app with `ENGRAM_API_KEYS` for the six identities (plus `env`), optionally listening. */
-export async function buildIdentityApp(
-  env: TestEnv = {},
-  options: { listen?: boolean; overrides?: AppOverrides } = {},
-): Promise<IdentityApp> {
+/** Keys for two fresh tenants × three roles, and the `ENGRAM_API_KEYS` value that configures them (for an
+ * app in this process or a server in another). */
+export function makeIdentities(): {
+  tenants: Record<TenantSlot, string>;
+  identities: readonly TestIdentity[];
+  ENGRAM_API_KEYS: string;
+  headers(slot: TenantSlot, role: Role): Record<string, string>;
+} {
   const run = randomBytes(4).toString('hex');
   const tenants: Record<TenantSlot, string> = { a: `tenant-a-${run}`, b: `tenant-b-${run}` };
   const identities = (['a', 'b'] as const).flatMap((slot) =>
     ROLES.map((role) => ({ slot, tenant: tenants[slot], role, key: randomBytes(24).toString('base64url') })),
   );
-  const app = await buildTestApp(
-    { ENGRAM_API_KEYS: identities.map((i) => `${i.key}:${i.tenant}:${i.role}`).join(','), ...env },
-    options.overrides,
-  );
-  let url = '';
-  if (options.listen) {
-    const address = await app.listen({ host: '127.0.0.1', port: 0 });
-    url = address.replace('localhost', '127.0.0.1');
-  }
   const find = (slot: TenantSlot, role: Role) => {
     const identity = identities.find((i) => i.slot === slot && i.role === role);
     if (!identity) throw new Error(`no identity ${slot}/${role}`);
     return identity;
   };
   return {
-    app,
-    url,
     tenants,
     identities,
+    ENGRAM_API_KEYS: identities.map((i) => `${i.key}:${i.tenant}:${i.role}`).join(','),
     headers: (slot, role) => ({ authorization: `Bearer ${find(slot, role).key}` }),
-    close: () => app.close(),
   };
+}
+
+/** Builds the app with `ENGRAM_API_KEYS` for the six identities (plus `env`), optionally listening. */
+export async function buildIdentityApp(
+  env: TestEnv = {},
+  options: { listen?: boolean; overrides?: AppOverrides } = {},
+): Promise<IdentityApp> {
+  const { tenants, identities, ENGRAM_API_KEYS, headers } = makeIdentities();
+  const app = await buildTestApp({ ENGRAM_API_KEYS, ...env }, options.overrides);
+  let url = '';
+  if (options.listen) {
+    const address = await app.listen({ host: '127.0.0.1', port: 0 });
+    url = address.replace('localhost', '127.0.0.1');
+  }
+  return { app, url, tenants, identities, headers, close: () => app.close() };
 }

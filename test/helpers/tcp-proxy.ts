@@ -7,6 +7,9 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 //   proxy.latencyMs = 50;                                    // every chunk, both ways
 //   proxy.stall(); ...; proxy.resume();                       // hold all traffic, then let it flow
 //   proxy.drop();                                             // reset every open connection
+//   proxy.cutRate = 0.1;                                     // 10 % of answers: half of their first chunk,
+//                                                             // then a reset (the request was served, its
+//                                                             // answer lost mid-way); proxy.cuts counts them
 //   const reset = proxy.resetAfterResponse((req) => req.includes('INSERT INTO steps'));
 //   ... the next request that matches reaches the server; when the server answers, the client's
 //   ... connection is reset instead (the write committed, its answer is lost); `await reset` after.
@@ -16,6 +19,10 @@ export interface TcpProxy {
   readonly port: number;
   /** Delay added to every chunk forwarded, in both directions. */
   latencyMs: number;
+  /** Share of answers (0..1) cut mid-way: the client gets half of the first chunk, then a reset. */
+  cutRate: number;
+  /** Answers cut so far by `cutRate`. */
+  readonly cuts: number;
   /** Holds every chunk (new connections too) until `resume()`. */
   stall(): void;
   resume(): void;
@@ -40,15 +47,25 @@ interface Pair {
   doomed: (() => void) | undefined;
 }
 
-export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
+/** `random` decides which answers `cutRate` cuts (seed it to replay a run). */
+export async function startTcpProxy(
+  target: { host: string; port: number },
+  options: { random?: () => number } = {},
+): Promise<TcpProxy> {
+  const random = options.random ?? Math.random;
   const pairs = new Set<Pair>();
   let held: (() => void)[] | undefined;
   let armed: { matches(request: string): boolean; done(): void } | undefined;
   let accepted = 0;
+  let cuts = 0;
   const proxy = {
     latencyMs: 0,
+    cutRate: 0,
     get connections() {
       return accepted;
+    },
+    get cuts() {
+      return cuts;
     },
   };
 
@@ -81,7 +98,21 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       forward(upstream, chunk);
     });
     upstream.on('data', (chunk: Buffer) => {
+      const answerBegins = pair.request !== '';
       pair.request = '';
+      if (answerBegins && proxy.cutRate > 0 && random() < proxy.cutRate) {
+        cuts++;
+        const half = chunk.subarray(0, Math.floor(chunk.length / 2));
+        forward(client, half);
+        const reset = () => {
+          client.resetAndDestroy();
+          upstream.destroy();
+        };
+        // Once the half has gone out (latency and stalls apply to it as well).
+        if (held) held.push(reset);
+        else setTimeout(reset, proxy.latencyMs + 5);
+        return;
+      }
       if (pair.doomed) {
         const done = pair.doomed;
         pair.doomed = undefined;
@@ -128,6 +159,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     },
     async close() {
       proxy.latencyMs = 0;
+      proxy.cutRate = 0;
       this.resume();
       this.drop();
       await new Promise<void>((resolve) => server.close(() => resolve()));

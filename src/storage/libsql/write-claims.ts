@@ -87,7 +87,19 @@ export async function runClaimed<T>(
       };
     } catch (err) {
       if (!(err instanceof DbError && err.label?.code === CLAIM)) rethrowAsDomainError(err, failures);
-      recalled = await recall(db, tenant, claim.key);
+      recalled = await recall(db, tenant, claim.key).catch((recallErr: unknown) => {
+        // The claim is there, so the write has committed (an earlier attempt, or the request with the same
+        // key): a failure to read its result back must not say that the write failed.
+        if (!(recallErr instanceof DbError)) throw recallErr;
+        throw new DbError(
+          'outcome_unknown',
+          'the write committed; its result could not be read back',
+          recallErr.kind,
+          {
+            cause: recallErr,
+          },
+        );
+      });
     }
     // An expired client key that was not pruned yet has just been deleted: the request runs as a new one.
     if (!recalled && attempt < 3) continue;
