@@ -65,3 +65,5 @@ export const MAX_BATCH_EMBEDDINGS = 1_000;
 export const MAX_SIMILAR_K = 100;
 /** A whole pattern or heuristic, measured as serialized JSON. */
 export const MAX_PATTERN_BYTES = 256 * 1024;
+/** An application's reward_delta, in magnitude: the running mean of such values cannot overflow a double. */
+export const MAX_ABS_REWARD_DELTA = 1e12;

@@ -15,7 +15,13 @@ import {
 } from './common.js';
 import { Complexity, ContextTags } from './episode.js';
 import type { FieldError } from './errors.js';
-import { MAX_FILTER_VALUES, MAX_LIST_ITEMS, MAX_PATTERN_BYTES, MAX_TEXT_BYTES } from './limits.js';
+import {
+  MAX_ABS_REWARD_DELTA,
+  MAX_FILTER_VALUES,
+  MAX_LIST_ITEMS,
+  MAX_PATTERN_BYTES,
+  MAX_TEXT_BYTES,
+} from './limits.js';
 
 // Patterns: what was learned, tagged by kind and stored losslessly (SPEC §3.3).
 
@@ -190,7 +196,12 @@ export type PatternListQuery = z.infer<typeof PatternListQuery>;
 export const ApplicationCreate = z.strictObject({
   episode_id: Uuid.optional().describe('The episode that applied it (a dangling id is allowed)'),
   outcome: z.enum(['helped', 'no_effect', 'hindered']),
-  reward_delta: z.number().optional().describe('How much the reward moved; folded into avg_reward_delta'),
+  reward_delta: z
+    .number()
+    .min(-MAX_ABS_REWARD_DELTA)
+    .max(MAX_ABS_REWARD_DELTA)
+    .optional()
+    .describe('How much the reward moved; folded into avg_reward_delta (the running mean)'),
 });
 export type ApplicationCreate = z.infer<typeof ApplicationCreate>;
 

@@ -409,6 +409,19 @@ describe.each(BACKENDS)('patterns on $name', ({ build }) => {
     expect(first.body.effectiveness.score).toBeCloseTo(score(1, 1), 12);
   });
 
+  it('applications: a reward_delta beyond ±1e12 is a 400 naming it; the extremes allowed keep the mean finite', async () => {
+    const created = (await send(app, 'POST', '/v1/patterns', toolSequence('applications-extremes'))).body;
+    const url = `/v1/patterns/${created.id}/applications`;
+    // Found by the fuzz tier: -1.797e308 overflowed the running mean and the write failed with a 500.
+    const huge = await send(app, 'POST', url, { outcome: 'helped', reward_delta: -1.7976931348623127e308 });
+    expect(huge.status).toBe(400);
+    expect(huge.body.errors[0].path).toBe('/reward_delta');
+    expect((await send(app, 'POST', url, { outcome: 'helped', reward_delta: -1e12 })).status).toBe(200);
+    const last = await send(app, 'POST', url, { outcome: 'hindered', reward_delta: 1e12 });
+    expect(last.status).toBe(200);
+    expect(last.body.effectiveness).toMatchObject({ times_applied: 2, avg_reward_delta: 0 });
+  });
+
   it('effectiveness sort: by the stored score, highest first', async () => {
     const domain = `score-${randomUUID()}`;
     const [a, b, c] = await Promise.all(
