@@ -118,7 +118,12 @@ export class EmbeddingIndexer {
         await this.writesFirst();
         if (this.stopped) return;
         const started = performance.now();
-        const indexed = await this.indexBatch(Number(m.id), Number(m.dimension), options);
+        const indexed = await this.indexBatch(Number(m.id), Number(m.dimension), options).catch(
+          (err: unknown) => {
+            this.batch = Math.max(1, Math.floor(this.batch / 2)); // e.g. past the deadline: try less next time
+            throw err;
+          },
+        );
         this.resize(indexed, performance.now() - started);
         await yieldToLoop();
         if (this.stopped) return;
