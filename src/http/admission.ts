@@ -6,9 +6,9 @@ import { requestIdOf } from './request-id.js';
 // Admission control (SPEC §5, RELIABILITY R8): when more work arrives than the service can do, the excess is
 // answered 503 + Retry-After at once, instead of waiting in sockets and on the event loop until it times out.
 // It sits in front of Fastify, on the HTTP server's request event: a shed request costs Node's header parsing
-// and a constant answer (a few µs), never a Fastify request, hooks, a log line or a body parse. Shedding
-// that cost as much as serving (≈ 0.2 ms through Fastify's hooks) would itself eat the core at 5× overload,
-// leaving the admitted requests to starve. Two limits, each 0 = off:
+// and one write of a constant answer (tens of µs, most of it the write), never a Fastify request, hooks, a log
+// line or a body parse. Shedding that cost as much as serving (≈ 0.2 ms through Fastify's hooks) would itself
+// eat the core at 5× overload, leaving the admitted requests to starve. Two limits, each 0 = off:
 // - requests in flight (admitted and not yet answered): by Little's law it bounds the queueing delay of the
 //   admitted ones to limit ÷ throughput;
 // - event-loop delay: when the loop is already late, a new request would only make everyone later.
@@ -35,6 +35,7 @@ const PROBLEM = {
   title: 'Service Unavailable',
   status: 503,
   detail: 'The service is overloaded; retry later',
+  code: 'SERVICE_OVERLOADED',
 };
 
 /** The event loop's lateness, in ms, as seen by the last timer tick (a timer set SAMPLE_MS ago). */
