@@ -197,7 +197,12 @@ interface Run {
 const log = (line: string) => console.log(line);
 const want = (run: Run, s: Scenario) => run.opts.only.has(s);
 const needsHello = (run: Run) =>
-  want(run, 'health') || want(run, 'get') || want(run, 'list') || want(run, 'patterns') || want(run, 'stats');
+  want(run, 'health') ||
+  want(run, 'get') ||
+  want(run, 'list') ||
+  want(run, 'patterns') ||
+  want(run, 'stats') ||
+  want(run, 'spatiotemporal');
 const needsPopulation = (run: Run) =>
   want(run, 'get') || want(run, 'list') || want(run, 'steps') || want(run, 'isolation');
 /** Episodes with steps listed by the isolation scenario (in their own domain). */

@@ -8,6 +8,7 @@ import { embeddingsPerModel } from './migrations/004-embeddings-per-model.js';
 import { timelineRollups } from './migrations/005-timeline-rollups.js';
 import { suggestionTotals } from './migrations/006-suggestion-totals.js';
 import { statsSuccessesOfCompleted } from './migrations/007-stats-successes-of-completed.js';
+import { spatiotemporalWeeks } from './migrations/008-spatiotemporal-weeks.js';
 import type { Migration } from './migrations/migration.js';
 
 export type { Migration } from './migrations/migration.js';
@@ -21,6 +22,7 @@ export const MIGRATIONS: readonly Migration[] = [
   timelineRollups,
   suggestionTotals,
   statsSuccessesOfCompleted,
+  spatiotemporalWeeks,
 ];
 
 const LEDGER = `CREATE TABLE IF NOT EXISTS schema_migrations (
