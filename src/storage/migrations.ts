@@ -55,13 +55,14 @@ export async function migrate(
     "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
   );
   if (ledger.length > 0 && (await schemaVersion(db)) >= latestSchemaVersion(migrations)) return [];
-  await db.write([sql(LEDGER)]);
+  // Startup work, without the per-request deadline: a migration of a big database may take minutes.
+  await db.writeUnbounded([sql(LEDGER)]);
   const current = await schemaVersion(db);
   const applied: number[] = [];
   for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
     if (m.version <= current) continue;
     try {
-      await db.write([
+      await db.writeUnbounded([
         labelled(
           { code: CLAIM },
           sql(

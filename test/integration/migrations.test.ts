@@ -130,6 +130,27 @@ describe('migrations', () => {
     await expectIntactSchema(db);
   });
 
+  it('migrate - a migration that outlasts DB_TIMEOUT_MS applies (start-up work has no per-request deadline)', async () => {
+    // On the embedded file. (A real sqld ends any transaction that holds its write lock for more than 5 s with
+    // TRANSACTION_TIMEOUT, whatever the client waits: a limit of its own, outside this fix.)
+    const url = `file:${join(tempDir(), 'engram.db')}`;
+    await migrate(open(url));
+    // A migration that rebuilds a big table, in miniature: one statement of a second or more against a 100 ms deadline.
+    const slow = {
+      version: latestSchemaVersion() + 1,
+      name: 'a long rebuild',
+      statements: [
+        `CREATE TABLE long_rebuild AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000)
+           SELECT x FROM c`,
+      ],
+    };
+    const db = open(url, { DB_TIMEOUT_MS: 100, DB_RETRY_MAX_ATTEMPTS: 1 });
+    const started = performance.now();
+    expect(await migrate(db, [...MIGRATIONS, slow])).toEqual([slow.version]);
+    expect(performance.now() - started, 'the migration outlasted the deadline').toBeGreaterThan(100);
+    expect(await db.read('SELECT COUNT(*) AS n FROM long_rebuild')).toEqual([{ n: 2_000_000 }]);
+  });
+
   describe.each(['file', 'sqld'] as const)(
     'migration 2 on a %s database that has run migration 1',
     (kind) => {
@@ -274,7 +295,7 @@ describe('migrations', () => {
       MIGRATIONS.filter((m) => m.version < 7),
     );
     await before.write(rows);
-    expect(await migrate(before)).toEqual([7]);
+    expect((await migrate(before))[0]).toBe(7);
     const after = open(`file:${join(tempDir(), 'engram.db')}`);
     await migrate(after);
     await after.write(rows);
