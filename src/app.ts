@@ -132,6 +132,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   try {
     schema = await startSchema(db, {
       retryMs: 1_000,
+      // As long as any database call may take; a longer migration goes on while the instance listens unready.
+      waitMs: config.DB_TIMEOUT_MS,
       log: logger,
       ...(db.mode === 'embedded_replica' ? { prepare: () => db.sync() } : {}),
     });
