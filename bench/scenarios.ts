@@ -64,6 +64,31 @@ function expect(condition: unknown, what: string, detail: unknown): asserts cond
   if (!condition) throw new Error(`${what}: ${JSON.stringify(detail).slice(0, 400)}`);
 }
 
+/**
+ * A write scenario: POSTs request 0 of `nth` once and checks that it answers `status`, then drives requests
+ * 1, 2, … of it (each one its own: a unique body, or another target).
+ */
+async function checkedPosts(
+  url: string,
+  drive: Drive,
+  name: string,
+  status: number,
+  nth: (i: number) => { path: string; body: string },
+): Promise<Measurement> {
+  const first = nth(0);
+  const res = await request(url + first.path, { method: 'POST', headers: JSON_HEADERS, body: first.body });
+  expect(res.status === status, `POST ${first.path} should answer ${status}`, res);
+  let i = 0;
+  return drive(name, [
+    {
+      method: 'POST',
+      path: first.path,
+      headers: JSON_HEADERS,
+      setupRequest: (req) => ({ ...req, ...nth(++i) }),
+    },
+  ]);
+}
+
 export function health(drive: Drive): Promise<Measurement> {
   return drive('health', [{ method: 'GET', path: '/health/live' }]);
 }
@@ -266,21 +291,10 @@ export async function patterns(
   drive: Drive,
   pick: (n: number) => number,
 ): Promise<{ create: Measurement; list: Measurement; apply: Measurement }> {
-  const first = await request(`${url}/v1/patterns`, {
-    method: 'POST',
-    headers: JSON_HEADERS,
-    body: patternBody(0),
-  });
-  expect(first.status === 201, 'POST /v1/patterns should answer 201', first);
-  let n = 0;
-  const create = await drive('pattern create', [
-    {
-      method: 'POST',
-      path: '/v1/patterns',
-      headers: JSON_HEADERS,
-      setupRequest: (req) => ({ ...req, body: patternBody(++n) }),
-    },
-  ]);
+  const create = await checkedPosts(url, drive, 'pattern create', 201, (i) => ({
+    path: '/v1/patterns',
+    body: patternBody(i),
+  }));
   const page = await request(url + patternListPath(domainOf(1)));
   const items = (page.body as { items?: { id: string; kind: string; context: { domain: string } }[] }).items;
   expect(
@@ -302,25 +316,11 @@ export async function patterns(
   expect(ids.length === APPLIED_PATTERNS, `${APPLIED_PATTERNS} patterns to apply`, applied.status);
   const outcomes = ['helped', 'no_effect', 'hindered'] as const;
   const applicationBody = (i: number) => JSON.stringify({ outcome: outcomes[i % 3], reward_delta: i % 5 });
-  const one = await request(`${url}/v1/patterns/${ids[0]}/applications`, {
-    method: 'POST',
-    headers: JSON_HEADERS,
-    body: applicationBody(0),
-  });
-  expect(one.status === 200, 'POST /v1/patterns/{id}/applications should answer 200', one);
-  let k = 0;
-  const apply = await drive('pattern application', [
-    {
-      method: 'POST',
-      path: '/',
-      headers: JSON_HEADERS,
-      setupRequest: (req) => ({
-        ...req,
-        path: `/v1/patterns/${ids[pick(ids.length)]}/applications`,
-        body: applicationBody(++k),
-      }),
-    },
-  ]);
+  // The check applies the first pattern; the load, random ones.
+  const apply = await checkedPosts(url, drive, 'pattern application', 200, (i) => ({
+    path: `/v1/patterns/${ids[i === 0 ? 0 : pick(ids.length)]}/applications`,
+    body: applicationBody(i),
+  }));
   return { create, list, apply };
 }
 

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
@@ -19,7 +19,7 @@ import type { Database } from './db/database.js';
 import { ReplicationPosition } from './db/replication-position.js';
 import type { SqlDriver } from './db/types.js';
 import { type DiskAnnOptions, diskAnnOptionsOf } from './domain/embedding.js';
-import { registerAdmission } from './http/admission.js';
+import { createAdmission } from './http/admission.js';
 import { KeyRing, loadApiKeys } from './http/api-keys.js';
 import { BEARER_SCHEME, documentSecurity, registerAuth } from './http/auth.js';
 import { registerConsistencyToken } from './http/consistency-token.js';
@@ -32,6 +32,7 @@ import {
 } from './http/problem.js';
 import { registerRateLimit } from './http/rate-limit.js';
 import { registerRequestChecks } from './http/request-checks.js';
+import { requestIdOf } from './http/request-id.js';
 import { registerRequestLog } from './http/request-log.js';
 import { openApiTags, type Resource, registerResources } from './http/resources.js';
 import { registerSecurityHeaders } from './http/security-headers.js';
@@ -60,7 +61,10 @@ import { LibsqlWriteClaimRepository } from './storage/libsql/write-claims.js';
 import { type SchemaStartup, startSchema } from './storage/schema-startup.js';
 
 export const VERSION: string = pkg.version;
-const SANE_REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
+// Longer than a load balancer's idle timeout (60 s on the common ones), so the balancer, not us, closes an
+// idle keep-alive connection and never sends on one we are closing (Fastify's default, kept).
+const KEEP_ALIVE_TIMEOUT_MS = 72_000;
+const REQUEST_TIMEOUT_MS = 120_000;
 
 export interface AppOverrides {
   /** Replaces the libSQL driver (tests inject failures through it). */
@@ -128,6 +132,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   try {
     schema = await startSchema(db, {
       retryMs: 1_000,
+      // As long as any database call may take; a longer migration goes on while the instance listens unready.
+      waitMs: config.DB_TIMEOUT_MS,
       log: logger,
       ...(db.mode === 'embedded_replica' ? { prepare: () => db.sync() } : {}),
     });
@@ -183,23 +189,34 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     embeddingResource(new EmbeddingService(embeddingRepository, writes)),
   ];
 
+  // Admission control answers shed requests on the server's request event, before Fastify (see admission.ts).
+  const admission = createAdmission(
+    {
+      maxInFlight: config.ADMISSION_MAX_IN_FLIGHT,
+      maxEventLoopDelayMs: config.ADMISSION_MAX_EVENT_LOOP_DELAY_MS,
+    },
+    metrics,
+  );
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: true }),
     requestIdHeader: false,
-    genReqId: (req) => {
-      const given = req.headers['x-request-id'];
-      return typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : randomUUID();
-    },
+    genReqId: (req) => requestIdOf(req.headers['x-request-id']),
     bodyLimit: config.HTTP_BODY_LIMIT_BYTES,
-    requestTimeout: 120_000,
+    serverFactory: (handler) => {
+      // A missing Host is answered by our own hook below, as problem+json, instead of Node's empty 400.
+      const server = createServer(
+        { requireHostHeader: false, requestTimeout: REQUEST_TIMEOUT_MS },
+        admission.guard(handler),
+      );
+      server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+      return server;
+    },
     return503OnClosing: false, // answered as problem+json by the onRequest hook below
     forceCloseConnections: 'idle',
     // Errors met before a route runs are problem+json too (SPEC §2).
     frameworkErrors: frameworkErrorHandler,
     clientErrorHandler,
-    // A missing Host is answered by our own hook below, as problem+json, instead of Node's empty 400.
-    http: { requireHostHeader: false },
   });
   app.decorate('engram', { db, health, metrics, recordCounts, retrievals });
   app.setValidatorCompiler(validatorCompiler);
@@ -208,15 +225,6 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   // API and type the handlers; contract tests check real responses against them.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
   registerProblemHandlers(app, { retryAfterSeconds: () => db.policy.retryAfterSeconds() });
-  // First of the request hooks: a shed request costs no more than its headers.
-  registerAdmission(
-    app,
-    {
-      maxInFlight: config.ADMISSION_MAX_IN_FLIGHT,
-      maxEventLoopDelayMs: config.ADMISSION_MAX_EVENT_LOOP_DELAY_MS,
-    },
-    metrics,
-  );
   registerRequestLog(app, metrics);
   registerRequestChecks(app);
   registerJsonBodyParser(app);
@@ -247,6 +255,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     health.beginShutdown();
   });
   app.addHook('onClose', async () => {
+    admission.stop();
     schema.stop();
     clearInterval(syncTimer);
     clearInterval(pruneTimer);

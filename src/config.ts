@@ -25,7 +25,7 @@ export const ConfigSchema = z.object({
     .describe('on SIGTERM, time between readiness turning 503 and the listener closing'),
 
   ADMISSION_MAX_IN_FLIGHT: int(0, 1_000_000)
-    .default(256)
+    .default(64)
     .describe(
       'requests in flight beyond which new ones are answered 503 before their body is read (0 = off)',
     ),

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { type Client, createClient, type InStatement, type ResultSet } from '@libsql/client';
 import { fetchObservingPosition, type ReplicationPosition } from './replication-position.js';
 import { argsOf, type Row, type SqlDriver, type Statement, type StatementResult } from './types.js';
@@ -26,6 +27,9 @@ const toIn = (s: Statement): InStatement => ({
   args: argsOf(s) as InStatement extends { args?: infer A } ? A : never,
 });
 
+/** Set while an unbounded transaction (startup work) sends its requests: they go without the deadline. */
+const unbounded = new AsyncLocalStorage<true>();
+
 /**
  * A remote libSQL server (sqld, Turso) over Hrana, or an embedded replica of one, through `@libsql/client`.
  * Writes are one `batch(…, "write")` each: never an interactive transaction (RELIABILITY: sqld gives those
@@ -39,7 +43,9 @@ export class ClientDriver implements SqlDriver {
     this.mode = options.syncUrl ? ('embedded_replica' as const) : ('remote' as const);
     // The Hrana HTTP client has no timeout of its own: a hung server would hang every request.
     const timed: typeof fetch = (input, init) =>
-      fetch(input, { ...init, signal: AbortSignal.timeout(options.timeoutMs) });
+      unbounded.getStore()
+        ? fetch(input, init)
+        : fetch(input, { ...init, signal: AbortSignal.timeout(options.timeoutMs) });
     this.client = createClient({
       url: options.url,
       authToken: options.authToken,
@@ -53,8 +59,12 @@ export class ClientDriver implements SqlDriver {
     return toRows(await this.client.execute(toIn(stmt)));
   }
 
-  async transaction(stmts: readonly Statement[]): Promise<StatementResult[]> {
-    const results = await this.client.batch(stmts.map(toIn), 'write');
+  async transaction(
+    stmts: readonly Statement[],
+    options?: { unbounded?: boolean },
+  ): Promise<StatementResult[]> {
+    const batch = () => this.client.batch(stmts.map(toIn), 'write');
+    const results = await (options?.unbounded ? unbounded.run(true, batch) : batch());
     return results.map((rs) => ({ rows: toRows(rs), changes: rs.rowsAffected }));
   }
 

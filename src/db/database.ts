@@ -122,6 +122,25 @@ export class Database {
     });
   }
 
+  /**
+   * Start-up work (migrations): one transaction, through the policy (retries, breaker, pool) but without its
+   * deadline, nor the driver's own: a migration that rebuilds a big table takes as long as it takes (cut at
+   * DB_TIMEOUT_MS, it rolled back, or ran on unanswered, at every start). Not group-committed. Rejects like `write`.
+   */
+  writeUnbounded(stmts: readonly Statement[]): Promise<StatementResult[]> {
+    this.writesInFlight++;
+    return this.run('write', () => this.driver.transaction(stmts, { unbounded: true }), {
+      kind: writeKind([stmts]),
+      unbounded: true,
+    })
+      .catch((err: unknown) => {
+        throw failureOf(err, stmts);
+      })
+      .finally(() => {
+        this.writesInFlight--;
+      });
+  }
+
   /** Whether a write of this process is waiting or running (background work may let it go first). */
   get writing(): boolean {
     return this.writesInFlight > 0;
@@ -208,13 +227,14 @@ export class Database {
   private async run<T>(
     operation: Operation,
     fn: () => Promise<T>,
-    options: { synchronous?: boolean | undefined; kind?: CallKind } = {},
+    options: { synchronous?: boolean | undefined; kind?: CallKind; unbounded?: boolean } = {},
   ): Promise<T> {
     const started = performance.now();
     try {
       const result = await this.policy.execute(fn, {
         synchronous: options.synchronous ?? false,
         kind: options.kind ?? 'read',
+        unbounded: options.unbounded ?? false,
       });
       this.options.observer?.operation(operation, 'success', (performance.now() - started) / 1000);
       return result;

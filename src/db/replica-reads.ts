@@ -62,8 +62,8 @@ export class ReplicaRoutingDriver implements SqlDriver {
     }
   }
 
-  transaction(stmts: readonly Statement[]): Promise<StatementResult[]> {
-    return this.primary.transaction(stmts);
+  transaction(stmts: readonly Statement[], options?: { unbounded?: boolean }): Promise<StatementResult[]> {
+    return this.primary.transaction(stmts, options);
   }
 
   async close(): Promise<void> {

@@ -133,7 +133,7 @@ export class ResiliencePolicy {
    */
   async execute<T>(
     fn: (signal: AbortSignal) => Promise<T>,
-    { synchronous = false, kind = 'read' as CallKind } = {},
+    { synchronous = false, kind = 'read' as CallKind, unbounded = false } = {},
   ): Promise<T> {
     // A call that waits for a pool slot is started by whichever call frees the slot; run in this scope, it keeps
     // its own caller's async context (which request it serves, whether it may read from a replica), not theirs.
@@ -150,16 +150,18 @@ export class ResiliencePolicy {
     // The deadline runs from arrival: time queued for a pool slot counts against it, and a call that hangs
     // gives its slot back when the deadline passes.
     const { timeoutMs } = this.options;
-    const pooled = synchronous
-      ? () => this.pool.execute(() => call(NEVER_ABORTED))
-      : () => {
-          const arrival = Date.now();
-          return this.pool.execute(() => {
-            const left = timeoutMs - (Date.now() - arrival);
-            if (left <= 0) throw new TaskCancelledError('timed out waiting for the database pool');
-            return timeout(left, TIMEOUT_OPTIONS).execute(({ signal }) => call(signal));
-          });
-        };
+    // Unbounded: start-up work (a migration), which takes as long as it takes.
+    const pooled =
+      synchronous || unbounded
+        ? () => this.pool.execute(() => call(NEVER_ABORTED))
+        : () => {
+            const arrival = Date.now();
+            return this.pool.execute(() => {
+              const left = timeoutMs - (Date.now() - arrival);
+              if (left <= 0) throw new TaskCancelledError('timed out waiting for the database pool');
+              return timeout(left, TIMEOUT_OPTIONS).execute(({ signal }) => call(signal));
+            });
+          };
     // Whether an attempt that may have committed is still unaccounted for: an answer from the database to a
     // later attempt settles it (a claim would have met the committed write, so any answer is the truth).
     let unsettled = false;

@@ -47,9 +47,10 @@ export interface SqlDriver {
   scan?(stmt: Statement): Promise<Row[]>;
   /**
    * Runs the statements in one write transaction: all or nothing. On failure the error carries
-   * `statementIndex`, the index of the statement that failed, when the driver knows it.
+   * `statementIndex`, the index of the statement that failed, when the driver knows it. `unbounded`: startup
+   * work (a migration), which takes as long as it takes: no deadline of the driver's own either.
    */
-  transaction(stmts: readonly Statement[]): Promise<StatementResult[]>;
+  transaction(stmts: readonly Statement[], options?: { unbounded?: boolean }): Promise<StatementResult[]>;
   /**
    * Group commit: runs independent jobs in ONE write transaction, each job all-or-nothing on its own
    * (a savepoint), so a failing job does not fail its neighbours. Returns a result or an error per job

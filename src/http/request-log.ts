@@ -5,17 +5,10 @@ import type { Metrics } from '../observability/metrics.js';
 // handler), so a failure is logged once, with its cause, at a level that says how bad it is.
 
 const failures = new WeakMap<FastifyRequest, unknown>();
-const shed = new WeakSet<FastifyRequest>();
 
 /** Records the error behind a 5xx for the request's log line. */
 export function noteFailure(request: FastifyRequest, err: unknown): void {
   failures.set(request, err);
-}
-
-/** Marks a request that admission control shed: logged at debug, since a line per shed request would add
- * to the overload it answers (engram_http_requests_shed_total counts them). */
-export function noteShed(request: FastifyRequest): void {
-  shed.add(request);
 }
 
 // Load balancers and orchestrators ask these every second or so: at info they would drown everything else.
@@ -43,7 +36,7 @@ export function registerRequestLog(app: FastifyInstance, metrics: Metrics): void
       duration_ms: Math.round(reply.elapsedTime * 100) / 100,
       ...(failures.has(request) ? { err: failures.get(request) } : {}),
     };
-    const level = shed.has(request) ? 'debug' : levelOf(route, status);
+    const level = levelOf(route, status);
     request.log[level](line, status >= 500 ? 'request failed' : 'request completed');
   });
 }

@@ -8,6 +8,7 @@ import { embeddingsPerModel } from './migrations/004-embeddings-per-model.js';
 import { timelineRollups } from './migrations/005-timeline-rollups.js';
 import { suggestionTotals } from './migrations/006-suggestion-totals.js';
 import { statsSuccessesOfCompleted } from './migrations/007-stats-successes-of-completed.js';
+import { spatiotemporalWeeks } from './migrations/008-spatiotemporal-weeks.js';
 import type { Migration } from './migrations/migration.js';
 
 export type { Migration } from './migrations/migration.js';
@@ -21,6 +22,7 @@ export const MIGRATIONS: readonly Migration[] = [
   timelineRollups,
   suggestionTotals,
   statsSuccessesOfCompleted,
+  spatiotemporalWeeks,
 ];
 
 const LEDGER = `CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -53,13 +55,14 @@ export async function migrate(
     "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
   );
   if (ledger.length > 0 && (await schemaVersion(db)) >= latestSchemaVersion(migrations)) return [];
-  await db.write([sql(LEDGER)]);
+  // Startup work, without the per-request deadline: a migration of a big database may take minutes.
+  await db.writeUnbounded([sql(LEDGER)]);
   const current = await schemaVersion(db);
   const applied: number[] = [];
   for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
     if (m.version <= current) continue;
     try {
-      await db.write([
+      await db.writeUnbounded([
         labelled(
           { code: CLAIM },
           sql(

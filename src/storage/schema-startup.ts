@@ -21,11 +21,13 @@ const WARN_EVERY_MS = 30_000;
  * When the database does not answer (down, stalled, busy, breaker open) the instance still starts: it listens
  * unready and tries again every `retryMs`, so it joins the load balancer once the database answers instead of
  * crash-looping on its start-up migration. Any other failure is a bug (a migration that cannot apply) and is
- * thrown at once. Resolves after the first attempt.
+ * thrown at once. Resolves after the first attempt, or after `waitMs` while it goes on: migrations run without
+ * the per-request deadline (see `Database.writeUnbounded`), and one that rebuilds a big table goes on in the
+ * background while the instance listens unready (its failure is then logged, not thrown).
  */
 export async function startSchema(
   db: Database,
-  options: { retryMs: number; log: SchemaStartupLog; prepare?: () => Promise<void> },
+  options: { retryMs: number; waitMs: number; log: SchemaStartupLog; prepare?: () => Promise<void> },
 ): Promise<SchemaStartup> {
   let ready = false;
   let stopped = false;
@@ -61,7 +63,20 @@ export async function startSchema(
     }
   };
 
-  await attempt();
+  let waiting: NodeJS.Timeout | undefined;
+  const first = attempt();
+  const stillRunning = new Promise<void>((resolve) => {
+    waiting = setTimeout(() => {
+      first.catch((bug: unknown) => options.log.error({ err: bug }, 'start-up migration failed'));
+      options.log.warn({ waited_ms: options.waitMs }, 'schema migration still running: listening unready');
+      resolve();
+    }, options.waitMs);
+  });
+  try {
+    await Promise.race([first, stillRunning]);
+  } finally {
+    clearTimeout(waiting);
+  }
   return {
     get ready() {
       return ready;

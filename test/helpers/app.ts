@@ -74,8 +74,8 @@ export class FaultyDriver implements SqlDriver {
     return this.around('query', [stmt], () => this.inner.query(stmt));
   }
 
-  transaction(stmts: readonly Statement[]): Promise<StatementResult[]> {
-    return this.around('transaction', stmts, () => this.inner.transaction(stmts));
+  transaction(stmts: readonly Statement[], options?: { unbounded?: boolean }): Promise<StatementResult[]> {
+    return this.around('transaction', stmts, () => this.inner.transaction(stmts, options));
   }
 
   ready(): Promise<void> {

@@ -8,6 +8,7 @@ import { MIGRATIONS, migrate } from '../../src/storage/migrations.js';
 import { buildTestApp, testConfig } from '../helpers/app.js';
 import { episodeBody, send } from '../helpers/backends.js';
 import { startSqld } from '../helpers/sqld.js';
+import { waitForIndexer } from '../helpers/vectors.js';
 
 // Migration 4 carries the vectors stored before it (an untyped BLOB per (item, model)) into the store of
 // record; the indexer then builds the model's DiskANN index from them. On an embedded file and a real sqld.
@@ -89,13 +90,7 @@ describe.each(['file', 'sqld'] as const)('migration 4 on a %s database with vect
     const got = await send(app, 'GET', `/v1/embeddings/episode/${ids[1]}?model=old-model`);
     expect(got.status).toBe(200);
     expect(got.body.vector).toEqual(Array.from(Float32Array.from([0.9, 0.1, 0])));
-    const deadline = Date.now() + 30_000;
-    let model: { count: number; unindexed: number } | undefined;
-    do {
-      model = (await send(app, 'GET', '/v1/embedding-models')).body.items[0];
-      if (model?.unindexed === 0) break;
-      await new Promise((r) => setTimeout(r, 200));
-    } while (Date.now() < deadline);
+    const model = await waitForIndexer(app, 'old-model', 30_000);
     expect(model).toMatchObject({ count: 3, unindexed: 0, dimension: 3 });
     const found = await send(app, 'POST', '/v1/search/similar', {
       model: 'old-model',

@@ -9,6 +9,7 @@ import { createDatabase } from '../../src/db/create-database.js';
 import type { Database } from '../../src/db/database.js';
 import { type Statement, sql } from '../../src/db/types.js';
 import { EpisodeCreate } from '../../src/domain/episode.js';
+import { indexTime } from '../../src/storage/libsql/spatiotemporal.js';
 import { latestSchemaVersion, MIGRATIONS, migrate } from '../../src/storage/migrations.js';
 import { buildTestApp, testConfig } from '../helpers/app.js';
 import { episodeBody, send } from '../helpers/backends.js';
@@ -127,6 +128,27 @@ describe('migrations', () => {
       before,
     );
     await expectIntactSchema(db);
+  });
+
+  it('migrate - a migration that outlasts DB_TIMEOUT_MS applies (start-up work has no per-request deadline)', async () => {
+    // On the embedded file. (A real sqld ends any transaction that holds its write lock for more than 5 s with
+    // TRANSACTION_TIMEOUT, whatever the client waits: a limit of its own, outside this fix.)
+    const url = `file:${join(tempDir(), 'engram.db')}`;
+    await migrate(open(url));
+    // A migration that rebuilds a big table, in miniature: one statement of a second or more against a 100 ms deadline.
+    const slow = {
+      version: latestSchemaVersion() + 1,
+      name: 'a long rebuild',
+      statements: [
+        `CREATE TABLE long_rebuild AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000)
+           SELECT x FROM c`,
+      ],
+    };
+    const db = open(url, { DB_TIMEOUT_MS: 100, DB_RETRY_MAX_ATTEMPTS: 1 });
+    const started = performance.now();
+    expect(await migrate(db, [...MIGRATIONS, slow])).toEqual([slow.version]);
+    expect(performance.now() - started, 'the migration outlasted the deadline').toBeGreaterThan(100);
+    expect(await db.read('SELECT COUNT(*) AS n FROM long_rebuild')).toEqual([{ n: 2_000_000 }]);
   });
 
   describe.each(['file', 'sqld'] as const)(
@@ -273,12 +295,160 @@ describe('migrations', () => {
       MIGRATIONS.filter((m) => m.version < 7),
     );
     await before.write(rows);
-    expect(await migrate(before)).toEqual([7]);
+    expect((await migrate(before))[0]).toBe(7);
     const after = open(`file:${join(tempDir(), 'engram.db')}`);
     await migrate(after);
     await after.write(rows);
     const recounted = await stats(before);
     expect(recounted.every((row) => Number(row.successes) <= Number(row.completed))).toBe(true);
     expect(recounted).toEqual(await stats(after));
+  });
+
+  it('migration 5 on a database with episodes and steps - builds the rollups its triggers keep', async () => {
+    // The same episodes and steps, written before migration 5 (counted by its backfill) and after it (counted
+    // by its triggers, row by row): archived or not, in progress or completed, with and without an agent or a
+    // reward, over several hours and days (before 1970 too: the start of an hour of a negative time).
+    const HOUR = 3_600_000;
+    const rows: Statement[] = [];
+    for (let i = 0; i < 16; i++) {
+      const id = `0000000${i.toString(16)}-0000-7000-8000-000000000000`;
+      const start = (i - 3) * 7 * HOUR + i * 61_000;
+      const completed = i % 4 !== 3;
+      rows.push(
+        sql(
+          `INSERT INTO episodes (tenant, id, agent_id, task_type, domain, complexity, start_time, end_time,
+             outcome_type, reward_total, archived, step_count, created_at, updated_at, version, body, body_hash)
+           VALUES (?, ?, ?, ?, ?, 'simple', ?, ?, ?, ?, ?, 3, 0, 0, 1, '{}', 'x')`,
+          i % 5 === 4 ? 'other-tenant' : 'default',
+          id,
+          i % 3 ? `agent-${i % 2}` : null,
+          i % 2 ? 'debugging' : 'testing',
+          i % 3 ? 'web' : 'cli',
+          start,
+          completed ? start + 2 * HOUR : null,
+          i % 4 === 2 ? 'failure' : 'success', // in-progress successes too: they count once completed
+          i % 3 === 1 ? null : i / 4 - 1,
+          i % 7 === 6 ? 1 : 0,
+        ),
+        ...Array.from({ length: 3 }, (_, k) =>
+          sql(
+            `INSERT INTO steps (tenant, episode_id, step_number, timestamp, tool, result_type, body)
+             VALUES (?, ?, ?, ?, ?, 'success', '{}')`,
+            i % 5 === 4 ? 'other-tenant' : 'default',
+            id,
+            k + 1,
+            start + k * 40 * 60_000,
+            ['bash', 'grep', 'edit'][(i + k) % 3] as string,
+          ),
+        ),
+      );
+    }
+    const tables = [
+      'episode_days',
+      'episode_hours',
+      'episode_kind_hours',
+      'tool_days',
+      'tool_hours',
+      'tool_kind_hours',
+    ];
+    // Each table in full, in the order of its key (WITHOUT ROWID: a full scan walks the primary key).
+    const rollups = async (db: Database) =>
+      Object.fromEntries(
+        await Promise.all(tables.map(async (t) => [t, await db.read(`SELECT * FROM ${t}`)])),
+      );
+    const before = open(`file:${join(tempDir(), 'engram.db')}`);
+    await migrate(
+      before,
+      MIGRATIONS.filter((m) => m.version < 5),
+    );
+    await before.write(rows);
+    expect((await migrate(before))[0]).toBe(5);
+    const after = open(`file:${join(tempDir(), 'engram.db')}`);
+    await migrate(after);
+    await after.write(rows);
+    const backfilled = await rollups(before);
+    for (const t of tables) expect(backfilled[t].length, t).toBeGreaterThan(1);
+    expect(backfilled).toEqual(await rollups(after));
+  });
+
+  it('migration 8 on a database with located episodes and steps - rebuilds the R*Tree in weeks, as its writes do', async () => {
+    // Located episodes (completed and in progress) and steps, indexed with migration 1's time axis (seconds,
+    // open ends at 1e12) before migration 8, and with the weeks the code writes after it.
+    const HOUR = 3_600_000;
+    const base = Date.parse('2026-03-01T00:00:00.000Z');
+    const rows = (seconds: boolean): Statement[] =>
+      Array.from({ length: 10 }, (_, i) => {
+        const id = `0000000${i.toString(16)}-0000-7000-8000-000000000000`;
+        const start = base + i * 5 * HOUR;
+        const end = i % 3 === 2 ? null : start + i * HOUR;
+        const t = (ms: number | null) => (seconds ? (ms === null ? 1e12 : ms / 1000) : indexTime(ms));
+        const box = (lat: number, lon: number, t0: number, t1: number | null) =>
+          sql(
+            `INSERT INTO spatiotemporal_index (id, min_lat, max_lat, min_lon, max_lon, min_t, max_t)
+             VALUES (last_insert_rowid(), ?, ?, ?, ?, ?, ?)`,
+            lat,
+            lat,
+            lon,
+            lon,
+            t(t0),
+            t(t1),
+          );
+        const [lat, lon] = [i * 8 - 40, i * 35 - 170];
+        return [
+          sql(
+            `INSERT INTO episodes (tenant, id, task_type, domain, complexity, start_time, end_time, step_count,
+               created_at, updated_at, version, body, body_hash)
+             VALUES ('default', ?, 'testing', 'web', 'simple', ?, ?, 1, 0, 0, 1, '{}', 'x')`,
+            id,
+            start,
+            end,
+          ),
+          sql(
+            `INSERT INTO steps (tenant, episode_id, step_number, timestamp, tool, body)
+             VALUES ('default', ?, 1, ?, 'bash', '{}')`,
+            id,
+            start + HOUR,
+          ),
+          sql(
+            `INSERT INTO spatiotemporal_entries (tenant, episode_id, step_number, lat, lon)
+             VALUES ('default', ?, 0, ?, ?)`,
+            id,
+            lat,
+            lon,
+          ),
+          box(lat, lon, start, end),
+          sql(
+            `INSERT INTO spatiotemporal_entries (tenant, episode_id, step_number, lat, lon)
+             VALUES ('default', ?, 1, ?, ?)`,
+            id,
+            lat + 0.5,
+            lon,
+          ),
+          box(lat + 0.5, lon, start + HOUR, start + HOUR),
+        ];
+      }).flat();
+    const index = (db: Database) => db.read('SELECT * FROM spatiotemporal_index ORDER BY id');
+    const before = open(`file:${join(tempDir(), 'engram.db')}`);
+    await migrate(
+      before,
+      MIGRATIONS.filter((m) => m.version < 8),
+    );
+    await before.write(rows(true));
+    expect((await index(before)).some((r) => Number(r.max_t) >= 1e12)).toBe(true);
+    expect(await migrate(before)).toEqual([8]);
+    const after = open(`file:${join(tempDir(), 'engram.db')}`);
+    await migrate(after);
+    await after.write(rows(false));
+    const rebuilt = await index(before);
+    expect(rebuilt).toHaveLength(20);
+    expect(rebuilt).toEqual(await index(after));
+    // The tree still answers (and its entries' boxes still go with them).
+    const [hit] = await before.read(
+      'SELECT COUNT(*) AS n FROM spatiotemporal_index WHERE min_t <= ? AND max_t >= ?',
+      [indexTime(base + 100 * HOUR), indexTime(base + 100 * HOUR)],
+    );
+    expect(Number(hit?.n)).toBe(3); // the in-progress episodes 2, 5 and 8 span "until now"
+    await before.write([sql("DELETE FROM episodes WHERE id LIKE '00000002-%'")]);
+    expect(await index(before)).toHaveLength(18);
   });
 });

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seeded as rng } from '../../bench/vector-workload.js';
 import type { TestApp } from '../helpers/app.js';
 import { BACKENDS, episodeBody, send, uniqueAgent } from '../helpers/backends.js';
+import { cosine, f32, waitForIndexer } from '../helpers/vectors.js';
 
 // Issue 12.6: the similarity search takes the episode filter's near, within and time (the shared filter and its
 // SQL builder) and stays exact under them: on an embedded file and a real sqld, each answer is exactly the
@@ -17,18 +18,6 @@ const RAD = Math.PI / 180;
 const random = rng(1205);
 const centers = Array.from({ length: 8 }, () => Array.from({ length: DIM }, () => random() * 2 - 1));
 const clustered = (i: number) => centers[i % 8]?.map((c) => c + (random() - 0.5) * 0.6) as number[];
-const f32 = (v: number[]) => Array.from(Float32Array.from(v));
-
-function cosine(a: number[], b: number[]): number {
-  let [dot, na, nb] = [0, 0, 0];
-  a.forEach((x, i) => {
-    const y = b[i] as number;
-    dot += x * y;
-    na += x * x;
-    nb += y * y;
-  });
-  return dot / Math.sqrt(na * nb);
-}
 
 function haversine(lat1: number, lon1: number, lat2: number, lon2: number): number {
   const a =
@@ -86,13 +75,7 @@ describe.each(BACKENDS)('similarity search with near, within and time on $name',
         stored.push({ id, vector: f32(d.vector), location: d.location, start: d.start, end: d.end });
       });
     }
-    const deadline = Date.now() + 50_000;
-    for (;;) {
-      const models = await send(app, 'GET', '/v1/embedding-models');
-      if (models.body.items.find((m: { name: string }) => m.name === model)?.unindexed === 0) break;
-      if (Date.now() > deadline) throw new Error('the indexer did not catch up within 50 s');
-      await new Promise((r) => setTimeout(r, 500));
-    }
+    await waitForIndexer(app, model);
   }, 120_000);
   afterAll(async () => {
     await app.close();

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seeded as rng } from '../../bench/vector-workload.js';
 import type { TestApp } from '../helpers/app.js';
 import { BACKENDS, episodeBody, send, uniqueAgent } from '../helpers/backends.js';
+import { cosine, f32, waitForIndexer } from '../helpers/vectors.js';
 
 // Similarity search (SPEC §3.4, issue 11 items 2–3) on an embedded file and a real sqld: exact under
 // filters (a filter matching 0.1% or 1% of the vectors answers exactly the true top k), the index path when
@@ -14,19 +15,6 @@ const N = 1000;
 const random = rng(42);
 const centers = Array.from({ length: 10 }, () => Array.from({ length: DIM }, () => random() * 2 - 1));
 const clustered = (i: number) => centers[i % 10]?.map((c) => c + (random() - 0.5) * 0.6) as number[];
-const f32 = (v: number[]) => Array.from(Float32Array.from(v));
-function cosine(a: number[], b: number[]): number {
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  a.forEach((x, i) => {
-    const y = b[i] as number;
-    dot += x * y;
-    na += x * x;
-    nb += y * y;
-  });
-  return dot / Math.sqrt(na * nb);
-}
 
 describe.each(BACKENDS)('similarity search on $name', ({ build }) => {
   let app: TestApp;
@@ -58,14 +46,7 @@ describe.each(BACKENDS)('similarity search on $name', ({ build }) => {
         stored.push({ id, vector: f32(b.vector), agent: b.agent, domain: b.domain });
       });
     }
-    // The indexer has caught up when no vector of the model is left unindexed.
-    const deadline = Date.now() + 50_000;
-    for (;;) {
-      const models = await send(app, 'GET', '/v1/embedding-models');
-      if (models.body.items.find((m: { name: string }) => m.name === model)?.unindexed === 0) break;
-      if (Date.now() > deadline) throw new Error('the indexer did not catch up within 50 s');
-      await new Promise((r) => setTimeout(r, 500));
-    }
+    await waitForIndexer(app, model);
   }, 120_000);
   afterAll(async () => {
     await app.close();

@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildIdentityApp, type IdentityApp } from '../helpers/identities.js';
-import { type SqldHandle, startSqld } from '../helpers/sqld.js';
-import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 import { FULL, latencyFigures, printTable, type Row } from './harness.js';
+import { type ProxiedSqld, startProxiedSqld } from './proxied-sqld.js';
 
 // Issue 13.2 (RELIABILITY R3/R14): a TCP proxy between Engram and sqld adds latency, stalls, drops every
 // connection and cuts answers mid-way, phase after phase, while 32 clients create episodes (client-chosen
@@ -26,22 +25,19 @@ const REQUEST_BOUND_MS = 2 * ATTEMPTS * (TIMEOUT_MS + MAX_BACKOFF_MS) + 500;
 
 type Phase = 'clean' | 'latency 30 ms' | 'stall 1.5 s' | 'drops' | 'answers cut 10 %' | 'clean again';
 
-let sqld: SqldHandle | undefined;
-let proxy: TcpProxy | undefined;
+let sqld: ProxiedSqld | undefined;
 let ids: IdentityApp | undefined;
 afterAll(async () => {
   await ids?.close();
-  await proxy?.close();
-  await sqld?.stop();
+  await sqld?.close();
 });
 
 describe('slow and flaky network between Engram and sqld', () => {
   it('latency, stall, drops, cut answers - deadlines hold, nothing applied twice, pool queue bounded', async () => {
-    sqld = await startSqld({ kind: 'binary' });
-    const server = new URL(sqld.url);
-    proxy = await startTcpProxy({ host: server.hostname, port: Number(server.port) });
+    sqld = await startProxiedSqld();
+    const { proxy } = sqld;
     ids = await buildIdentityApp({
-      LIBSQL_URL: `http://127.0.0.1:${proxy.port}`,
+      LIBSQL_URL: sqld.url,
       DB_TIMEOUT_MS: TIMEOUT_MS,
       DB_RETRY_MAX_ATTEMPTS: ATTEMPTS,
       DB_RETRY_INITIAL_BACKOFF_MS: 10,

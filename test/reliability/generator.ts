@@ -1,4 +1,4 @@
-import { Agent, request } from 'node:http';
+import { RawHttpClient } from './raw-http-client.js';
 
 // The load generator of the reliability tier, run in its own process (`node --import tsx generator.ts
 // '<spec json>'`) so that its work does not share the service's event loop. Phases run back to back:
@@ -44,8 +44,12 @@ const KINDS: readonly Kind[] = [
 
 const spec = JSON.parse(process.argv[2] ?? '{}') as GeneratorSpec;
 const target = new URL(spec.url);
-// Open loop needs a connection for every request in flight; keep-alive as a real client would.
-const agent = new Agent({ keepAlive: true, maxSockets: 2_048 });
+// Keep-alive, as real clients, and as many connections as a fleet of agents would hold. Unbounded, an
+// overloaded moment turned every late answer into a new connection: thousands of connects in a second,
+// which Node accepts only about once per event-loop turn, so they waited seconds in the kernel's accept
+// queue, where admission control cannot see them.
+const MAX_CONNECTIONS = 256;
+const client = new RawHttpClient(target.hostname, Number(target.port), MAX_CONNECTIONS);
 const samples: Sample[] = [];
 const episodes: string[] = [];
 let n = 0;
@@ -89,50 +93,22 @@ function send(phase: number, scheduledMs: number, started: number): Promise<void
     spec.workload === 'create' ? 'create' : (KINDS[Math.floor(Math.random() * KINDS.length)] as Kind);
   const r = requestOf(kind);
   const lateMs = Math.round(performance.now() - started - scheduledMs);
-  return new Promise((resolve) => {
-    let done = false;
-    const finish = (status: number, retryAfter: 0 | 1 = 0) => {
-      if (done) return;
-      done = true;
-      const latency = performance.now() - started - scheduledMs;
-      samples.push([phase, Math.round(scheduledMs), latency, status, r.kind, retryAfter, lateMs]);
-      resolve();
-    };
-    const req = request(
-      {
-        agent,
-        host: target.hostname,
-        port: target.port,
-        method: r.method,
-        path: r.path,
-        headers: {
-          authorization: spec.authorization,
-          ...(r.body
-            ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(r.body) }
-            : {}),
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const status = res.statusCode ?? 0;
-          if (status === 201 && r.kind === 'create') {
-            const id = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { id?: string }).id;
-            if (id) episodes.push(id);
-          }
-          finish(status, res.headers['retry-after'] ? 1 : 0);
-        });
-        res.on('error', () => finish(0));
-      },
-    );
-    req.setTimeout(ANSWER_TIMEOUT_MS, () => {
-      req.destroy();
-      finish(0);
-    });
-    req.on('error', () => finish(0));
-    req.end(r.body);
-  });
+  const headers: Record<string, string> = { authorization: spec.authorization };
+  if (r.body) headers['content-type'] = 'application/json';
+  const finish = (status: number, retryAfter: 0 | 1 = 0) => {
+    const latency = performance.now() - started - scheduledMs;
+    samples.push([phase, Math.round(scheduledMs), latency, status, r.kind, retryAfter, lateMs]);
+  };
+  return client.request(r.method, r.path, headers, r.body, ANSWER_TIMEOUT_MS).then(
+    (res) => {
+      if (res.status === 201 && r.kind === 'create') {
+        const id = (JSON.parse(res.body) as { id?: string }).id;
+        if (id) episodes.push(id);
+      }
+      finish(res.status, res.headers.has('retry-after') ? 1 : 0);
+    },
+    () => finish(0),
+  );
 }
 
 async function openLoop(
@@ -176,7 +152,7 @@ for (const [i, phase] of spec.phases.entries()) {
   else await closedLoop(i, phase.connections, phase.seconds, started);
 }
 await Promise.all(outstanding);
-agent.destroy();
+client.close();
 const cpu = process.cpuUsage(cpuStart);
 const cores = (cpu.user + cpu.system) / 1000 / (performance.now() - started);
 process.stdout.write(`${JSON.stringify({ samples, cores })}\n`);

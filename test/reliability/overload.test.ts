@@ -24,21 +24,24 @@ const MEASURE_S = FULL ? 8 : 4;
 const OVERLOAD_S = FULL ? 20 : 5;
 const TAIL_S = FULL ? 6 : 4;
 const CONNECTIONS = 16;
-const MAX_IN_FLIGHT = 256; // the default ADMISSION_MAX_IN_FLIGHT
+const MAX_IN_FLIGHT = 64; // the default ADMISSION_MAX_IN_FLIGHT
 const RECOVERY_BOUND_MS = 5_000;
 const RSS_GROWTH_BOUND_MB = 256;
 
-const LOOP_DELAY_MS = 200;
-// The latency bounds need the service to get about a core: on this shared 2-core machine under the CI run's
-// own load it has been given 0.2–0.4 of one (the table says how much), so CI checks the rest and the full run
-// checks those too.
-const CONFIGS: { name: string; env: Record<string, string>; latencyBounded: boolean }[] = [
-  ...(FULL ? [{ name: 'defaults (in-flight 256)', env: {}, latencyBounded: false }] : []),
-  {
-    name: `in-flight 256 + loop delay ${LOOP_DELAY_MS} ms`,
-    env: { ADMISSION_MAX_EVENT_LOOP_DELAY_MS: String(LOOP_DELAY_MS) },
-    latencyBounded: FULL,
-  },
+// The latency bounds need the service to get about a core, which the full run on a quiet machine gives it;
+// under the CI run's own load it has had 0.2–0.4 of one (the table says how much), so CI checks the rest.
+// The loop-delay limit is off by default: the full run shows what it adds.
+const CONFIGS: { name: string; env: Record<string, string>; loopDelayMs: number }[] = [
+  { name: `defaults (in-flight ${MAX_IN_FLIGHT})`, env: {}, loopDelayMs: 0 },
+  ...(FULL
+    ? [
+        {
+          name: `in-flight ${MAX_IN_FLIGHT} + loop delay 200 ms`,
+          env: { ADMISSION_MAX_EVENT_LOOP_DELAY_MS: '200' },
+          loopDelayMs: 200,
+        },
+      ]
+    : []),
 ];
 
 let service: Service | undefined;
@@ -48,12 +51,9 @@ afterEach(async () => {
 });
 
 describe('open-loop overload (R8)', () => {
-  // With the defaults the in-flight limit alone bounds the queue behind admission; when the event loop itself
-  // is the bottleneck, requests wait in sockets before admission sees them, which only the loop-delay limit
-  // notices. The latency bounds hold for that configuration; both must shed, answer everything, keep RSS.
   it.each(CONFIGS)(
     '$name: 2× and 5× the sustainable create rate - excess shed early, goodput near sustainable, RSS bounded',
-    async ({ name, env, latencyBounded }) => {
+    async ({ name, env, loopDelayMs }) => {
       const s = await startService(env);
       service = s;
       const { samples: closed } = await generate({
@@ -78,9 +78,9 @@ describe('open-loop overload (R8)', () => {
           ...base,
         },
       ];
-      // Admitted requests queue for at most about MAX_IN_FLIGHT ÷ throughput (Little's law), plus a loop
-      // delay's wait before admission; twice that is the bound.
-      const p99Bound = 2 * ((MAX_IN_FLIGHT / sustainable) * 1000 + LOOP_DELAY_MS);
+      // An admitted request waits at most about MAX_IN_FLIGHT ÷ throughput (Little's law), plus a loop delay's
+      // wait before admission, and then takes its own time (the closed loop's p99); twice that is the bound.
+      const p99Bound = 2 * ((MAX_IN_FLIGHT / sustainable) * 1000 + loopDelayMs + base.p99);
       const normalMs = Math.max(4 * base.p99, 100);
 
       const failures: string[] = [];
@@ -134,9 +134,9 @@ describe('open-loop overload (R8)', () => {
           failures.push(`${at}: goodput below half the sustainable rate`);
         if (rssPeak - rssStart > RSS_GROWTH_BOUND_MB)
           failures.push(`${at}: RSS grew ${(rssPeak - rssStart).toFixed(0)} MB`);
-        if (latencyBounded && answered.p99 > p99Bound)
+        if (FULL && answered.p99 > p99Bound)
           failures.push(`${at}: answered p99 ${answered.p99.toFixed(0)} ms > ${p99Bound.toFixed(0)} ms`);
-        if (latencyBounded && recoveryMs > RECOVERY_BOUND_MS)
+        if (FULL && recoveryMs > RECOVERY_BOUND_MS)
           failures.push(`${at}: back to normal only after ${recoveryMs} ms`);
       }
       printTable(

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildIdentityApp, type IdentityApp } from '../helpers/identities.js';
-import { type SqldHandle, startSqld } from '../helpers/sqld.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 import { FULL, printTable } from './harness.js';
+import { type ProxiedSqld, startProxiedSqld } from './proxied-sqld.js';
 
 // Issue 13.5 (RELIABILITY R5): a client that retries every write with the same Idempotency-Key until it has a
 // definitive answer, while proxies cut answers mid-way on both hops: client → Engram (the service did the
@@ -18,15 +18,13 @@ const CLIENT_CUT_RATE = 0.2;
 const DB_CUT_RATE = 0.1;
 const MAX_ATTEMPTS = 40;
 
-let sqld: SqldHandle | undefined;
-let dbProxy: TcpProxy | undefined;
+let sqld: ProxiedSqld | undefined;
 let clientProxy: TcpProxy | undefined;
 let ids: IdentityApp | undefined;
 afterAll(async () => {
   await clientProxy?.close();
   await ids?.close();
-  await dbProxy?.close();
-  await sqld?.stop();
+  await sqld?.close();
 });
 
 interface Tally {
@@ -39,13 +37,9 @@ interface Tally {
 
 describe('a retrying client through proxies that cut answers after the commit', () => {
   it('every write retried with its Idempotency-Key - exactly one record per intended write', async () => {
-    sqld = await startSqld({ kind: 'binary' });
-    const server = new URL(sqld.url);
-    dbProxy = await startTcpProxy({ host: server.hostname, port: Number(server.port) });
-    ids = await buildIdentityApp(
-      { LIBSQL_URL: `http://127.0.0.1:${dbProxy.port}`, DB_RETRY_INITIAL_BACKOFF_MS: 10 },
-      { listen: true },
-    );
+    sqld = await startProxiedSqld();
+    const dbProxy = sqld.proxy;
+    ids = await buildIdentityApp({ LIBSQL_URL: sqld.url, DB_RETRY_INITIAL_BACKOFF_MS: 10 }, { listen: true });
     const service = new URL(ids.url);
     clientProxy = await startTcpProxy({ host: service.hostname, port: Number(service.port) });
     const base = `http://127.0.0.1:${clientProxy.port}`;

@@ -397,23 +397,34 @@ export class LibsqlEmbeddingRepository implements EmbeddingRepository {
   }
 }
 
-/** Where each item type's records are, joined to a JSON array of ids (`i.value`). */
-const RECORD_SOURCES: {
+interface RecordSource {
   type: ItemType;
   alias: string;
   join: string;
   columns: string;
   idOf: (row: Row) => string;
   json: (row: Row) => string;
-}[] = [
-  {
-    type: 'episode',
-    alias: 'e',
-    join: 'episodes e ON e.id = i.value',
-    columns: EPISODE_COLUMNS,
-    idOf: (row) => String(row.id),
-    json: (row) => toEncodedEpisode(row).json,
-  },
+}
+
+/** A record table keyed by its `id` column, read as `encode` reads it elsewhere. */
+const keyedById = (
+  type: ItemType,
+  table: string,
+  alias: string,
+  columns: string,
+  encode: (row: Row) => { json: string },
+): RecordSource => ({
+  type,
+  alias,
+  join: `${table} ${alias} ON ${alias}.id = i.value`,
+  columns,
+  idOf: (row) => String(row.id),
+  json: (row) => encode(row).json,
+});
+
+/** Where each item type's records are, joined to a JSON array of ids (`i.value`). */
+const RECORD_SOURCES: RecordSource[] = [
+  keyedById('episode', 'episodes', 'e', EPISODE_COLUMNS, toEncodedEpisode),
   {
     type: 'step',
     alias: 's',
@@ -422,22 +433,8 @@ const RECORD_SOURCES: {
     idOf: (row) => `${row.episode_id}:${row.step_number}`,
     json: toEncodedStep,
   },
-  {
-    type: 'pattern',
-    alias: 'p',
-    join: 'patterns p ON p.id = i.value',
-    columns: PATTERN_COLUMNS,
-    idOf: (row) => String(row.id),
-    json: (row) => toEncodedPattern(row).json,
-  },
-  {
-    type: 'heuristic',
-    alias: 'h',
-    join: 'heuristics h ON h.id = i.value',
-    columns: HEURISTIC_COLUMNS,
-    idOf: (row) => String(row.id),
-    json: (row) => toEncodedHeuristic(row).json,
-  },
+  keyedById('pattern', 'patterns', 'p', PATTERN_COLUMNS, toEncodedPattern),
+  keyedById('heuristic', 'heuristics', 'h', HEURISTIC_COLUMNS, toEncodedHeuristic),
 ];
 
 // Cosine distance is 1 − cosine similarity; float32 rounding may step just outside [-1, 1].

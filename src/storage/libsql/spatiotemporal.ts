@@ -9,14 +9,15 @@ import {
   type TimeWindow,
   type Within,
 } from '../../domain/space-time.js';
+import { INDEX_OPEN_END, INDEX_TIME_UNIT_MS } from '../migrations/008-spatiotemporal-weeks.js';
 import { ms } from './episode-rows.js';
 import { tenantScope, type Where } from './where.js';
 
 // The spatiotemporal index (SPEC §3.5): an entry row per located episode (step number 0) or step, and its
-// box in the R*Tree (lat, lon, time in seconds; 32-bit floats, so a coarse filter re-checked exactly).
+// box in the R*Tree (lat, lon, time in weeks since 1970; 32-bit floats, so a coarse filter re-checked exactly).
 
-/** R*Tree time axis: seconds; an episode still in progress extends to "the end of time". */
-const OPEN_END_S = 1e12;
+/** A time in ms on the R*Tree's time axis (weeks, see migration 8); `null`, still open: past any time the API takes. */
+export const indexTime = (t: number | null): number => (t === null ? INDEX_OPEN_END : t / INDEX_TIME_UNIT_MS);
 
 /** Which entry: the episode itself, a step by number, or the step inserted just before (auto-numbered). */
 export type LocatedItem = { episode: true } | { step: number } | { lastInsertedStep: true };
@@ -68,8 +69,8 @@ export function locationInserts(
       location.lat,
       location.lon,
       location.lon,
-      startMs / 1000,
-      endMs === null ? OPEN_END_S : endMs / 1000,
+      indexTime(startMs),
+      indexTime(endMs),
     ),
   ];
 }
@@ -90,12 +91,11 @@ export interface SpaceTime {
 }
 
 /**
- * Padding of a coarse box, in degrees and seconds. The R*Tree rounds its boxes outward to 32-bit floats,
+ * Padding of a coarse box, in degrees and ms. The R*Tree rounds its boxes outward to 32-bit floats,
  * except a subnormal coordinate (5e-324), which it rounds to 0; the exact check follows anyway.
  */
 const PAD_DEGREES = 1e-4;
-const PAD_S = 1;
-const NO_TIME_LIMIT_S = 1e13;
+const PAD_MS = 1_000;
 
 const DEG = Math.PI / 180;
 const halfSinLat = `sin(((x.lat - c.lat) * ${DEG}) / 2)`;
@@ -126,8 +126,9 @@ function coarseBoxes(s: SpaceTime): Box[] {
 
 /** The R*Tree ids whose boxes may match (a coarse filter: 32-bit floats, padded), as a subquery. */
 function coarseIds(s: SpaceTime): { sql: string; args: SqlValue[] } {
-  const fromS = s.time?.from === undefined ? -NO_TIME_LIMIT_S : ms(s.time.from) / 1000 - PAD_S;
-  const toS = s.time?.to === undefined ? NO_TIME_LIMIT_S : ms(s.time.to) / 1000 + PAD_S;
+  // Without a bound, one past every box: the open end, and its negative.
+  const from = s.time?.from === undefined ? -INDEX_OPEN_END : indexTime(ms(s.time.from) - PAD_MS);
+  const to = s.time?.to === undefined ? INDEX_OPEN_END : indexTime(ms(s.time.to) + PAD_MS);
   const boxes = coarseBoxes(s);
   return {
     sql: boxes
@@ -137,7 +138,7 @@ function coarseIds(s: SpaceTime): { sql: string; args: SqlValue[] } {
       )
       // UNION, not UNION ALL: the two padded halves of a box across the antimeridian overlap near it.
       .join(' UNION '),
-    args: boxes.flatMap((b) => [b.north, b.south, b.east, b.west, toS, fromS]),
+    args: boxes.flatMap((b) => [b.north, b.south, b.east, b.west, to, from]),
   };
 }
 
