@@ -13,8 +13,20 @@ const TASK_TYPES = ['code_generation', 'debugging', 'refactoring', 'testing', 'a
 const pick = (values: readonly string[], index: string) =>
   `json_extract('${JSON.stringify(values)}', '$[' || ((${index}) % ${values.length}) || ']')`;
 
-/** Writes `episodes` episodes of `stepsPerEpisode` steps each under tenant `default`; returns seconds taken. */
-export function populateAnalytics(dbPath: string, episodes: number, stepsPerEpisode: number): number {
+/** Episode `i`'s id in a population of `series` (populations of different series never share an id). */
+export const populationId = (i: number, series = 0) =>
+  `${i.toString(16).padStart(8, '0')}-${series.toString(16).padStart(4, '0')}-7000-8000-000000000000`;
+
+/**
+ * Writes `episodes` episodes of `stepsPerEpisode` steps each (none for 0) under tenant `default`, with the
+ * ids `populationId(i, series)`; returns seconds taken.
+ */
+export function populateAnalytics(
+  dbPath: string,
+  episodes: number,
+  stepsPerEpisode: number,
+  series = 0,
+): number {
   const started = performance.now();
   const raw = openRaw(dbPath);
   const start = Date.now() - 365 * 86_400_000;
@@ -25,7 +37,7 @@ export function populateAnalytics(dbPath: string, episodes: number, stepsPerEpis
     raw.db.exec(`WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ${episodes})
       INSERT INTO episodes (tenant, id, agent_id, task_type, domain, language, complexity, start_time, end_time,
         outcome_type, reward_total, step_count, created_at, updated_at, version, body, body_hash)
-      SELECT 'default', printf('%08x-0000-7000-8000-000000000000', i), 'agent-' || (i % 50),
+      SELECT 'default', printf('%08x-%04x-7000-8000-000000000000', i, ${series}), 'agent-' || (i % 50),
         ${pick(TASK_TYPES, 'i')}, printf('domain-%02d', i % ${DOMAIN_COUNT}), 'typescript', 'moderate',
         ${start} + i * 60000,
         CASE WHEN i % 4 = 3 THEN NULL ELSE ${start} + i * 60000 + 45000 END,
@@ -34,11 +46,15 @@ export function populateAnalytics(dbPath: string, episodes: number, stepsPerEpis
         ${stepsPerEpisode}, ${start} + i * 60000, ${start} + i * 60000, 1,
         json_object('task_description', 'analytics episode ' || i), 'bench'
       FROM n`);
+    if (stepsPerEpisode === 0) {
+      raw.db.exec('COMMIT');
+      return (performance.now() - started) / 1000;
+    }
     // Step k of episode i: tools in a few recurring orders (so that n-grams repeat), an error 1 time in 17.
     raw.db.exec(`WITH RECURSIVE k(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM k WHERE k < ${stepsPerEpisode}),
       s AS (
         SELECT e.id, e.start_time, k.k, (e.start_time - ${start}) / 60000 AS i FROM episodes e, k
-        WHERE e.tenant = 'default' AND e.body_hash = 'bench'
+        WHERE e.tenant = 'default' AND e.body_hash = 'bench' AND substr(e.id, 10, 4) = printf('%04x', ${series})
       )
       INSERT INTO steps (tenant, episode_id, step_number, timestamp, tool, result_type, agent_id, body)
       SELECT 'default', id, k, start_time + k * 1000, tool, result, NULL,

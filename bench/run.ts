@@ -205,7 +205,8 @@ const needsHello = (run: Run) =>
   want(run, 'list') ||
   want(run, 'patterns') ||
   want(run, 'stats') ||
-  want(run, 'spatiotemporal');
+  want(run, 'spatiotemporal') ||
+  want(run, 'vectors');
 const needsPopulation = (run: Run) =>
   want(run, 'get') || want(run, 'list') || want(run, 'steps') || want(run, 'isolation');
 /** Episodes with steps listed by the isolation scenario (in their own domain). */

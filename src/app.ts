@@ -159,7 +159,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   const indexDefaults = diskAnnOptionsOf(config.EMBEDDING_INDEX_OPTIONS) as DiskAnnOptions; // checked by loadConfig
   const indexer = new EmbeddingIndexer(db, {
     defaults: indexDefaults,
-    batch: config.EMBEDDING_INDEX_BATCH,
+    batchMs: config.EMBEDDING_INDEX_BATCH_MS,
     onError: (err) => logger.warn({ err }, 'indexing vectors failed; retried on the next tick'),
   });
   indexer.start(INDEX_INTERVAL_MS);

@@ -95,7 +95,7 @@ export const ConfigSchema = z.object({
 
   EMBEDDING_INDEX_OPTIONS: z
     .string()
-    .default('compress_neighbors=float8,max_neighbors=64,search_l=200,insert_l=70')
+    .default('compress_neighbors=float8,max_neighbors=64,search_l=200,insert_l=40')
     .superRefine((text, ctx) => {
       const parsed = diskAnnOptionsOf(text);
       if (typeof parsed === 'string') ctx.addIssue({ code: 'custom', message: parsed });
@@ -103,9 +103,11 @@ export const ConfigSchema = z.object({
     .describe(
       "DiskANN options of a new model's index (comma-separated k=v: compress_neighbors, max_neighbors, search_l, insert_l)",
     ),
-  EMBEDDING_INDEX_BATCH: int(1, 10_000)
-    .default(16)
-    .describe('vectors the background indexer puts into an index per transaction'),
+  EMBEDDING_INDEX_BATCH_MS: int(1, 60_000)
+    .default(250)
+    .describe(
+      'how long one transaction of the background indexer aims to hold the writer (its vector count adapts)',
+    ),
   EMBEDDING_EXACT_SCAN_MAX: int(0, 10_000_000)
     .default(5_000)
     .describe('similarity search scans the matching vectors exactly when there are at most this many'),

@@ -16,7 +16,11 @@ export class SqliteConnection {
 
   private readonly cacheSize: number;
 
-  constructor(path: string, busyTimeoutMs: number, options: { readOnly?: boolean; cacheSize?: number } = {}) {
+  constructor(
+    path: string,
+    busyTimeoutMs: number,
+    options: { readOnly?: boolean; cacheSize?: number; pageCacheKiB?: number } = {},
+  ) {
     this.cacheSize = options.cacheSize ?? 500;
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.db = new Database(path, { timeout: busyTimeoutMs });
@@ -26,7 +30,7 @@ export class SqliteConnection {
     this.db.pragma('foreign_keys = ON');
     // Random point reads over a large file: map it (no read() copy per page) and keep more pages cached.
     this.db.pragma('mmap_size = 268435456');
-    this.db.pragma('cache_size = -32768');
+    this.db.pragma(`cache_size = -${Math.trunc(options.pageCacheKiB ?? 32_768)}`);
     // A reader thread's connection: a bug that sends it a write fails instead of writing outside the writer.
     if (options.readOnly) this.db.pragma('query_only = 1');
   }

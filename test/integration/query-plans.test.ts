@@ -217,3 +217,72 @@ describe('list query plans', () => {
     expect(plan.match(/TEMP B-TREE/g) ?? []).toHaveLength(since ? 3 : 2);
   });
 });
+
+// A similarity search reads only what it answers from: the index's candidates drive their vectors, the
+// vectors the indexer has not reached come from their partial index, and with a filter the filtered
+// episodes drive their vectors. Without statistics (no ANALYZE: as a server runs) the planner once read every
+// vector of the model per search instead.
+describe('similarity search query plans', () => {
+  let app: TestApp;
+  let captured: Statement[] = [];
+  const model = 'plans';
+  beforeAll(async () => {
+    app = await buildTestApp({ EMBEDDING_EXACT_SCAN_MAX: 5 }, { faults: true });
+    // (The plans do not depend on which vectors are indexed: the search always reads both branches.)
+    const res = await send(app, 'POST', '/v1/episodes/batch', {
+      episodes: Array.from({ length: 40 }, (_, i) =>
+        episodeBody({
+          context: { domain: `d${i % 2}` },
+          embedding: { model, vector: [1 + (i % 7), 2 - (i % 3), 3, (i % 5) - 2] },
+        }),
+      ),
+    });
+    expect(res.status).toBe(201);
+    for (const deadline = Date.now() + 30_000; ; ) {
+      const models = await send(app, 'GET', '/v1/embedding-models');
+      if (models.body.items.find((m: { name: string }) => m.name === model)?.unindexed === 0) break;
+      if (Date.now() > deadline) throw new Error('the indexer did not catch up within 30 s');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    app.faults.fault = (call) => {
+      if (call.op === 'query' || call.op === 'scan') captured.push(...call.stmts);
+      return undefined;
+    };
+  });
+  afterAll(async () => {
+    await app.close();
+  });
+
+  /** The plans of the search's reads of `embeddings`. */
+  async function plansOf(body: object): Promise<string[]> {
+    captured = [];
+    const res = await send(app, 'POST', '/v1/search/similar', { model, k: 3, ...body });
+    expect(res.status).toBe(200);
+    expect(res.body.strategy).toBe('index');
+    const plans: string[] = [];
+    for (const stmt of captured.filter((s) =>
+      /FROM (embeddings|episodes e CROSS JOIN embeddings|vector_top_k)/.test(s.sql),
+    )) {
+      const rows = await app.engram.db.read(`EXPLAIN QUERY PLAN ${stmt.sql}`, stmt.args);
+      plans.push(rows.map((r) => String(r.detail)).join('\n'));
+    }
+    return plans;
+  }
+
+  it('plan: without a filter, the candidates drive and the unindexed vectors come from their index', async () => {
+    const plans = (await plansOf({ vector: [1, 2, 3, 4] })).join('\n---\n');
+    expect(plans).not.toMatch(/SCAN v\b/);
+    expect(plans).toMatch(/SCAN top VIRTUAL TABLE[\s\S]*SEARCH v USING INTEGER PRIMARY KEY/);
+    expect(plans).toMatch(/SEARCH v USING INDEX embeddings_unindexed/);
+  });
+
+  it('plan: with a filter, the filtered episodes drive their vectors', async () => {
+    const plans = (await plansOf({ vector: [1, 2, 3, 4], filter: { domain: 'd1' } })).join('\n---\n');
+    expect(plans).not.toMatch(/SCAN [ve]\b/);
+    expect(plans).toMatch(
+      /SEARCH e USING (COVERING )?INDEX episodes_by_domain[\s\S]*SEARCH v USING INDEX embeddings_by_episode/,
+    );
+    expect(plans).toMatch(/SCAN top VIRTUAL TABLE[\s\S]*SEARCH v USING INTEGER PRIMARY KEY[\s\S]*SEARCH e/);
+    expect(plans).toMatch(/SEARCH v USING INDEX embeddings_unindexed/);
+  });
+});

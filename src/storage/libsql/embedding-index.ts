@@ -14,9 +14,22 @@ import type { DiskAnnOptions } from '../../domain/embedding.js';
 // Writes first: a batch waits while the process has other writes in flight (on the embedded file they would
 // otherwise share its group-commit transaction and wait for its DiskANN inserts), for at most
 // MAX_DEFER_MS, so that a steady stream of writes slows the index down but cannot stop it.
+//
+// Batches are sized by time, not count: each transaction aims to hold the writer for about `batchMs`.
+// Measured (bench/RESULTS.md): a DiskANN insert rewrites the blocks of the neighbours it links to, so many
+// inserts per transaction share those rewrites and one commit; 256 per transaction cost ~40 % less CPU per
+// vector than 16. The time budget keeps that gain without letting a batch hold other writes back for long,
+// whatever the per-insert cost is at this index's size, options and the machine's load.
 
 /** The longest an index batch waits for other writes to finish. */
 const MAX_DEFER_MS = 1_000;
+/**
+ * Vectors per transaction: at most (a bound on one statement's work), and at least (unless a batch failed):
+ * on a starved CPU the time budget alone would shrink batches to a vector or two, each then paying a whole
+ * commit of the blocks it rewrote — measured at ~17 CPU ms per vector instead of ~5.
+ */
+const MAX_BATCH = 4_096;
+const MIN_BATCH = 16;
 
 /** The index table of a model: a typed vector column per model, as DiskANN needs. */
 export const indexTable = (modelId: number) => `embedding_index_${modelId}`;
@@ -37,8 +50,8 @@ export function indexOptionsSql(options: DiskAnnOptions): string {
 export interface IndexerOptions {
   /** Options of a model's index when the model has none of its own. */
   defaults: DiskAnnOptions;
-  /** Vectors per indexing transaction: small, so that a batch holds the writer briefly. */
-  batch: number;
+  /** How long one indexing transaction aims to hold the writer (its vector count follows the last ones). */
+  batchMs: number;
   onError(err: unknown): void;
 }
 
@@ -52,6 +65,8 @@ export class EmbeddingIndexer {
   private again = false;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** Vectors in the next batch, sized from how long the last ones took. */
+  private batch = MIN_BATCH;
 
   constructor(
     private readonly db: Database,
@@ -106,11 +121,25 @@ export class EmbeddingIndexer {
           : this.options.defaults;
         await this.writesFirst();
         if (this.stopped) return;
-        await this.indexBatch(Number(m.id), Number(m.dimension), options);
+        const started = performance.now();
+        const indexed = await this.indexBatch(Number(m.id), Number(m.dimension), options).catch(
+          (err: unknown) => {
+            this.batch = Math.max(1, Math.floor(this.batch / 2)); // e.g. past the deadline: try less next time
+            throw err;
+          },
+        );
+        this.resize(indexed, performance.now() - started);
         await yieldToLoop();
         if (this.stopped) return;
       }
     }
+  }
+
+  /** The next batch's size: as many vectors as the last batch's rate fits into `batchMs` (at most doubling). */
+  private resize(indexed: number, elapsedMs: number): void {
+    if (indexed < this.batch) return; // the model ran out of vectors: the time says nothing about the rate
+    const fits = Math.floor((indexed * this.options.batchMs) / Math.max(elapsedMs, 1));
+    this.batch = Math.max(MIN_BATCH, Math.min(MAX_BATCH, 2 * this.batch, fits));
   }
 
   private async writesFirst(): Promise<void> {
@@ -119,10 +148,11 @@ export class EmbeddingIndexer {
   }
 
   /** One transaction: the model's index (created with its options on first use) takes a batch of vectors. */
-  private async indexBatch(modelId: number, dimension: number, options: DiskAnnOptions): Promise<void> {
+  /** Resolves to the number of vectors indexed. */
+  private async indexBatch(modelId: number, dimension: number, options: DiskAnnOptions): Promise<number> {
     const table = indexTable(modelId);
     const next = `SELECT id FROM embeddings WHERE model_id = ? AND indexed = 0 ORDER BY id LIMIT ?`;
-    await this.db.write([
+    const results = await this.db.write([
       sql(
         `CREATE TABLE IF NOT EXISTS ${table} (id INTEGER PRIMARY KEY, vector F32_BLOB(${dimension}) NOT NULL)`,
       ),
@@ -140,9 +170,10 @@ export class EmbeddingIndexer {
         `INSERT OR REPLACE INTO ${table} (id, vector)
          SELECT id, vector FROM embeddings WHERE id IN (${next})`,
         modelId,
-        this.options.batch,
+        this.batch,
       ),
-      sql(`UPDATE embeddings SET indexed = 1 WHERE id IN (${next})`, modelId, this.options.batch),
+      sql(`UPDATE embeddings SET indexed = 1 WHERE id IN (${next})`, modelId, this.batch),
     ]);
+    return results.at(-1)?.changes ?? 0;
   }
 }

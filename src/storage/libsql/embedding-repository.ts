@@ -56,6 +56,17 @@ export interface SearchSettings {
   defaults: DiskAnnOptions;
 }
 
+/** See `matching`. */
+interface Matching {
+  /** Every matching vector. */
+  scan: string;
+  /** The matching vectors the indexer has not reached. */
+  unindexed: string;
+  /** The index's candidates (`top`; two arguments: the query vector and how many) and their vectors. */
+  top: string;
+  where: Where;
+}
+
 /** The row of one vector of an item in a model. */
 function vectorRow(tenant: string, item: Item, model: string): Where {
   const modelId = modelIdOf(tenant, model);
@@ -222,7 +233,7 @@ export class LibsqlEmbeddingRepository implements EmbeddingRepository {
     const matching = this.matching(tenant, q);
     // A cheap count, bounded: a small matching set is scanned exactly (faster than the index, and exact).
     const [counted] = await this.db.scan(
-      `SELECT COUNT(*) AS n FROM (SELECT 1 FROM ${matching.from} WHERE ${matching.where} LIMIT ?)`,
+      `SELECT COUNT(*) AS n FROM (SELECT 1 FROM ${matching.scan} WHERE ${matching.where} LIMIT ?)`,
       [...matching.where.args, this.settings.exactScanMax + 1],
     );
     let rows: Row[] | null = null;
@@ -250,14 +261,29 @@ export class LibsqlEmbeddingRepository implements EmbeddingRepository {
     return rows.map((r) => ({ type: 'episode', id: String(r.id), similarity: null, score: -Number(r.rank) }));
   }
 
-  /** The rows a search may answer: the model's vectors under the query's conditions (`v`, and `e` with a filter). */
-  private matching(tenant: string, q: SimilarQuery): { from: string; where: Where } {
+  /**
+   * The rows a search may answer: the model's vectors under the query's conditions (`v`, and `e` with a
+   * filter), and the three ways a search reaches them. The join orders are fixed (CROSS JOIN keeps its left
+   * table outer) because the planner, without statistics, picked ones that read every vector of the model
+   * per search: a scan of the model's rows for the unindexed ones instead of their partial index, and the
+   * vectors outside with `vector_top_k` inside. With a filter the episodes drive, through the filter's
+   * episode index (a filter is an index range, like the list's), and their vectors follow by episode.
+   */
+  private matching(tenant: string, q: SimilarQuery): Matching {
     const where = tenantScope(tenant, 'v').and('v.model_id = ?', q.model.id);
     if (q.itemType) where.and('v.item_type = ?', q.itemType);
     if (q.exclude) where.and('NOT (v.item_type = ? AND v.item_id = ?)', q.exclude.type, q.exclude.id);
-    if (!q.filter) return { from: 'embeddings v', where };
-    whereEpisodeMatches(where, q.filter);
-    return { from: 'embeddings v JOIN episodes e ON e.tenant = v.tenant AND e.id = v.episode_id', where };
+    const top = `vector_top_k('${indexName(q.model.id)}', ?, ?) top CROSS JOIN embeddings v ON v.id = top.id`;
+    const unindexed = 'embeddings v INDEXED BY embeddings_unindexed';
+    if (!q.filter) return { scan: 'embeddings v', unindexed, top, where };
+    whereEpisodeMatches(where.and('e.tenant = ?', tenant), q.filter);
+    const episode = 'CROSS JOIN episodes e ON e.tenant = v.tenant AND e.id = v.episode_id';
+    return {
+      scan: 'episodes e CROSS JOIN embeddings v INDEXED BY embeddings_by_episode ON v.tenant = e.tenant AND v.episode_id = e.id',
+      unindexed: `${unindexed} ${episode}`,
+      top: `${top} ${episode}`,
+      where,
+    };
   }
 
   private minDistance(q: SimilarQuery): { sql: string; args: SqlValue[] } {
@@ -267,12 +293,12 @@ export class LibsqlEmbeddingRepository implements EmbeddingRepository {
   }
 
   /** Every matching vector, ranked: a heavy read. */
-  private async exact(q: SimilarQuery, m: { from: string; where: Where }, query: Uint8Array): Promise<Row[]> {
+  private async exact(q: SimilarQuery, m: Matching, query: Uint8Array): Promise<Row[]> {
     const min = this.minDistance(q);
     return this.db.scan(
       `SELECT * FROM (
          SELECT v.item_type, v.item_id, v.id, vector_distance_cos(v.vector, ?) AS distance
-         FROM ${m.from} WHERE ${m.where})
+         FROM ${m.scan} WHERE ${m.where})
        WHERE distance IS NOT NULL ${min.sql} ORDER BY distance, id LIMIT ?`,
       [query, ...m.where.args, ...min.args, q.k],
     );
@@ -283,22 +309,16 @@ export class LibsqlEmbeddingRepository implements EmbeddingRepository {
    * stored vectors, plus the vectors the indexer has not reached, scanned exactly. Null when that does not
    * fill k: only an exact scan then says which k are best.
    */
-  private async viaIndex(
-    q: SimilarQuery,
-    m: { from: string; where: Where },
-    query: Uint8Array,
-  ): Promise<Row[] | null> {
+  private async viaIndex(q: SimilarQuery, m: Matching, query: Uint8Array): Promise<Row[] | null> {
     const min = this.minDistance(q);
     const candidates = q.k * this.settings.overfetch;
     const rows = await this.db.scan(
       `SELECT * FROM (
          SELECT v.item_type, v.item_id, v.id, vector_distance_cos(v.vector, ?) AS distance
-         FROM vector_top_k('${indexName(q.model.id)}', ?, ?) top
-         JOIN ${m.from.replace('embeddings v', 'embeddings v ON v.id = top.id')}
-         WHERE ${m.where} AND v.indexed = 1
+         FROM ${m.top} WHERE ${m.where} AND v.indexed = 1
          UNION ALL
          SELECT v.item_type, v.item_id, v.id, vector_distance_cos(v.vector, ?) AS distance
-         FROM ${m.from} WHERE ${m.where} AND v.indexed = 0)
+         FROM ${m.unindexed} WHERE ${m.where} AND v.indexed = 0)
        WHERE distance IS NOT NULL ${min.sql} ORDER BY distance, id LIMIT ?`,
       [query, query, candidates, ...m.where.args, query, ...m.where.args, ...min.args, q.k],
     );
