@@ -24,6 +24,8 @@ export interface Operation {
   body?: { schema: Schema; mediaTypes: string[]; required: boolean };
   /** Documented responses: status → JSON schema of the body (undefined for a body-less response). */
   responses: Map<number, Schema | undefined>;
+  /** The least role the operation needs (`x-required-role`; a search by POST needs only `read`). */
+  role?: 'read' | 'write' | 'admin';
 }
 
 export interface ApiDocument {
@@ -98,6 +100,7 @@ export function loadDocument(file = OPENAPI_FILE): ApiDocument {
         params,
         ...(body ? { body } : {}),
         responses,
+        ...(op['x-required-role'] ? { role: op['x-required-role'] as Operation['role'] } : {}),
       });
     }
   }

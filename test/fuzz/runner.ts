@@ -355,7 +355,7 @@ class Worker {
   /** What an operation on `item` must answer, where its state alone decides. */
   private expectation(plan: Plan, item: Item | undefined): Expectation {
     const op = plan.op as Operation;
-    if (plan.identity.role === 'read' && op.method !== 'GET')
+    if (plan.identity.role === 'read' && (op.role ?? (op.method === 'GET' ? 'read' : 'write')) !== 'read')
       return { notSuccess: 'a read key changes nothing' };
     if (!item || (item.exists && plan.identity.tenant === item.owner.tenant)) return {};
     // Gone, or another tenant's: a read of the item itself is a 404; below it, a bad cursor or number may be
