@@ -36,6 +36,9 @@ import { STEP_COLUMNS, toEncodedStep } from './step-rows.js';
 import { tenantScope, type Where } from './where.js';
 import { claimResultUpdate, runClaimed } from './write-claims.js';
 
+/** Models remembered by `model` (an entry is a few dozen bytes). */
+const KNOWN_MODELS_MAX = 10_000;
+
 type Failure = 'EMBEDDING_ITEM_NOT_FOUND' | 'EMBEDDING_NOT_FOUND' | 'VERSION_MISMATCH';
 
 const FAILURES: Failures<Failure> = {
@@ -62,7 +65,10 @@ interface Matching {
   scan: string;
   /** The matching vectors the indexer has not reached. */
   unindexed: string;
-  /** The index's candidates (`top`; two arguments: the query vector and how many) and their vectors. */
+  /**
+   * The index's candidates (`top`; two arguments: the query vector and how many) and their vectors, when a
+   * CTE `large` says the matching set is large (else none).
+   */
   top: string;
   where: Where;
 }
@@ -79,6 +85,11 @@ function vectorRow(tenant: string, item: Item, model: string): Where {
 export class LibsqlEmbeddingRepository implements EmbeddingRepository {
   /** Models whose index exists (an index is never dropped, so a positive answer stays true). */
   private readonly indexed = new Set<number>();
+  /**
+   * Models found, by tenant and name: a model is never deleted and its id and dimension never change, so a
+   * search needs no read to find them after the first. Bounded: cleared when full.
+   */
+  private readonly knownModels = new Map<string, { id: number; dimension: number }>();
 
   constructor(
     private readonly db: Database,
@@ -223,26 +234,25 @@ export class LibsqlEmbeddingRepository implements EmbeddingRepository {
   }
 
   async model(tenant: string, name: string): Promise<{ id: number; dimension: number } | null> {
+    const key = JSON.stringify([tenant, name]);
+    const known = this.knownModels.get(key);
+    if (known) return known;
     const where = tenantScope(tenant).and('name = ?', name);
     const [row] = await this.db.read(`SELECT id, dimension FROM embedding_models WHERE ${where}`, where.args);
-    return row ? { id: Number(row.id), dimension: Number(row.dimension) } : null;
+    if (!row) return null;
+    const model = { id: Number(row.id), dimension: Number(row.dimension) };
+    if (this.knownModels.size >= KNOWN_MODELS_MAX) this.knownModels.clear();
+    this.knownModels.set(key, model);
+    return model;
   }
 
   async nearest(tenant: string, q: SimilarQuery): Promise<Nearest> {
     const query = vectorBlob(q.vector);
     const matching = this.matching(tenant, q);
-    // A cheap count, bounded: a small matching set is scanned exactly (faster than the index, and exact).
-    const [counted] = await this.db.scan(
-      `SELECT COUNT(*) AS n FROM (SELECT 1 FROM ${matching.scan} WHERE ${matching.where} LIMIT ?)`,
-      [...matching.where.args, this.settings.exactScanMax + 1],
-    );
-    let rows: Row[] | null = null;
-    if (Number(counted?.n) > this.settings.exactScanMax && (await this.hasIndex(q.model.id))) {
-      rows = await this.viaIndex(q, matching, query);
-    }
-    const strategy = rows ? 'index' : 'exact';
-    rows ??= await this.exact(q, matching, query);
-    return { ranked: rows.map(rankedBySimilarity), strategy };
+    const viaIndex = (await this.hasIndex(q.model.id)) ? await this.viaIndex(q, matching, query) : null;
+    if (viaIndex) return { ranked: viaIndex.map(rankedBySimilarity), strategy: 'index' };
+    const rows = await this.exact(q, matching, query);
+    return { ranked: rows.map(rankedBySimilarity), strategy: 'exact' };
   }
 
   async textRanked(tenant: string, q: TextQuery): Promise<RankedItem[]> {
@@ -273,7 +283,10 @@ export class LibsqlEmbeddingRepository implements EmbeddingRepository {
     const where = tenantScope(tenant, 'v').and('v.model_id = ?', q.model.id);
     if (q.itemType) where.and('v.item_type = ?', q.itemType);
     if (q.exclude) where.and('NOT (v.item_type = ? AND v.item_id = ?)', q.exclude.type, q.exclude.id);
-    const top = `vector_top_k('${indexName(q.model.id)}', ?, ?) top CROSS JOIN embeddings v ON v.id = top.id`;
+    // The index's candidates only when the count says the set is large (with `large` of `viaIndex`): a CASE
+    // runs only the branch it takes, where vector_top_k in the FROM clause would run before any condition.
+    const top = `json_each((SELECT CASE WHEN yes THEN (SELECT json_group_array(id) FROM vector_top_k('${indexName(q.model.id)}', ?, ?)) ELSE '[]' END FROM large)) top
+      CROSS JOIN embeddings v ON v.id = top.value`;
     const unindexed = 'embeddings v INDEXED BY embeddings_unindexed';
     if (!q.filter) return { scan: 'embeddings v', unindexed, top, where };
     whereEpisodeMatches(where.and('e.tenant = ?', tenant), q.filter);
@@ -305,22 +318,38 @@ export class LibsqlEmbeddingRepository implements EmbeddingRepository {
   }
 
   /**
-   * DiskANN candidates (over-fetched: the index cannot apply the conditions) re-ranked exactly with the
-   * stored vectors, plus the vectors the indexer has not reached, scanned exactly. Null when that does not
-   * fill k: only an exact scan then says which k are best.
+   * The index path, in one read with the bounded count that decides for it: a small matching set (the count
+   * says so) is better scanned exactly (faster than the index, and exact), and then nothing else runs (null,
+   * `large` false). A large one: the DiskANN candidates (over-fetched: the index cannot apply the
+   * conditions) re-ranked exactly with the stored vectors, together with the vectors the indexer has not
+   * reached, scanned exactly; null when that does not fill k: only an exact scan then says which k are best.
    */
   private async viaIndex(q: SimilarQuery, m: Matching, query: Uint8Array): Promise<Row[] | null> {
     const min = this.minDistance(q);
     const candidates = q.k * this.settings.overfetch;
     const rows = await this.db.scan(
-      `SELECT * FROM (
+      `WITH large(yes) AS MATERIALIZED (
+         SELECT COUNT(*) > ? FROM (SELECT 1 FROM ${m.scan} WHERE ${m.where} LIMIT ?))
+       SELECT * FROM (
          SELECT v.item_type, v.item_id, v.id, vector_distance_cos(v.vector, ?) AS distance
          FROM ${m.top} WHERE ${m.where} AND v.indexed = 1
          UNION ALL
          SELECT v.item_type, v.item_id, v.id, vector_distance_cos(v.vector, ?) AS distance
-         FROM ${m.unindexed} WHERE ${m.where} AND v.indexed = 0)
+         FROM ${m.unindexed} WHERE (SELECT yes FROM large) AND ${m.where} AND v.indexed = 0)
        WHERE distance IS NOT NULL ${min.sql} ORDER BY distance, id LIMIT ?`,
-      [query, query, candidates, ...m.where.args, query, ...m.where.args, ...min.args, q.k],
+      [
+        this.settings.exactScanMax,
+        ...m.where.args,
+        this.settings.exactScanMax + 1,
+        query,
+        query,
+        candidates,
+        ...m.where.args,
+        query,
+        ...m.where.args,
+        ...min.args,
+        q.k,
+      ],
     );
     return rows.length < q.k ? null : rows;
   }
@@ -344,29 +373,27 @@ export class LibsqlEmbeddingRepository implements EmbeddingRepository {
       ids: JSON.stringify(ranked.filter((r) => r.type === source.type).map((r) => r.id)),
       where: tenantScope(tenant, source.alias),
     })).filter((source) => source.ids !== '[]');
-    // One size check before the records are read: k records of up to 1 MiB each may not fit one answer.
-    const [size] = await this.db.scan(
-      `SELECT ${sources
-        .map(
-          (x) =>
-            `(SELECT COALESCE(SUM(octet_length(${x.alias}.body)), 0) FROM json_each(?) i JOIN ${x.join} WHERE ${x.where})`,
-        )
-        .concat('0')
-        .join(' + ')} AS bytes`,
-      sources.flatMap((x) => [x.ids, ...x.where.args]),
+    // The size check comes with the records, in the same read: k records of up to 1 MiB each may not fit
+    // one answer, and none is returned (only the total) when they do not. (No record: a row of NULLs.)
+    const total = sources.map(
+      (x) =>
+        `(SELECT COALESCE(SUM(octet_length(${x.alias}.body)), 0) FROM json_each(?) i JOIN ${x.join} WHERE ${x.where})`,
     );
-    if (Number(size?.bytes) > MAX_PAGE_BYTES) {
-      throw new ResponseTooLarge(
-        `the ${ranked.length} items found are larger than one response; ask for fewer (k)`,
-      );
-    }
+    const totalArgs = sources.flatMap((x) => [x.ids, ...x.where.args]);
     const records = new Map<string, string>();
     for (const x of sources) {
       const rows = await this.db.scan(
-        `SELECT ${x.columns} FROM json_each(?) i JOIN ${x.join} WHERE ${x.where}`,
-        [x.ids, ...x.where.args],
+        `WITH page(bytes) AS MATERIALIZED (SELECT ${total.join(' + ')})
+         SELECT page.bytes AS page_bytes, r.* FROM page LEFT JOIN (
+           SELECT ${x.columns} FROM json_each(?) i JOIN ${x.join} WHERE ${x.where}) r ON page.bytes <= ?`,
+        [...totalArgs, x.ids, ...x.where.args, MAX_PAGE_BYTES],
       );
-      for (const row of rows) records.set(`${x.type}/${x.idOf(row)}`, x.json(row));
+      if (Number(rows[0]?.page_bytes) > MAX_PAGE_BYTES) {
+        throw new ResponseTooLarge(
+          `the ${ranked.length} items found are larger than one response; ask for fewer (k)`,
+        );
+      }
+      for (const row of rows) if (row.body !== null) records.set(`${x.type}/${x.idOf(row)}`, x.json(row));
     }
     const similarities = await this.similarities(tenant, ranked, similarityTo);
     return ranked.map((r) => ({
