@@ -75,7 +75,7 @@ const RAW_PER_TRANSACTION = 32;
 
 const USAGE = `usage: npm run bench -- [--only ${SCENARIOS.join(',')}] [--duration S] [--warmup S]
                         [--connections N] [--population N] [--keep] [--cpu-prof] [--probe]
-                        [--vector-population N] [--vector-index-wait S]
+                        [--vector-population N] [--vector-index-wait S] [--vectors-db FILE]
   --only         scenarios to run (default: all); their baselines run with them
   --duration     seconds of each measured load phase (default 10; in-process baselines run half as long)
   --warmup       seconds of warm-up before each load phase (default 3)
@@ -85,6 +85,8 @@ const USAGE = `usage: npm run bench -- [--only ${SCENARIOS.join(',')}] [--durati
   --spatiotemporal-db  a database the scenario populated before (kept with --keep): used instead of a new one
   --vector-population  vectors of the vectors scenario (default 100000; 384-d, clustered, seeded)
   --vector-index-wait  seconds the vectors scenario waits for the index to catch up (default 3600)
+  --vectors-db   a database the vectors scenario populated before (kept with --keep, same --vector-population):
+                 the service runs on it and the scenario measures searches, recall and size only, not ingestion
   --keep         keep the temporary directory (databases, server log)
   --cpu-prof     run the server under node --cpu-prof; the profile goes to bench/results/profiles/
                  (summarise it with: node --import tsx bench/profile-summary.ts <file> [--last S])
@@ -105,6 +107,7 @@ function options() {
       'spatiotemporal-db': { type: 'string' },
       'vector-population': { type: 'string', default: '100000' },
       'vector-index-wait': { type: 'string', default: '3600' },
+      'vectors-db': { type: 'string' },
       keep: { type: 'boolean', default: false },
       'cpu-prof': { type: 'boolean', default: false },
       probe: { type: 'boolean', default: false },
@@ -130,6 +133,8 @@ function options() {
       `--only takes a comma-separated list of ${SCENARIOS.join(', ')}; got ${JSON.stringify(values.only)}`,
     );
   }
+  if (values['vectors-db'] !== undefined && (only.length !== 1 || only[0] !== 'vectors'))
+    throw new Error('--vectors-db goes with --only vectors (the other scenarios would write into it)');
   const durationS = atLeast('duration', values.duration, 1);
   return {
     only: new Set(only as Scenario[]),
@@ -143,6 +148,7 @@ function options() {
     ),
     vectorPopulation: Math.trunc(atLeast('vector-population', values['vector-population'], POPULATION_BATCH)),
     vectorIndexWaitS: atLeast('vector-index-wait', values['vector-index-wait'], 0),
+    vectorsDb: values['vectors-db'],
     keep: values.keep,
     cpuProf: values['cpu-prof'],
     probe: values.probe,
@@ -381,6 +387,7 @@ async function runService(run: Run): Promise<void> {
           durationS: opts.durationS,
           indexWaitS: opts.vectorIndexWaitS,
           dbPath: run.dbPath,
+          reused: opts.vectorsDb !== undefined,
         });
         run.vectorLines = report.lines;
         run.problems.push(...report.problems.slice(0, 10));
@@ -779,7 +786,7 @@ async function main(): Promise<number> {
   const run: Run = {
     opts,
     tmp,
-    dbPath: join(tmp, 'bench.db'),
+    dbPath: opts.vectorsDb ?? join(tmp, 'bench.db'),
     probeFile: join(tmp, 'probe.jsonl'),
     m: {},
     populationIds: [],

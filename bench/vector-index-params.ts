@@ -42,6 +42,24 @@ const CONFIGS: Record<string, string[]> = {
     "'search_l=200'",
     "'insert_l=40'",
   ],
+  'float8, max_neighbors=64, search_l=100, insert_l=40': [
+    "'compress_neighbors=float8'",
+    "'max_neighbors=64'",
+    "'search_l=100'",
+    "'insert_l=40'",
+  ],
+  'float8, max_neighbors=64, search_l=50, insert_l=40': [
+    "'compress_neighbors=float8'",
+    "'max_neighbors=64'",
+    "'search_l=50'",
+    "'insert_l=40'",
+  ],
+  'float8, max_neighbors=32, search_l=100, insert_l=40': [
+    "'compress_neighbors=float8'",
+    "'max_neighbors=32'",
+    "'search_l=100'",
+    "'insert_l=40'",
+  ],
   'float8, max_neighbors=32': ["'compress_neighbors=float8'", "'max_neighbors=32'"],
   'float8, max_neighbors=48, search_l=200, insert_l=40': [
     "'compress_neighbors=float8'",
