@@ -95,7 +95,7 @@ export const ConfigSchema = z.object({
 
   EMBEDDING_INDEX_OPTIONS: z
     .string()
-    .default('compress_neighbors=float8,max_neighbors=64,search_l=200,insert_l=40')
+    .default('compress_neighbors=float8,max_neighbors=64,search_l=100,insert_l=40')
     .superRefine((text, ctx) => {
       const parsed = diskAnnOptionsOf(text);
       if (typeof parsed === 'string') ctx.addIssue({ code: 'custom', message: parsed });

@@ -125,7 +125,7 @@ export const EmbeddingModel = z.strictObject({
   count: z.int().describe('Vectors stored'),
   unindexed: z.int().describe('Vectors not yet in the DiskANN index (searches scan them exactly)'),
   index: DiskAnnOptions.describe(
-    "The DiskANN parameters of its index, fixed when the index is created: the server's EMBEDDING_INDEX_OPTIONS, by default compress_neighbors=float8, max_neighbors=64, search_l=200, insert_l=40 (chosen from measured insert cost and recall@10 on clustered 384-d data; see the README)",
+    "The DiskANN parameters of its index, fixed when the index is created: the server's EMBEDDING_INDEX_OPTIONS, by default compress_neighbors=float8, max_neighbors=64, search_l=100, insert_l=40 (chosen from measured insert cost, search time and recall@10 on clustered 384-d data; see the README)",
   ),
   created_at: TimestampOut,
 });
