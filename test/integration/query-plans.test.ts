@@ -261,7 +261,7 @@ describe('similarity search query plans', () => {
     expect(res.body.strategy).toBe('index');
     const plans: string[] = [];
     for (const stmt of captured.filter((s) =>
-      /FROM (embeddings|episodes e CROSS JOIN embeddings|vector_top_k)/.test(s.sql),
+      /FROM (embeddings|episodes e CROSS JOIN embeddings|vector_top_k)|FROM json_each\(\?\) i/.test(s.sql),
     )) {
       const rows = await app.engram.db.read(`EXPLAIN QUERY PLAN ${stmt.sql}`, stmt.args);
       plans.push(rows.map((r) => String(r.detail)).join('\n'));
@@ -274,6 +274,14 @@ describe('similarity search query plans', () => {
     expect(plans).not.toMatch(/SCAN v\b/);
     expect(plans).toMatch(/SCAN top VIRTUAL TABLE[\s\S]*SEARCH v USING INTEGER PRIMARY KEY/);
     expect(plans).toMatch(/SEARCH v USING INDEX embeddings_unindexed/);
+  });
+
+  it('plan: the records of the k items found are read by their ids, not by a scan of the tenant', async () => {
+    const plans = (await plansOf({ vector: [1, 2, 3, 4] })).join('\n---\n');
+    expect(plans).toMatch(
+      /SCAN i VIRTUAL TABLE[\s\S]*SEARCH e USING INDEX sqlite_autoindex_episodes_1 \(tenant=\? AND id=\?\)/,
+    );
+    expect(plans).not.toMatch(/SEARCH e USING (COVERING )?INDEX \w+ \(tenant=\?\)/);
   });
 
   it('plan: with a filter, the filtered episodes drive their vectors', async () => {

@@ -377,7 +377,7 @@ export class LibsqlEmbeddingRepository implements EmbeddingRepository {
     // one answer, and none is returned (only the total) when they do not. (No record: a row of NULLs.)
     const total = sources.map(
       (x) =>
-        `(SELECT COALESCE(SUM(octet_length(${x.alias}.body)), 0) FROM json_each(?) i JOIN ${x.join} WHERE ${x.where})`,
+        `(SELECT COALESCE(SUM(octet_length(${x.alias}.body)), 0) FROM json_each(?) i CROSS JOIN ${x.join} WHERE ${x.where})`,
     );
     const totalArgs = sources.flatMap((x) => [x.ids, ...x.where.args]);
     const records = new Map<string, string>();
@@ -385,7 +385,7 @@ export class LibsqlEmbeddingRepository implements EmbeddingRepository {
       const rows = await this.db.scan(
         `WITH page(bytes) AS MATERIALIZED (SELECT ${total.join(' + ')})
          SELECT page.bytes AS page_bytes, r.* FROM page LEFT JOIN (
-           SELECT ${x.columns} FROM json_each(?) i JOIN ${x.join} WHERE ${x.where}) r ON page.bytes <= ?`,
+           SELECT ${x.columns} FROM json_each(?) i CROSS JOIN ${x.join} WHERE ${x.where}) r ON page.bytes <= ?`,
         [...totalArgs, x.ids, ...x.where.args, MAX_PAGE_BYTES],
       );
       if (Number(rows[0]?.page_bytes) > MAX_PAGE_BYTES) {
@@ -416,7 +416,7 @@ export class LibsqlEmbeddingRepository implements EmbeddingRepository {
     const where = tenantScope(tenant, 'v').and('v.model_id = ?', to.modelId);
     const rows = await this.db.scan(
       `SELECT v.item_type, v.item_id, vector_distance_cos(v.vector, ?) AS distance
-       FROM json_each(?) i JOIN embeddings v ON v.item_type = i.value ->> 0 AND v.item_id = i.value ->> 1
+       FROM json_each(?) i CROSS JOIN embeddings v ON v.item_type = i.value ->> 0 AND v.item_id = i.value ->> 1
        WHERE ${where}`,
       [vectorBlob(to.vector), JSON.stringify(missing), ...where.args],
     );
@@ -449,7 +449,11 @@ const keyedById = (
   json: (row) => encode(row).json,
 });
 
-/** Where each item type's records are, joined to a JSON array of ids (`i.value`). */
+/**
+ * Where each item type's records are, joined to a JSON array of ids (`i.value`). The ids drive (CROSS JOIN):
+ * without statistics the planner read the tenant's whole table through an index on `tenant` and probed the
+ * k ids for each row (14 ms at 10k episodes, 50–100 ms under load, growing with the table).
+ */
 const RECORD_SOURCES: RecordSource[] = [
   keyedById('episode', 'episodes', 'e', EPISODE_COLUMNS, toEncodedEpisode),
   {
