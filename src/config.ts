@@ -68,8 +68,10 @@ export const ConfigSchema = z.object({
     .default(50)
     .describe('embedded file: SQLite busy timeout (blocks the event loop; keep small, BUSY is retried)'),
   LIBSQL_READER_THREADS: int(0, 64)
-    .default(1)
-    .describe('embedded file: threads for long reads (lists, steps); 0 runs them on the event loop'),
+    .default(2)
+    .describe(
+      'embedded file: threads for long reads (lists, steps, similarity searches); 0 runs them on the event loop',
+    ),
 
   DB_POOL_SIZE: int(1, 1_000).default(10).describe('concurrent database operations'),
   DB_POOL_QUEUE: int(0, 100_000).default(1_000).describe('operations waiting for the pool before 503'),
