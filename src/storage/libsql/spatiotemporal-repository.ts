@@ -19,7 +19,7 @@ import {
   DISTANCE_SQL,
   placedEntries,
   whereEntryPlaced,
-  whereEpisodeOverlaps,
+  whereSpanOverlaps,
   whereStepWithin,
 } from './spatiotemporal.js';
 import { STEP_COLUMNS, toEncodedStep } from './step-rows.js';
@@ -33,7 +33,7 @@ const STEP_ROW_BYTES = 150;
 
 /** How one kind of item is read: its table, identity, time and tie-breaking keys, and its record. */
 interface ItemKind {
-  /** Joined after the entries `x` (located items), with the episode `e`. */
+  /** Joined after the entries `x` (located items), with the episode `e`; empty: the entries alone. */
   fromEntry: string;
   /** Read without a place: the item's own table, with the episode `e` joined for the filters. */
   fromTable: string;
@@ -43,7 +43,11 @@ interface ItemKind {
   time: string;
   /** Keys after the sort key that make the order total. */
   ties: readonly string[];
+  /** The same keys as the record joined to the page reads them (for the cursor); default: the keys. */
+  recordKeys?: Record<string, string>;
   weight: string;
+  /** Set when the page is chosen without the record: how the chosen candidates `c` join it to be weighed. */
+  weighIn?: string;
   encode(row: Row): string;
 }
 
@@ -58,6 +62,31 @@ const EPISODES: ItemKind = {
   weight: `octet_length(e.body) + ${EPISODE_ROW_BYTES}`,
   encode: (row) => toEncodedEpisode(row).json,
 };
+
+/**
+ * Located episodes chosen by their entries alone (migration 9: an entry carries its episode's span and archived
+ * flag), when the search filters on nothing else: only the page's episodes are read.
+ */
+const EPISODES_BY_ENTRY: ItemKind = {
+  ...EPISODES,
+  fromEntry: '',
+  identity: ['x.tenant', 'x.episode_id'],
+  join: 'episodes e ON e.tenant = page.k0 AND e.id = page.k1',
+  time: 'x.start_time',
+  ties: ['x.episode_id'],
+  recordKeys: { 'x.start_time': 'e.start_time', 'x.episode_id': 'e.id' },
+  weighIn: 'episodes e ON e.tenant = c.k0 AND e.id = c.k1',
+};
+
+/** Whether an episode filter asks only what an entry carries (archived; its time window is the search's). */
+const entryAnswers = (f: EpisodeFilter): boolean =>
+  Object.entries(f).every(
+    ([key, value]) =>
+      value === undefined ||
+      key === 'archived' ||
+      key === 'tags_match' ||
+      (key === 'metadata' && Object.keys(value as object).length === 0),
+  );
 
 const STEPS: ItemKind = {
   fromEntry: `CROSS JOIN steps s ON s.tenant = x.tenant AND s.episode_id = x.episode_id AND s.step_number = x.step_number
@@ -159,8 +188,9 @@ export class LibsqlSpatiotemporalRepository implements SpatiotemporalRepository 
     q: SpatiotemporalSearch & { order: SpatiotemporalOrder },
     nowMs: number,
   ): Promise<Page<Encoded>> {
-    const kind = q.item_type === 'episode' ? EPISODES : STEPS;
     const placed = q.near !== undefined || q.within !== undefined;
+    const byEntry = placed && q.item_type === 'episode' && entryAnswers(q.filter);
+    const kind = byEntry ? EPISODES_BY_ENTRY : q.item_type === 'episode' ? EPISODES : STEPS;
     let where: Where;
     if (placed) {
       where = tenantScope(tenant, 'x').and(
@@ -170,9 +200,14 @@ export class LibsqlSpatiotemporalRepository implements SpatiotemporalRepository 
     } else {
       where = tenantScope(tenant, q.item_type === 'episode' ? 'e' : 's');
     }
-    if (q.item_type === 'episode') whereEpisodeOverlaps(where, q.time, nowMs);
-    else whereStepWithin(where, q.time);
-    whereEpisodeMatches(where, q.filter, nowMs);
+    if (byEntry) {
+      whereSpanOverlaps(where, q.time, nowMs, 'x');
+      if (q.filter.archived !== 'any') where.and('x.archived = ?', q.filter.archived === 'true' ? 1 : 0);
+    } else {
+      if (q.item_type === 'episode') whereSpanOverlaps(where, q.time, nowMs, 'e');
+      else whereStepWithin(where, q.time);
+      whereEpisodeMatches(where, q.filter, nowMs);
+    }
 
     const byDistance = q.order === 'distance';
     const desc = q.order === 'time_desc';
@@ -187,6 +222,7 @@ export class LibsqlSpatiotemporalRepository implements SpatiotemporalRepository 
     const entries = placed ? placedEntries(q) : undefined;
     const page = boundedPageSql({
       from: entries ? `${entries.sql} ${kind.fromEntry}` : kind.fromTable,
+      weighIn: kind.weighIn,
       fromArgs: entries?.args ?? [],
       where,
       order: keys.map((expr) => ({ expr, desc }) satisfies SortKey),
@@ -194,7 +230,10 @@ export class LibsqlSpatiotemporalRepository implements SpatiotemporalRepository 
       identity: measured ? [...kind.identity, DISTANCE_SQL] : kind.identity,
       join: kind.join,
       columns: `${kind.columns}, ${measured ? `page.k${kind.identity.length}` : 'NULL'} AS distance_m, ${keys
-        .map((k, i) => `${k === DISTANCE_SQL ? `page.k${kind.identity.length}` : k} AS cursor_${i}`)
+        .map(
+          (k, i) =>
+            `${k === DISTANCE_SQL ? `page.k${kind.identity.length}` : (kind.recordKeys?.[k] ?? k)} AS cursor_${i}`,
+        )
         .join(', ')}`,
       limit: q.limit,
       budgets: [{ expr: kind.weight, max: MAX_PAGE_BYTES }],

@@ -173,13 +173,19 @@ export function whereEntryPlaced<W extends Where>(where: W, s: SpaceTime): W {
 }
 
 /**
- * Episodes `e` whose span [start_time, end_time] overlaps the window (ends inclusive); an episode in
- * progress spans until `nowMs` (or its start, when that is later).
+ * Episodes whose span [start_time, end_time] overlaps the window (ends inclusive); an episode in progress
+ * spans until `nowMs` (or its start, when that is later). Read from the episode `e`, or from its entry `x`
+ * (which carries the same span, migration 9).
  */
-export function whereEpisodeOverlaps(where: Where, time: TimeWindow | undefined, nowMs: number): Where {
-  if (time?.to !== undefined) where.and('e.start_time <= ?', ms(time.to));
+export function whereSpanOverlaps(
+  where: Where,
+  time: TimeWindow | undefined,
+  nowMs: number,
+  alias: 'e' | 'x',
+): Where {
+  if (time?.to !== undefined) where.and(`${alias}.start_time <= ?`, ms(time.to));
   if (time?.from !== undefined)
-    where.and('COALESCE(e.end_time, max(e.start_time, ?)) >= ?', nowMs, ms(time.from));
+    where.and(`COALESCE(${alias}.end_time, max(${alias}.start_time, ?)) >= ?`, nowMs, ms(time.from));
   return where;
 }
 
@@ -196,7 +202,7 @@ export function whereStepWithin(where: Where, time: TimeWindow | undefined): Whe
  * whereEpisodeMatches), so every search over episodes means the same by them.
  */
 export function whereEpisodeInSpaceTime(where: Where, s: SpaceTime, nowMs: number): Where {
-  whereEpisodeOverlaps(where, s.time, nowMs);
+  whereSpanOverlaps(where, s.time, nowMs, 'e');
   if (!s.near && !s.within) return where;
   const entries = placedEntries(s);
   const placed = whereEntryPlaced(tenantScope(where.tenant, 'x').and('x.step_number = 0'), s);
