@@ -44,9 +44,9 @@ export async function populateSpatiotemporal(
   n: number,
 ): Promise<{ seconds: number; phases: Record<'rows' | 'migrations' | 'analyze', number> }> {
   const started = performance.now();
-  // The rows go in at migration 4; migrations 5..8 then build what they carry over from them in one pass each
-  // (what they do on a deployed database): the rollups, the suggestion totals, the stats and the R*Tree (8
-  // rebuilds it from the entries), instead of triggers and R*Tree inserts once per row. (Migrations apply by
+  // The rows go in at migration 4; migrations 5..9 then build what they carry over from them in one pass each
+  // (what they do on a deployed database): the rollups, the suggestion totals, the stats, the R*Tree (8
+  // rebuilds it from the entries) and the entries' spans (9), instead of triggers and R*Tree inserts once per row. (Migrations apply by
   // version and skip those ≤ the current one: a later one applied first would make 5 never apply.)
   const open = () => createDatabase(loadConfig({ LIBSQL_URL: `file:${path}`, LOG_LEVEL: 'silent' }));
   let db = open();

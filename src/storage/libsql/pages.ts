@@ -61,7 +61,7 @@ export interface BoundedPageQuery {
   budgets: readonly { expr: string; max: number }[];
   /**
    * When the budgets' expressions read a table that `from` does not hold: the join that brings it in for the
-   * chosen candidates only (their identity `c.k0..`), e.g. `episodes e ON e.tenant = c.k0 AND e.id = c.k1`.
+   * chosen candidates only (their identity `chosen.k0..`), e.g. `episodes e ON e.tenant = chosen.k0 AND e.id = chosen.k1`.
    * The candidates are then chosen from `from` alone, and only the `limit + 1` of them are weighed.
    */
   weighIn?: string;
@@ -85,7 +85,7 @@ export function boundedPageSql(q: BoundedPageQuery): { sql: string; args: SqlVal
   const chosen = `SELECT ${ids}, ${sorts}${q.weighIn ? '' : `, ${weights}`} FROM ${q.from} WHERE ${q.where}
       ORDER BY ${orderBy(q.order, (k) => k.expr)} LIMIT ?`;
   const candidates = q.weighIn
-    ? `chosen AS (${chosen}), candidates AS (SELECT c.*, ${weights} FROM chosen c CROSS JOIN ${q.weighIn})`
+    ? `chosen AS (${chosen}), candidates AS (SELECT chosen.*, ${weights} FROM chosen CROSS JOIN ${q.weighIn})`
     : `candidates AS (${chosen})`;
   const text = `WITH ${candidates}, page AS (
       SELECT ${q.identity.map((_, i) => `k${i}`).join(', ')}, ${sums},

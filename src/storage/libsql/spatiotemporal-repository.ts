@@ -46,7 +46,7 @@ interface ItemKind {
   /** The same keys as the record joined to the page reads them (for the cursor); default: the keys. */
   recordKeys?: Record<string, string>;
   weight: string;
-  /** Set when the page is chosen without the record: how the chosen candidates `c` join it to be weighed. */
+  /** Set when the page is chosen without the record: how the `chosen` candidates join it to be weighed. */
   weighIn?: string;
   encode(row: Row): string;
 }
@@ -75,7 +75,7 @@ const EPISODES_BY_ENTRY: ItemKind = {
   time: 'x.start_time',
   ties: ['x.episode_id'],
   recordKeys: { 'x.start_time': 'e.start_time', 'x.episode_id': 'e.id' },
-  weighIn: 'episodes e ON e.tenant = c.k0 AND e.id = c.k1',
+  weighIn: 'episodes e ON e.tenant = chosen.k0 AND e.id = chosen.k1',
 };
 
 /** Whether an episode filter asks only what an entry carries (archived; its time window is the search's). */
