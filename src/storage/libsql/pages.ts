@@ -5,7 +5,7 @@ import type { Where } from './where.js';
 
 // Keyset pagination (SPEC §2) with a size budget: one SQL shape and one helper for every list.
 
-type CursorKey = string | number | null;
+export type CursorKey = string | number | null;
 
 /** Opaque keyset cursor: the sort it belongs to and the last row's sort key. */
 function encodeCursor(sort: string, key: CursorKey[]): string {

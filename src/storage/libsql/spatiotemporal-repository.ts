@@ -13,11 +13,12 @@ import type {
 import type { SpatiotemporalRepository } from '../spatiotemporal-repository.js';
 import type { Encoded, Page } from '../types.js';
 import { whereEpisodeMatches } from './episode-filter.js';
-import { EPISODE_COLUMNS, iso, toEncodedEpisode } from './episode-rows.js';
-import { boundedPageSql, decodeCursor, pageOf, type SortKey } from './pages.js';
+import { EPISODE_COLUMNS, iso, ms, toEncodedEpisode } from './episode-rows.js';
+import { boundedPageSql, type CursorKey, decodeCursor, pageOf, type SortKey } from './pages.js';
 import {
   DISTANCE_SQL,
   placedEntries,
+  type SpaceTime,
   whereEntryPlaced,
   whereSpanOverlaps,
   whereStepWithin,
@@ -87,6 +88,44 @@ const entryAnswers = (f: EpisodeFilter): boolean =>
       key === 'tags_match' ||
       (key === 'metadata' && Object.keys(value as object).length === 0),
   );
+
+/** The first slice of a window a time-ordered page is first read from: a quarter of it. */
+const SLICES = 4;
+
+/**
+ * A time-ordered page from the first slice of its window only: the R*Tree then yields a quarter of the
+ * candidates (each read from its entry), which is enough when the page fills up inside the slice. An item
+ * outside the slice ends before it starts (or starts after it ends), so it sorts after every item of the
+ * slice: when the page's last row starts inside the slice and more rows follow it, the page is the window's
+ * own. Otherwise (`holds` is false) the page is read again from the whole window. Only for a window bounded on
+ * both ends (a cursor moves its near end).
+ */
+function firstSlice(
+  q: SpaceTime,
+  desc: boolean,
+  cursor: CursorKey[] | undefined,
+): { coarse: SpaceTime; holds(rows: Row[]): boolean } | undefined {
+  if (q.time?.from === undefined || q.time.to === undefined) return undefined;
+  let [from, to] = [ms(q.time.from), ms(q.time.to)];
+  const after = cursor?.[0];
+  if (typeof after === 'number') {
+    if (desc) to = Math.min(to, after);
+    else from = Math.max(from, after);
+  }
+  if (from >= to) return undefined;
+  const width = Math.ceil((to - from) / SLICES);
+  const edge = desc ? to - width : from + width;
+  const slice = desc ? { from: iso(edge), to: iso(to) } : { from: iso(from), to: iso(edge) };
+  return {
+    coarse: { ...q, time: slice },
+    holds: (rows) => {
+      const last = rows.at(-1);
+      if (!last || Number(last.page_candidates) <= rows.length) return false;
+      const start = Number(last.cursor_0);
+      return desc ? start >= edge : start <= edge;
+    },
+  };
+}
 
 const STEPS: ItemKind = {
   fromEntry: `CROSS JOIN steps s ON s.tenant = x.tenant AND s.episode_id = x.episode_id AND s.step_number = x.step_number
@@ -213,32 +252,42 @@ export class LibsqlSpatiotemporalRepository implements SpatiotemporalRepository 
     const desc = q.order === 'time_desc';
     const keys = [byDistance ? DISTANCE_SQL : kind.time, ...kind.ties];
     const sort = `spatiotemporal_${q.item_type}_${q.order}`;
+    let cursorKey: CursorKey[] | undefined;
     if (q.cursor !== undefined) {
-      const key = decodeCursor(q.cursor, sort);
-      if (key.length !== keys.length) throw new InvalidCursor();
-      where.and(`(${keys.join(', ')}) ${desc ? '<' : '>'} (${keys.map(() => '?').join(', ')})`, ...key);
+      cursorKey = decodeCursor(q.cursor, sort);
+      if (cursorKey.length !== keys.length) throw new InvalidCursor();
+      where.and(`(${keys.join(', ')}) ${desc ? '<' : '>'} (${keys.map(() => '?').join(', ')})`, ...cursorKey);
     }
     const measured = q.near !== undefined;
-    const entries = placed ? placedEntries(q) : undefined;
-    const page = boundedPageSql({
-      from: entries ? `${entries.sql} ${kind.fromEntry}` : kind.fromTable,
-      weighIn: kind.weighIn,
-      fromArgs: entries?.args ?? [],
-      where,
-      order: keys.map((expr) => ({ expr, desc }) satisfies SortKey),
-      // The distance rides along with the identity, so the page's rows carry it (page.k<n>).
-      identity: measured ? [...kind.identity, DISTANCE_SQL] : kind.identity,
-      join: kind.join,
-      columns: `${kind.columns}, ${measured ? `page.k${kind.identity.length}` : 'NULL'} AS distance_m, ${keys
-        .map(
-          (k, i) =>
-            `${k === DISTANCE_SQL ? `page.k${kind.identity.length}` : (kind.recordKeys?.[k] ?? k)} AS cursor_${i}`,
-        )
-        .join(', ')}`,
-      limit: q.limit,
-      budgets: [{ expr: kind.weight, max: MAX_PAGE_BYTES }],
-    });
-    const rows = await this.db.scan(page.sql, page.args);
+    /** The page's SQL, its candidates read from the R*Tree boxes that meet `coarse`'s place and window. */
+    const pageSql = (coarse: SpaceTime) => {
+      const entries = placed ? placedEntries(coarse) : undefined;
+      return boundedPageSql({
+        from: entries ? `${entries.sql} ${kind.fromEntry}` : kind.fromTable,
+        weighIn: kind.weighIn,
+        fromArgs: entries?.args ?? [],
+        where,
+        order: keys.map((expr) => ({ expr, desc }) satisfies SortKey),
+        // The distance rides along with the identity, so the page's rows carry it (page.k<n>).
+        identity: measured ? [...kind.identity, DISTANCE_SQL] : kind.identity,
+        join: kind.join,
+        columns: `${kind.columns}, ${measured ? `page.k${kind.identity.length}` : 'NULL'} AS distance_m, ${keys
+          .map(
+            (k, i) =>
+              `${k === DISTANCE_SQL ? `page.k${kind.identity.length}` : (kind.recordKeys?.[k] ?? k)} AS cursor_${i}`,
+          )
+          .join(', ')}`,
+        limit: q.limit,
+        budgets: [{ expr: kind.weight, max: MAX_PAGE_BYTES }],
+      });
+    };
+    const read = (coarse: SpaceTime) => {
+      const page = pageSql(coarse);
+      return this.db.scan(page.sql, page.args);
+    };
+    const first = placed && !byDistance ? firstSlice(q, desc, cursorKey) : undefined;
+    let rows = first ? await read(first.coarse) : undefined;
+    if (rows === undefined || !first?.holds(rows)) rows = await read(q);
     const items = rows.map((row) => ({
       json: `{"item_type":"${q.item_type}","distance_m":${row.distance_m === null ? 'null' : Number(row.distance_m)},"item":${kind.encode(row)}}`,
     }));
