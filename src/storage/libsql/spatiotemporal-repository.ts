@@ -93,11 +93,12 @@ const entryAnswers = (f: EpisodeFilter): boolean =>
 const SLICES = 4;
 
 /**
- * A time-ordered page from the first slice of its window only: the R*Tree then yields a quarter of the
- * candidates (each read from its entry), which is enough when the page fills up inside the slice. An item
- * outside the slice ends before it starts (or starts after it ends), so it sorts after every item of the
- * slice: when the page's last row starts inside the slice and more rows follow it, the page is the window's
- * own. Otherwise (`holds` is false) the page is read again from the whole window. Only for a window bounded on
+ * A time-ordered page read first from the items that start in the first slice of its window (newest first:
+ * its last quarter; oldest first: its first quarter), which the R*Tree finds by their boxes' time edges: a
+ * quarter of the candidates (each read from its entry), and none of the long-open episodes that started
+ * earlier. Any other item starts outside the slice, so it sorts after every item that starts inside: when
+ * the page's last row starts inside the slice and more rows follow it, the page is the window's own.
+ * Otherwise (`holds` is false) the page is read again from the whole window. Only for a window bounded on
  * both ends (a cursor moves its near end).
  */
 function firstSlice(
@@ -115,9 +116,10 @@ function firstSlice(
   if (from >= to) return undefined;
   const width = Math.ceil((to - from) / SLICES);
   const edge = desc ? to - width : from + width;
+  // Oldest first, the window's `to` bounds starts already; newest first, they are bounded below.
   const slice = desc ? { from: iso(edge), to: iso(to) } : { from: iso(from), to: iso(edge) };
   return {
-    coarse: { ...q, time: slice },
+    coarse: { ...q, time: slice, startsFromMs: desc ? edge : undefined },
     holds: (rows) => {
       const last = rows.at(-1);
       if (!last || Number(last.page_candidates) <= rows.length) return false;
