@@ -17,9 +17,16 @@ import {
   tenantOf,
   WriteHeaders,
 } from '../../src/http/conventions.js';
-import { etagOf, ifMatchOf, ifNoneMatchOf } from '../../src/http/etag.js';
+import { ifMatchOf, ifNoneMatchOf } from '../../src/http/etag.js';
 import { problems } from '../../src/http/problem-schema.js';
-import { pageJsonText, sendJsonText, sendWritten } from '../../src/http/replies.js';
+import {
+  pageJsonText,
+  sendChanged,
+  sendCreated,
+  sendJsonText,
+  sendRecord,
+  sendWritten,
+} from '../../src/http/replies.js';
 import { defineResource, type Resource } from '../../src/http/resources.js';
 import { IdParams, pageSchema, queryFlag } from '../../src/http/schemas.js';
 import type { EpisodeService } from '../../src/services/episode-service.js';
@@ -50,12 +57,7 @@ const episodeRoutes: FastifyPluginAsyncZod<{ episodes: EpisodeService }> = async
     },
     async (request, reply) => {
       const created = await episodes.create(tenantOf(request), request.body, idempotencyOf(request));
-      const { id, version } = created.value;
-      const headers = {
-        etag: etagOf(version),
-        ...(created.created ? { location: `/v1/episodes/${id}` } : {}),
-      };
-      return sendWritten(reply, created.created ? 201 : 200, created, headers);
+      return sendCreated(reply, created, '/v1/episodes');
     },
   );
 
@@ -95,9 +97,7 @@ const episodeRoutes: FastifyPluginAsyncZod<{ episodes: EpisodeService }> = async
         request.params.id,
         request.query.include === 'steps',
       );
-      reply.header('etag', etagOf(episode.version));
-      if (known(episode.version)) return reply.code(304).send();
-      return sendJsonText(reply, episode.json);
+      return sendRecord(reply, known, episode);
     },
   );
 
@@ -133,7 +133,7 @@ const episodeRoutes: FastifyPluginAsyncZod<{ episodes: EpisodeService }> = async
         request.body,
         ifMatchOf(request),
       );
-      return sendWritten(reply, 200, patched, { etag: etagOf(patched.value.version) });
+      return sendChanged(reply, patched);
     },
   );
 
@@ -155,7 +155,7 @@ const episodeRoutes: FastifyPluginAsyncZod<{ episodes: EpisodeService }> = async
         request.body,
         idempotencyOf(request),
       );
-      return sendWritten(reply, 200, completed, { etag: etagOf(completed.value.version) });
+      return sendChanged(reply, completed);
     },
   );
 

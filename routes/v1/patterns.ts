@@ -18,9 +18,9 @@ import {
   tenantOf,
   WriteHeaders,
 } from '../../src/http/conventions.js';
-import { etagOf, ifMatchOf, ifNoneMatchOf } from '../../src/http/etag.js';
+import { ifMatchOf, ifNoneMatchOf } from '../../src/http/etag.js';
 import { problems } from '../../src/http/problem-schema.js';
-import { pageJsonText, sendJsonText, sendWritten } from '../../src/http/replies.js';
+import { pageJsonText, sendChanged, sendCreated, sendJsonText, sendRecord } from '../../src/http/replies.js';
 import { defineResource, type Resource } from '../../src/http/resources.js';
 import { IdParams, pageSchema } from '../../src/http/schemas.js';
 import type { HeuristicService } from '../../src/services/heuristic-service.js';
@@ -54,12 +54,7 @@ const patternRoutes: FastifyPluginAsyncZod<LearnedOptions> = async (app, { patte
     },
     async (request, reply) => {
       const created = await patterns.create(tenantOf(request), request.body, idempotencyOf(request));
-      const { id, version } = created.value;
-      const headers = {
-        etag: etagOf(version),
-        ...(created.created ? { location: `/v1/patterns/${id}` } : {}),
-      };
-      return sendWritten(reply, created.created ? 201 : 200, created, headers);
+      return sendCreated(reply, created, '/v1/patterns');
     },
   );
 
@@ -106,9 +101,7 @@ const patternRoutes: FastifyPluginAsyncZod<LearnedOptions> = async (app, { patte
     async (request, reply) => {
       const known = ifNoneMatchOf(request);
       const pattern = await patterns.get(tenantOf(request), request.params.id);
-      reply.header('etag', etagOf(pattern.version));
-      if (known(pattern.version)) return reply.code(304).send();
-      return sendJsonText(reply, pattern.json);
+      return sendRecord(reply, known, pattern);
     },
   );
 
@@ -130,7 +123,7 @@ const patternRoutes: FastifyPluginAsyncZod<LearnedOptions> = async (app, { patte
         request.body,
         ifMatchOf(request),
       );
-      return sendWritten(reply, 200, patched, { etag: etagOf(patched.value.version) });
+      return sendChanged(reply, patched);
     },
   );
 
@@ -170,7 +163,7 @@ const patternRoutes: FastifyPluginAsyncZod<LearnedOptions> = async (app, { patte
         request.body,
         idempotencyOf(request),
       );
-      return sendWritten(reply, 200, applied, { etag: etagOf(applied.value.version) });
+      return sendChanged(reply, applied);
     },
   );
 };
@@ -193,12 +186,7 @@ const heuristicRoutes: FastifyPluginAsyncZod<LearnedOptions> = async (app, { heu
     },
     async (request, reply) => {
       const created = await heuristics.create(tenantOf(request), request.body, idempotencyOf(request));
-      const { id, version } = created.value;
-      const headers = {
-        etag: etagOf(version),
-        ...(created.created ? { location: `/v1/heuristics/${id}` } : {}),
-      };
-      return sendWritten(reply, created.created ? 201 : 200, created, headers);
+      return sendCreated(reply, created, '/v1/heuristics');
     },
   );
 
@@ -228,9 +216,7 @@ const heuristicRoutes: FastifyPluginAsyncZod<LearnedOptions> = async (app, { heu
     async (request, reply) => {
       const known = ifNoneMatchOf(request);
       const heuristic = await heuristics.get(tenantOf(request), request.params.id);
-      reply.header('etag', etagOf(heuristic.version));
-      if (known(heuristic.version)) return reply.code(304).send();
-      return sendJsonText(reply, heuristic.json);
+      return sendRecord(reply, known, heuristic);
     },
   );
 
@@ -252,7 +238,7 @@ const heuristicRoutes: FastifyPluginAsyncZod<LearnedOptions> = async (app, { heu
         request.body,
         ifMatchOf(request),
       );
-      return sendWritten(reply, 200, patched, { etag: etagOf(patched.value.version) });
+      return sendChanged(reply, patched);
     },
   );
 

@@ -26,11 +26,9 @@ import type { EncodedRecord, Page, Written } from '../storage/types.js';
 import { fingerprintOf } from './common/fingerprint.js';
 import { mergePatch } from './common/merge-patch.js';
 import { changeOptimistically, type VersionPrecondition } from './common/optimistic.js';
+import type { Created } from './common/records.js';
 import type { ClaimedWrites, IdempotencyKey } from './common/writes.js';
 import { stepRecord } from './step-service.js';
-
-/** A create's answer: the record, and whether this request created it (else: the same id and body existed). */
-export type Created<T> = Written<T> & { created: boolean };
 
 const now = () => new Date().toISOString();
 
