@@ -2,7 +2,7 @@ import type { AutocannonRequest } from 'autocannon';
 import { v7 as uuidv7 } from 'uuid';
 import { loadConfig } from '../src/config.js';
 import { createDatabase } from '../src/db/create-database.js';
-import type { Statement } from '../src/db/types.js';
+import type { Row, Statement } from '../src/db/types.js';
 import { SpatiotemporalSearch } from '../src/domain/spatiotemporal.js';
 import { LibsqlSpatiotemporalRepository } from '../src/storage/libsql/spatiotemporal-repository.js';
 import { timelineRollups } from '../src/storage/migrations/005-timeline-rollups.js';
@@ -175,14 +175,16 @@ export const TIMELINE_PATH = `/v1/spatiotemporal/timeline?bucket=day&from=${new 
 
 /**
  * Baseline: the service's own search SQL (recorded from its repository, so it cannot drift) run in-process on a
- * raw prepared statement, one search at a time: the database's part of a search, without HTTP.
+ * raw prepared statement, one search at a time: the database's part of a search, without HTTP. The recording
+ * reads the real rows: a time-ordered search reads its whole window only when the first slice did not do.
  */
 export async function rawSearch(
   path: string,
   bodies: Record<string, unknown>[],
   timing: LoopTiming,
 ): Promise<Measurement> {
-  const driver = new RecordingDriver();
+  const recorded = openRaw(path);
+  const driver = new RecordingDriver((stmt) => recorded.run(stmt) as Row[]);
   const db = createDatabase(loadConfig({}), { driver });
   const repo = new LibsqlSpatiotemporalRepository(db);
   for (const body of bodies) {
@@ -193,6 +195,7 @@ export async function rawSearch(
     );
   }
   await db.close();
+  recorded.close();
   const raw = openRaw(path);
   let i = 0;
   try {
