@@ -125,6 +125,41 @@ describe.each(BACKENDS)('timeline and domains on $name', ({ build, env }) => {
     expect(hours.body.buckets.reduce((n: number, b: { episodes: number }) => n + b.episodes, 0)).toBe(5);
   });
 
+  it('rewards whose sum overflows a double - the mean reward is null, not a failure (sqld sends no Infinity)', async () => {
+    // Any finite reward is accepted; two of 1.5e308 sum to Infinity, which Hrana's JSON cannot carry.
+    const agent = uniqueAgent();
+    const day = Date.parse('1977-04-11T00:00:00.000Z') + Math.floor(Math.random() * 1000) * DAY;
+    const huge = {
+      total: 1.5e308,
+      base: 0,
+      efficiency: 1,
+      complexity_bonus: 0,
+      quality_multiplier: 1,
+      learning_bonus: 0,
+    };
+    const res = await send(app, 'POST', '/v1/episodes/batch', {
+      episodes: [1, 2].map((h) =>
+        episodeBody({
+          agent_id: agent,
+          start_time: iso(day + h * HOUR),
+          end_time: iso(day + h * HOUR + 1000),
+          outcome: { type: 'success', verdict: 'ok', artifacts: [] },
+          reward: huge,
+        }),
+      ),
+    });
+    expect(res.status).toBe(201);
+    for (const filter of [`&agent_id=${agent}`, '']) {
+      const timeline = await get(
+        `/v1/spatiotemporal/timeline?bucket=day&from=${iso(day)}&to=${iso(day + DAY)}${filter}`,
+      );
+      expect(timeline.status, JSON.stringify(timeline.body)).toBe(200);
+      expect(timeline.body.buckets).toHaveLength(1);
+      expect(timeline.body.buckets[0].completed).toBeGreaterThanOrEqual(2);
+      expect(timeline.body.buckets[0].avg_reward).toBeNull();
+    }
+  });
+
   it('tz and weeks - buckets follow the wall clock of the zone (midnight in Berlin, Mondays, DST)', async () => {
     const agent = uniqueAgent();
     // 2001-03-25: Berlin moves from UTC+1 to UTC+2. 23:30 UTC on the 24th is already the 25th in Berlin.

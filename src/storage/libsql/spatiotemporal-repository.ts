@@ -367,8 +367,10 @@ export class LibsqlSpatiotemporalRepository implements SpatiotemporalRepository 
     ]);
     const [counted, used] = await Promise.all([
       this.db.scan(
+        // Any finite reward is stored, so a sum may overflow (TOTAL then answers Infinity or NULL): it is answered
+        // as NULL, a mean that no double holds. (Over Hrana's JSON, Infinity arrives as null and fails the read.)
         `SELECT i, SUM(n) AS episodes, SUM(c) AS completed, SUM(w) AS successes, SUM(r) AS rewarded,
-           TOTAL(t) AS reward_sum
+           CASE WHEN abs(TOTAL(t)) <= ${Number.MAX_VALUE} THEN TOTAL(t) END AS reward_sum
          FROM (${counts.sql})
          GROUP BY i`,
         counts.args,
@@ -398,7 +400,7 @@ export class LibsqlSpatiotemporalRepository implements SpatiotemporalRepository 
       point.successes = Number(row.successes);
       point.success_rate = point.completed === 0 ? null : point.successes / point.completed;
       const rewarded = Number(row.rewarded);
-      point.avg_reward = rewarded === 0 ? null : Number(row.reward_sum) / rewarded;
+      point.avg_reward = rewarded === 0 || row.reward_sum === null ? null : Number(row.reward_sum) / rewarded;
     }
     for (const row of used) {
       points[Number(row.i)]?.top_tools.push({ tool: row.tool as string, uses: Number(row.uses) });
