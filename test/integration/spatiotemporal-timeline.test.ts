@@ -2,10 +2,9 @@ import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bucketBoundaries } from '../../src/domain/spatiotemporal.js';
-import { buildTestApp, type TestApp } from '../helpers/app.js';
+import type { TestApp } from '../helpers/app.js';
 import { BACKENDS, episodeBody, send, uniqueAgent } from '../helpers/backends.js';
 import { buildIdentityApp } from '../helpers/identities.js';
-import { type SqldHandle, startSqld } from '../helpers/sqld.js';
 
 // GET /v1/spatiotemporal/timeline and /domains (issue 12.3, 12.8) on both backends. Each test writes its
 // episodes in a window of its own, under its own agent or domain, so that the shared sqld's other data stays out.
@@ -380,58 +379,3 @@ describe.each(BACKENDS)('timeline and domains on $name', ({ build, env }) => {
     expect(res.body.errors.map((e: { path: string }) => e.path)).toContain(path);
   });
 });
-
-// A reward sum that overflows stays in the rollups (Infinity), and reading it over Hrana fails: this test gets a
-// database of its own on each backend, never the shared sqld that other tests read whole rollups of.
-describe.each(['embedded file', 'sqld'] as const)(
-  'timeline with rewards whose sum overflows, on a database of its own ($0)',
-  (backend) => {
-    let app: TestApp;
-    let sqld: SqldHandle | undefined;
-    beforeAll(async () => {
-      if (backend === 'sqld') sqld = await startSqld({ kind: 'binary', quiet: true });
-      app = await buildTestApp({ DB_TIMEOUT_MS: 30_000, ...(sqld ? { LIBSQL_URL: sqld.url } : {}) });
-    });
-    afterAll(async () => {
-      await app?.close();
-      await sqld?.stop();
-    });
-
-    it('the mean reward is null, not a failure (sqld sends no Infinity)', async () => {
-      // Any finite reward is accepted; two of 1.5e308 sum to Infinity, which Hrana's JSON cannot carry.
-      const agent = uniqueAgent();
-      const day = Date.parse('1977-04-11T00:00:00.000Z');
-      const huge = {
-        total: 1.5e308,
-        base: 0,
-        efficiency: 1,
-        complexity_bonus: 0,
-        quality_multiplier: 1,
-        learning_bonus: 0,
-      };
-      const res = await send(app, 'POST', '/v1/episodes/batch', {
-        episodes: [1, 2].map((h) =>
-          episodeBody({
-            agent_id: agent,
-            start_time: iso(day + h * HOUR),
-            end_time: iso(day + h * HOUR + 1000),
-            outcome: { type: 'success', verdict: 'ok', artifacts: [] },
-            reward: huge,
-          }),
-        ),
-      });
-      expect(res.status).toBe(201);
-      for (const filter of [`&agent_id=${agent}`, '']) {
-        const timeline = await send(
-          app,
-          'GET',
-          `/v1/spatiotemporal/timeline?bucket=day&from=${iso(day)}&to=${iso(day + DAY)}${filter}`,
-        );
-        expect(timeline.status, JSON.stringify(timeline.body)).toBe(200);
-        expect(timeline.body.buckets).toHaveLength(1);
-        expect(timeline.body.buckets[0].completed).toBe(2);
-        expect(timeline.body.buckets[0].avg_reward).toBeNull();
-      }
-    });
-  },
-);

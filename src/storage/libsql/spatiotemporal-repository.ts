@@ -14,6 +14,7 @@ import type { SpatiotemporalRepository } from '../spatiotemporal-repository.js';
 import type { Encoded, Page } from '../types.js';
 import { whereEpisodeMatches } from './episode-filter.js';
 import { EPISODE_COLUMNS, iso, ms, toEncodedEpisode } from './episode-rows.js';
+import { finiteOrNull } from './finite.js';
 import { boundedPageSql, type CursorKey, decodeCursor, pageOf, type SortKey } from './pages.js';
 import {
   DISTANCE_SQL,
@@ -367,10 +368,8 @@ export class LibsqlSpatiotemporalRepository implements SpatiotemporalRepository 
     ]);
     const [counted, used] = await Promise.all([
       this.db.scan(
-        // Any finite reward is stored, so a sum may overflow (TOTAL then answers Infinity or NULL): it is answered
-        // as NULL, a mean that no double holds. (Over Hrana's JSON, Infinity arrives as null and fails the read.)
         `SELECT i, SUM(n) AS episodes, SUM(c) AS completed, SUM(w) AS successes, SUM(r) AS rewarded,
-           CASE WHEN abs(TOTAL(t)) <= ${Number.MAX_VALUE} THEN TOTAL(t) END AS reward_sum
+           ${finiteOrNull('TOTAL(t)')} AS reward_sum
          FROM (${counts.sql})
          GROUP BY i`,
         counts.args,
