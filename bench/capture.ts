@@ -12,15 +12,20 @@ import { MIGRATIONS } from '../src/storage/migrations.js';
 // The baselines must do the same database work as the service. Rather than copy its SQL (and drift
 // when the repository changes), the service's own code runs against a driver that records statements.
 
-/** Records every statement instead of running it; writes "succeed", reads return no rows. */
+/**
+ * Records every statement instead of running it; writes "succeed", reads return no rows, or what `answer`
+ * reads (for code whose next statement depends on the rows of the last).
+ */
 export class RecordingDriver implements SqlDriver {
   readonly mode = 'embedded' as const;
   readonly writes: Statement[][] = [];
   readonly reads: Statement[] = [];
 
+  constructor(private readonly answer: (stmt: Statement) => Row[] = () => []) {}
+
   async query(stmt: Statement): Promise<Row[]> {
     this.reads.push(stmt);
-    return [];
+    return this.answer(stmt);
   }
 
   async transaction(stmts: readonly Statement[]): Promise<StatementResult[]> {

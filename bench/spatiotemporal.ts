@@ -2,7 +2,7 @@ import type { AutocannonRequest } from 'autocannon';
 import { v7 as uuidv7 } from 'uuid';
 import { loadConfig } from '../src/config.js';
 import { createDatabase } from '../src/db/create-database.js';
-import type { Statement } from '../src/db/types.js';
+import type { Row, Statement } from '../src/db/types.js';
 import { SpatiotemporalSearch } from '../src/domain/spatiotemporal.js';
 import { LibsqlSpatiotemporalRepository } from '../src/storage/libsql/spatiotemporal-repository.js';
 import { timelineRollups } from '../src/storage/migrations/005-timeline-rollups.js';
@@ -44,9 +44,9 @@ export async function populateSpatiotemporal(
   n: number,
 ): Promise<{ seconds: number; phases: Record<'rows' | 'migrations' | 'analyze', number> }> {
   const started = performance.now();
-  // The rows go in at migration 4; migrations 5..8 then build what they carry over from them in one pass each
-  // (what they do on a deployed database): the rollups, the suggestion totals, the stats and the R*Tree (8
-  // rebuilds it from the entries), instead of triggers and R*Tree inserts once per row. (Migrations apply by
+  // The rows go in at migration 4; migrations 5..9 then build what they carry over from them in one pass each
+  // (what they do on a deployed database): the rollups, the suggestion totals, the stats, the R*Tree (8
+  // rebuilds it from the entries) and the entries' spans (9), instead of triggers and R*Tree inserts once per row. (Migrations apply by
   // version and skip those ≤ the current one: a later one applied first would make 5 never apply.)
   const open = () => createDatabase(loadConfig({ LIBSQL_URL: `file:${path}`, LOG_LEVEL: 'silent' }));
   let db = open();
@@ -175,14 +175,16 @@ export const TIMELINE_PATH = `/v1/spatiotemporal/timeline?bucket=day&from=${new 
 
 /**
  * Baseline: the service's own search SQL (recorded from its repository, so it cannot drift) run in-process on a
- * raw prepared statement, one search at a time: the database's part of a search, without HTTP.
+ * raw prepared statement, one search at a time: the database's part of a search, without HTTP. The recording
+ * reads the real rows: a time-ordered search reads its whole window only when the first slice did not do.
  */
 export async function rawSearch(
   path: string,
   bodies: Record<string, unknown>[],
   timing: LoopTiming,
 ): Promise<Measurement> {
-  const driver = new RecordingDriver();
+  const recorded = openRaw(path);
+  const driver = new RecordingDriver((stmt) => recorded.run(stmt) as Row[]);
   const db = createDatabase(loadConfig({}), { driver });
   const repo = new LibsqlSpatiotemporalRepository(db);
   for (const body of bodies) {
@@ -193,6 +195,7 @@ export async function rawSearch(
     );
   }
   await db.close();
+  recorded.close();
   const raw = openRaw(path);
   let i = 0;
   try {

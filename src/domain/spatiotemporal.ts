@@ -199,6 +199,8 @@ function utc(year: number, month: number, day: number, hour = 0, minute = 0): nu
 /** The instant at which the wall clock in `tz` shows the given date and hour (DST gaps move forward). */
 function instantOf(tz: string, year: number, month: number, day: number, hour = 0): number {
   const wall = utc(year, month, day, hour);
+  // UTC's wall clock is UTC: no offset to find (a year of days would otherwise cost two wallClock calls each).
+  if (tz === 'UTC') return wall;
   // How far the wall clock is ahead of UTC at `ms` (whole minutes: no zone in use today has seconds).
   const offsetAt = (ms: number) => {
     const w = wallClock(ms, tz);

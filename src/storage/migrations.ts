@@ -9,6 +9,7 @@ import { timelineRollups } from './migrations/005-timeline-rollups.js';
 import { suggestionTotals } from './migrations/006-suggestion-totals.js';
 import { statsSuccessesOfCompleted } from './migrations/007-stats-successes-of-completed.js';
 import { spatiotemporalWeeks } from './migrations/008-spatiotemporal-weeks.js';
+import { spatiotemporalEntrySpans } from './migrations/009-spatiotemporal-entry-spans.js';
 import type { Migration } from './migrations/migration.js';
 
 export type { Migration } from './migrations/migration.js';
@@ -23,6 +24,7 @@ export const MIGRATIONS: readonly Migration[] = [
   suggestionTotals,
   statsSuccessesOfCompleted,
   spatiotemporalWeeks,
+  spatiotemporalEntrySpans,
 ];
 
 const LEDGER = `CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -54,7 +56,12 @@ export async function migrate(
   const ledger = await db.read(
     "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
   );
-  if (ledger.length > 0 && (await schemaVersion(db)) >= latestSchemaVersion(migrations)) return [];
+  if (
+    ledger.length > 0 &&
+    (await schemaVersion(db)) >= latestSchemaVersion(migrations) &&
+    (await pendingBackfills(db)).length === 0
+  )
+    return [];
   // Startup work, without the per-request deadline: a migration of a big database may take minutes.
   await db.writeUnbounded([sql(LEDGER)]);
   const current = await schemaVersion(db);
@@ -80,5 +87,29 @@ export async function migrate(
       if (!claimedElsewhere) throw err;
     }
   }
+  await runBackfills(db, migrations);
   return applied;
+}
+
+/** Versions whose backfill has chunks left (see `Migration.backfill`). */
+async function pendingBackfills(db: Database): Promise<number[]> {
+  const table = await db.read(
+    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_backfills'",
+  );
+  if (table.length === 0) return [];
+  const rows = await db.read('SELECT version FROM schema_backfills ORDER BY version');
+  return rows.map((r) => Number(r.version));
+}
+
+/**
+ * Runs the pending backfills to the end, one chunk per transaction. Instances starting at once take turns:
+ * each chunk reads its progress inside its own transaction.
+ */
+async function runBackfills(db: Database, migrations: readonly Migration[]): Promise<void> {
+  for (const version of await pendingBackfills(db)) {
+    const chunk = migrations.find((m) => m.version === version)?.backfill;
+    if (!chunk) throw new Error(`schema_backfills lists version ${version}, which has no backfill`);
+    const left = () => db.read('SELECT 1 FROM schema_backfills WHERE version = ?', [version]);
+    while ((await left()).length > 0) await db.writeUnbounded(chunk.map((s) => sql(s)));
+  }
 }

@@ -435,7 +435,12 @@ describe('migrations', () => {
     );
     await before.write(rows(true));
     expect((await index(before)).some((r) => Number(r.max_t) >= 1e12)).toBe(true);
-    expect(await migrate(before)).toEqual([8]);
+    expect(
+      await migrate(
+        before,
+        MIGRATIONS.filter((m) => m.version <= 8),
+      ),
+    ).toEqual([8]);
     const after = open(`file:${join(tempDir(), 'engram.db')}`);
     await migrate(after);
     await after.write(rows(false));
@@ -451,4 +456,93 @@ describe('migrations', () => {
     await before.write([sql("DELETE FROM episodes WHERE id LIKE '00000002-%'")]);
     expect(await index(before)).toHaveLength(18);
   });
+  /** A fresh database on `backend`: a file, or a sqld of its own. */
+  async function fresh(backend: 'file' | 'sqld'): Promise<Database> {
+    if (backend === 'file') return open(`file:${join(tempDir(), 'engram.db')}`);
+    const sqld: SqldHandle = await startSqld({ kind: 'binary', quiet: true });
+    cleanups.push(() => sqld.stop());
+    return open(sqld.url);
+  }
+
+  it.each(['file', 'sqld'] as const)(
+    'migration 9 on a database with located episodes and steps (%s) - fills the entries in chunks, resumes after a crash, as its triggers do',
+    async (backend) => {
+      // 6,000 located episodes (some in progress, some archived) with a located step each: 12,000 entries, more
+      // than two backfill chunks. Written before migration 9 (filled by its backfill) and after it (by its trigger).
+      const HOUR = 3_600_000;
+      const base = Date.parse('2026-03-01T00:00:00.000Z');
+      const rows: Statement[] = [
+        sql(
+          `WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 5999)
+         INSERT INTO episodes (tenant, id, task_type, domain, complexity, start_time, end_time, archived, step_count,
+           created_at, updated_at, version, body, body_hash)
+         SELECT 'default', printf('%08x-0000-7000-8000-000000000000', i), 'testing', 'web', 'simple', ? + i * ?,
+           CASE WHEN i % 3 = 2 THEN NULL ELSE ? + i * ? + (i % 7) * ? END, i % 5 = 0, 1, 0, 0, 1, '{}', 'x'
+         FROM n`,
+          base,
+          HOUR,
+          base,
+          HOUR,
+          HOUR,
+        ),
+        sql(
+          `INSERT INTO steps (tenant, episode_id, step_number, timestamp, tool, body)
+         SELECT tenant, id, 1, start_time + ?, 'bash', '{}' FROM episodes`,
+          HOUR / 2,
+        ),
+        sql(
+          `INSERT INTO spatiotemporal_entries (tenant, episode_id, step_number, lat, lon)
+         SELECT tenant, id, 0, (rowid % 180) - 90, (rowid % 360) - 180 FROM episodes ORDER BY rowid`,
+        ),
+        sql(
+          `INSERT INTO spatiotemporal_entries (tenant, episode_id, step_number, lat, lon)
+         SELECT tenant, episode_id, 1, 1, 2 FROM steps ORDER BY episode_id`,
+        ),
+      ];
+      const entries = (db: Database) =>
+        db.read(
+          'SELECT id, episode_id, step_number, start_time, end_time, archived FROM spatiotemporal_entries ORDER BY id',
+        );
+      const nine = MIGRATIONS.find((m) => m.version === 9);
+      if (!nine?.backfill) throw new Error('migration 9 has a backfill');
+      const before = await fresh(backend);
+      await migrate(
+        before,
+        MIGRATIONS.filter((m) => m.version < 9),
+      );
+      await before.write(rows);
+      // Migration 9 and one chunk of its backfill, then a crash: the next start finishes the backfill.
+      await before.write([
+        sql('INSERT INTO schema_migrations (version, name, applied_at) VALUES (9, ?, 0)', nine.name),
+        ...nine.statements.map((s) => sql(s)),
+      ]);
+      await before.write(nine.backfill.map((s) => sql(s)));
+      const [progress] = await before.read('SELECT next_id, last_id FROM schema_backfills WHERE version = 9');
+      expect(Number(progress?.next_id)).toBeLessThan(Number(progress?.last_id));
+      expect(await migrate(before)).toEqual([]);
+      expect(await before.read('SELECT * FROM schema_backfills')).toEqual([]);
+
+      const after = await fresh(backend);
+      await migrate(after);
+      await after.write(rows);
+      const filled = await entries(before);
+      expect(filled).toHaveLength(12_000);
+      expect(filled.filter((r) => r.start_time === null || r.archived === null)).toEqual([]);
+      expect(filled.some((r) => r.end_time === null)).toBe(true);
+      expect(filled.some((r) => Number(r.archived) === 1)).toBe(true);
+      expect(filled).toEqual(await entries(after));
+      // Completing or archiving an episode reaches its entries.
+      await before.write([
+        sql("UPDATE episodes SET end_time = start_time + 1, archived = 1 WHERE id LIKE '00000002-%'"),
+      ]);
+      const changed = await before.read(
+        "SELECT step_number, start_time, end_time, archived FROM spatiotemporal_entries WHERE episode_id LIKE '00000002-%' ORDER BY step_number",
+      );
+      const start = base + 2 * HOUR;
+      expect(changed.map((r) => [r.step_number, r.start_time, r.end_time, r.archived].map(Number))).toEqual([
+        [0, start, start + 1, 1],
+        [1, start + HOUR / 2, start + HOUR / 2, 1],
+      ]);
+    },
+  );
 });

@@ -113,6 +113,7 @@ describe('list query plans', () => {
     ['within', { within: { bbox: [0, -10, 10, 10] }, order: 'time_asc' }],
     ['within across the antimeridian', { within: { bbox: [170, -10, -170, 10] } }],
     ['near, steps', { near: { lat: 0, lon: 50, radius_m: 100_000 }, item_type: 'step' }],
+    ['within, filtered by domain', { within: { bbox: [0, -10, 10, 10] }, filter: { domain: 'd1' } }],
   ])(
     'plan: search %s - driven by the R*Tree, entries and episodes by key, no full scan',
     async (_name, body) => {
@@ -120,6 +121,21 @@ describe('list query plans', () => {
       expect(plan).toMatch(/SCAN spatiotemporal_index VIRTUAL TABLE INDEX \d+:[A-F]/);
       expect(plan).toMatch(/SEARCH x USING INTEGER PRIMARY KEY/);
       expect(plan).toMatch(/SEARCH e USING INDEX sqlite_autoindex_episodes_1|SEARCH e USING PRIMARY KEY/);
+      expect(plan).not.toMatch(/SCAN (x|e|s)\b/);
+    },
+  );
+
+  it.each([
+    ['within', { within: { bbox: [0, -10, 10, 10] }, time: { from: '2020-01-01T00:00:00Z' } }],
+    ['near', { near: { lat: 0, lon: 50, radius_m: 100_000 }, filter: { archived: 'any' } }],
+  ])(
+    'plan: search %s without other filters - the page chosen from the R*Tree and the entries alone, then its episodes read',
+    async (_name, body) => {
+      const plan = await searchPlan(body);
+      // The chosen candidates (limit + 1) read no episode; only they are joined to theirs, to be weighed.
+      expect(plan).toMatch(
+        /CO-ROUTINE chosen\n(?:CO-ROUTINE c\nSCAN CONSTANT ROW\nSCAN c\n)?SCAN spatiotemporal_index VIRTUAL TABLE INDEX \d+:[A-F][^\n]*\nSEARCH x USING INTEGER PRIMARY KEY[^\n]*\nUSE TEMP B-TREE FOR ORDER BY\nSCAN chosen\nSEARCH e USING INDEX sqlite_autoindex_episodes_1/,
+      );
       expect(plan).not.toMatch(/SCAN (x|e|s)\b/);
     },
   );

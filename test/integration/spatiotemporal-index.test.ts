@@ -83,6 +83,8 @@ interface Box {
   lon: number;
   t0: number;
   t1: number | null;
+  /** What the entry carries (migration 9): the span in ms and the episode's archived flag. */
+  span: [number, number | null, number];
 }
 
 /** SQLite's order: episode id by code unit, then step number. */
@@ -209,6 +211,7 @@ describe.each(BACKENDS)('spatiotemporal index on $name', ({ build }) => {
       for (const e of page.body.items) {
         const loc = e.location as { lat: number; lon: number } | null;
         const end = e.end_time as string | null;
+        const archived = e.archived ? 1 : 0;
         if (loc) {
           const t1 = end === null ? null : Date.parse(end) / WEEK;
           boxes.push({
@@ -217,6 +220,7 @@ describe.each(BACKENDS)('spatiotemporal index on $name', ({ build }) => {
             ...loc,
             t0: Date.parse(e.start_time as string) / WEEK,
             t1,
+            span: [Date.parse(e.start_time as string), end === null ? null : Date.parse(end), archived],
           });
         }
         for (const s of e.steps as Record<string, unknown>[]) {
@@ -229,6 +233,7 @@ describe.each(BACKENDS)('spatiotemporal index on $name', ({ build }) => {
               ...sl,
               t0: t,
               t1: t,
+              span: [Date.parse(s.timestamp as string), Date.parse(s.timestamp as string), archived],
             });
         }
       }
@@ -249,7 +254,7 @@ describe.each(BACKENDS)('spatiotemporal index on $name', ({ build }) => {
         }
         const expected = await expectedBoxes(agent);
         const rows = await app.engram.db.read(
-          `SELECT x.episode_id, x.step_number, x.lat, x.lon, r.min_lat, r.max_lat, r.min_lon, r.max_lon, r.min_t, r.max_t
+          `SELECT x.episode_id, x.step_number, x.lat, x.lon, x.start_time, x.end_time, x.archived, r.min_lat, r.max_lat, r.min_lon, r.max_lon, r.min_t, r.max_t
            FROM json_each(?) ids JOIN spatiotemporal_entries x ON x.episode_id = ids.value
            LEFT JOIN spatiotemporal_index r ON r.id = x.id
            ORDER BY x.episode_id, x.step_number`,
@@ -263,6 +268,8 @@ describe.each(BACKENDS)('spatiotemporal index on $name', ({ build }) => {
         for (const r of rows) {
           const b = byKey.get(`${r.episode_id}/${r.step_number}`) as Box;
           expect([r.lat, r.lon]).toEqual([b.lat, b.lon]);
+          const span = [r.start_time, r.end_time, r.archived].map((v) => (v === null ? null : Number(v)));
+          expect(span, 'the entry carries its span and archived flag').toEqual(b.span);
           expect(r.min_lat, 'every entry has its box').not.toBeNull();
           const [minLat, maxLat, minLon, maxLon, minT, maxT] = [
             r.min_lat,

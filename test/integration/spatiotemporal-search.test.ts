@@ -174,6 +174,89 @@ describe.each(BACKENDS)('spatiotemporal search on $name', ({ build }) => {
     expect(across.map((h) => h.item.id)).toEqual([dateline.id, justEast.id]);
   });
 
+  it('time order - pages read first from the items starting in a quarter of the window equal the whole window, past long-open episodes', async () => {
+    // A box of its own (entry-only path without an agent filter), dense enough for a page to fill up in the
+    // window's first quarter, with episodes open since before the window, and spans that reach into it.
+    const agent = uniqueAgent();
+    const place = { lat: 33.3 + Math.random() * 0.1, lon: -140.7 + Math.random() * 0.1 };
+    const window = { from: Date.parse('2025-03-01T00:00:00Z'), to: Date.parse('2025-03-21T00:00:00Z') };
+    const starts = [
+      ...Array.from({ length: 20 }, (_, i) => ({ start: window.from + i * DAY + 7 * HOUR, hours: 2 })),
+      ...Array.from({ length: 4 }, (_, i) => ({ start: window.from - (i + 1) * 30 * DAY, hours: null })),
+      ...Array.from({ length: 3 }, (_, i) => ({
+        start: window.from - (i + 1) * DAY,
+        hours: (i + 1) * 24 + 5,
+      })),
+      { start: window.from - 40 * DAY, hours: 24 }, // ends before the window
+      { start: window.to + DAY, hours: 1 }, // starts after it
+    ];
+    const created = [];
+    for (const [i, s] of starts.entries()) {
+      created.push(
+        await create({
+          agent_id: agent,
+          start_time: iso(s.start),
+          ...(s.hours === null ? {} : { end_time: iso(s.start + s.hours * HOUR) }),
+          location: offset(place, i * 10, 0),
+        }),
+      );
+    }
+    const overlapping = created.filter((e, i) => {
+      const end = starts[i]?.hours === null ? Date.now() : Date.parse(e.end_time as string);
+      return Date.parse(e.start_time as string) <= window.to && end >= window.from;
+    });
+    expect(overlapping).toHaveLength(27);
+    const byStart = (a: Record<string, unknown>, b: Record<string, unknown>) =>
+      a.start_time === b.start_time
+        ? String(a.id) < String(b.id)
+          ? -1
+          : 1
+        : String(a.start_time) < String(b.start_time)
+          ? -1
+          : 1;
+    const ascending = overlapping.sort(byStart).map((e) => e.id);
+    const bbox = [place.lon - 0.01, place.lat - 0.01, place.lon + 0.01, place.lat + 0.01];
+    const time = { from: iso(window.from), to: iso(window.to) };
+    for (const filter of [{}, { agent_id: agent }]) {
+      for (const limit of [3, 10, 100]) {
+        const newest = await searchAll({ within: { bbox }, time, filter, order: 'time_desc', limit });
+        expect(newest.map((h) => h.item.id)).toEqual([...ascending].reverse());
+        const oldest = await searchAll({ within: { bbox }, time, filter, order: 'time_asc', limit });
+        expect(oldest.map((h) => h.item.id)).toEqual(ascending);
+      }
+    }
+  });
+
+  it('time order - a page that fills up with items starting before the first quarter is read again from the whole window', async () => {
+    // Newest first, the page is read first from the items that start in the window's last quarter, and the
+    // R*Tree's boxes pad that bound by a day. Three spans start within that day and reach into the quarter;
+    // a short one starts later but ends before it: it is newer than all three, yet not in the first read.
+    const place = { lat: -21.3 + Math.random() * 0.1, lon: 75.1 + Math.random() * 0.1 };
+    const from = Date.parse('2025-06-01T00:00:00Z');
+    const to = from + 8 * DAY;
+    const edge = to - 2 * DAY;
+    const spans = [
+      [edge - 20 * HOUR, edge + HOUR],
+      [edge - 18 * HOUR, edge + HOUR],
+      [edge - 16 * HOUR, edge + HOUR],
+      [edge - 10 * HOUR, edge - 9 * HOUR],
+    ];
+    const ids = [];
+    for (const [i, [start, end]] of spans.entries()) {
+      const e = await create({
+        start_time: iso(start as number),
+        end_time: iso(end as number),
+        location: offset(place, i * 10, 0),
+      });
+      ids.push(e.id);
+    }
+    const bbox = [place.lon - 0.01, place.lat - 0.01, place.lon + 0.01, place.lat + 0.01];
+    const res = await search({ within: { bbox }, time: { from: iso(from), to: iso(to) }, limit: 2 });
+    expect(res.status).toBe(200);
+    expect(res.body.items.map((h: Hit) => h.item.id)).toEqual([ids[3], ids[2]]);
+    expect(res.body.next_cursor).not.toBeNull();
+  });
+
   it('time alone finds episodes without a location; filters combine', async () => {
     const agent = uniqueAgent();
     const now = Date.now();

@@ -5,7 +5,7 @@ import type { Where } from './where.js';
 
 // Keyset pagination (SPEC §2) with a size budget: one SQL shape and one helper for every list.
 
-type CursorKey = string | number | null;
+export type CursorKey = string | number | null;
 
 /** Opaque keyset cursor: the sort it belongs to and the last row's sort key. */
 function encodeCursor(sort: string, key: CursorKey[]): string {
@@ -59,6 +59,12 @@ export interface BoundedPageQuery {
    * page; the first row is always answered. Each row comes with its running sums `page_b0..`.
    */
   budgets: readonly { expr: string; max: number }[];
+  /**
+   * When the budgets' expressions read a table that `from` does not hold: the join that brings it in for the
+   * chosen candidates only (their identity `chosen.k0..`), e.g. `episodes e ON e.tenant = chosen.k0 AND e.id = chosen.k1`.
+   * The candidates are then chosen from `from` alone, and only the `limit + 1` of them are weighed.
+   */
+  weighIn?: string;
 }
 
 const orderBy = (keys: readonly SortKey[], name: (k: SortKey, i: number) => string) =>
@@ -76,10 +82,12 @@ export function boundedPageSql(q: BoundedPageQuery): { sql: string; args: SqlVal
   const weights = q.budgets.map((b, i) => `${b.expr} AS w${i}`).join(', ');
   const sums = q.budgets.map((_, i) => `SUM(w${i}) OVER w AS page_b${i}`).join(', ');
   const withinBudgets = q.budgets.map((_, i) => `page.page_b${i} <= ?`).join(' AND ');
-  const text = `WITH candidates AS (
-      SELECT ${ids}, ${sorts}, ${weights} FROM ${q.from} WHERE ${q.where}
-      ORDER BY ${orderBy(q.order, (k) => k.expr)} LIMIT ?
-    ), page AS (
+  const chosen = `SELECT ${ids}, ${sorts}${q.weighIn ? '' : `, ${weights}`} FROM ${q.from} WHERE ${q.where}
+      ORDER BY ${orderBy(q.order, (k) => k.expr)} LIMIT ?`;
+  const candidates = q.weighIn
+    ? `chosen AS (${chosen}), candidates AS (SELECT chosen.*, ${weights} FROM chosen CROSS JOIN ${q.weighIn})`
+    : `candidates AS (${chosen})`;
+  const text = `WITH ${candidates}, page AS (
       SELECT ${q.identity.map((_, i) => `k${i}`).join(', ')}, ${sums},
         ROW_NUMBER() OVER w AS page_n, COUNT(*) OVER () AS page_candidates
       FROM candidates WINDOW w AS (ORDER BY ${orderBy(q.order, (_, i) => `o${i}`)} ROWS UNBOUNDED PRECEDING)

@@ -13,13 +13,15 @@ import type {
 import type { SpatiotemporalRepository } from '../spatiotemporal-repository.js';
 import type { Encoded, Page } from '../types.js';
 import { whereEpisodeMatches } from './episode-filter.js';
-import { EPISODE_COLUMNS, iso, toEncodedEpisode } from './episode-rows.js';
-import { boundedPageSql, decodeCursor, pageOf, type SortKey } from './pages.js';
+import { EPISODE_COLUMNS, iso, ms, toEncodedEpisode } from './episode-rows.js';
+import { finiteOrNull } from './finite.js';
+import { boundedPageSql, type CursorKey, decodeCursor, pageOf, type SortKey } from './pages.js';
 import {
   DISTANCE_SQL,
   placedEntries,
+  type SpaceTime,
   whereEntryPlaced,
-  whereEpisodeOverlaps,
+  whereSpanOverlaps,
   whereStepWithin,
 } from './spatiotemporal.js';
 import { STEP_COLUMNS, toEncodedStep } from './step-rows.js';
@@ -33,7 +35,7 @@ const STEP_ROW_BYTES = 150;
 
 /** How one kind of item is read: its table, identity, time and tie-breaking keys, and its record. */
 interface ItemKind {
-  /** Joined after the entries `x` (located items), with the episode `e`. */
+  /** Joined after the entries `x` (located items), with the episode `e`; empty: the entries alone. */
   fromEntry: string;
   /** Read without a place: the item's own table, with the episode `e` joined for the filters. */
   fromTable: string;
@@ -43,7 +45,11 @@ interface ItemKind {
   time: string;
   /** Keys after the sort key that make the order total. */
   ties: readonly string[];
+  /** The same keys as the record joined to the page reads them (for the cursor); default: the keys. */
+  recordKeys?: Record<string, string>;
   weight: string;
+  /** Set when the page is chosen without the record: how the `chosen` candidates join it to be weighed. */
+  weighIn?: string;
   encode(row: Row): string;
 }
 
@@ -58,6 +64,71 @@ const EPISODES: ItemKind = {
   weight: `octet_length(e.body) + ${EPISODE_ROW_BYTES}`,
   encode: (row) => toEncodedEpisode(row).json,
 };
+
+/**
+ * Located episodes chosen by their entries alone (migration 9: an entry carries its episode's span and archived
+ * flag), when the search filters on nothing else: only the page's episodes are read.
+ */
+const EPISODES_BY_ENTRY: ItemKind = {
+  ...EPISODES,
+  fromEntry: '',
+  identity: ['x.tenant', 'x.episode_id'],
+  join: 'episodes e ON e.tenant = page.k0 AND e.id = page.k1',
+  time: 'x.start_time',
+  ties: ['x.episode_id'],
+  recordKeys: { 'x.start_time': 'e.start_time', 'x.episode_id': 'e.id' },
+  weighIn: 'episodes e ON e.tenant = chosen.k0 AND e.id = chosen.k1',
+};
+
+/** Whether an episode filter asks only what an entry carries (archived; its time window is the search's). */
+const entryAnswers = (f: EpisodeFilter): boolean =>
+  Object.entries(f).every(
+    ([key, value]) =>
+      value === undefined ||
+      key === 'archived' ||
+      key === 'tags_match' ||
+      (key === 'metadata' && Object.keys(value as object).length === 0),
+  );
+
+/** The first slice of a window a time-ordered page is first read from: a quarter of it. */
+const SLICES = 4;
+
+/**
+ * A time-ordered page read first from the items that start in the first slice of its window (newest first:
+ * its last quarter; oldest first: its first quarter), which the R*Tree finds by their boxes' time edges: a
+ * quarter of the candidates (each read from its entry), and none of the long-open episodes that started
+ * earlier. Any other item starts outside the slice, so it sorts after every item that starts inside: when
+ * the page's last row starts inside the slice and more rows follow it, the page is the window's own.
+ * Otherwise (`holds` is false) the page is read again from the whole window. Only for a window bounded on
+ * both ends (a cursor moves its near end).
+ */
+function firstSlice(
+  q: SpaceTime,
+  desc: boolean,
+  cursor: CursorKey[] | undefined,
+): { coarse: SpaceTime; holds(rows: Row[]): boolean } | undefined {
+  if (q.time?.from === undefined || q.time.to === undefined) return undefined;
+  let [from, to] = [ms(q.time.from), ms(q.time.to)];
+  const after = cursor?.[0];
+  if (typeof after === 'number') {
+    if (desc) to = Math.min(to, after);
+    else from = Math.max(from, after);
+  }
+  if (from >= to) return undefined;
+  const width = Math.ceil((to - from) / SLICES);
+  const edge = desc ? to - width : from + width;
+  // Oldest first, the window's `to` bounds starts already; newest first, they are bounded below.
+  const slice = desc ? { from: iso(edge), to: iso(to) } : { from: iso(from), to: iso(edge) };
+  return {
+    coarse: { ...q, time: slice, startsFromMs: desc ? edge : undefined },
+    holds: (rows) => {
+      const last = rows.at(-1);
+      if (!last || Number(last.page_candidates) <= rows.length) return false;
+      const start = Number(last.cursor_0);
+      return desc ? start >= edge : start <= edge;
+    },
+  };
+}
 
 const STEPS: ItemKind = {
   fromEntry: `CROSS JOIN steps s ON s.tenant = x.tenant AND s.episode_id = x.episode_id AND s.step_number = x.step_number
@@ -159,8 +230,9 @@ export class LibsqlSpatiotemporalRepository implements SpatiotemporalRepository 
     q: SpatiotemporalSearch & { order: SpatiotemporalOrder },
     nowMs: number,
   ): Promise<Page<Encoded>> {
-    const kind = q.item_type === 'episode' ? EPISODES : STEPS;
     const placed = q.near !== undefined || q.within !== undefined;
+    const byEntry = placed && q.item_type === 'episode' && entryAnswers(q.filter);
+    const kind = byEntry ? EPISODES_BY_ENTRY : q.item_type === 'episode' ? EPISODES : STEPS;
     let where: Where;
     if (placed) {
       where = tenantScope(tenant, 'x').and(
@@ -170,36 +242,55 @@ export class LibsqlSpatiotemporalRepository implements SpatiotemporalRepository 
     } else {
       where = tenantScope(tenant, q.item_type === 'episode' ? 'e' : 's');
     }
-    if (q.item_type === 'episode') whereEpisodeOverlaps(where, q.time, nowMs);
-    else whereStepWithin(where, q.time);
-    whereEpisodeMatches(where, q.filter, nowMs);
+    if (byEntry) {
+      whereSpanOverlaps(where, q.time, nowMs, 'x');
+      if (q.filter.archived !== 'any') where.and('x.archived = ?', q.filter.archived === 'true' ? 1 : 0);
+    } else {
+      if (q.item_type === 'episode') whereSpanOverlaps(where, q.time, nowMs, 'e');
+      else whereStepWithin(where, q.time);
+      whereEpisodeMatches(where, q.filter, nowMs);
+    }
 
     const byDistance = q.order === 'distance';
     const desc = q.order === 'time_desc';
     const keys = [byDistance ? DISTANCE_SQL : kind.time, ...kind.ties];
     const sort = `spatiotemporal_${q.item_type}_${q.order}`;
+    let cursorKey: CursorKey[] | undefined;
     if (q.cursor !== undefined) {
-      const key = decodeCursor(q.cursor, sort);
-      if (key.length !== keys.length) throw new InvalidCursor();
-      where.and(`(${keys.join(', ')}) ${desc ? '<' : '>'} (${keys.map(() => '?').join(', ')})`, ...key);
+      cursorKey = decodeCursor(q.cursor, sort);
+      if (cursorKey.length !== keys.length) throw new InvalidCursor();
+      where.and(`(${keys.join(', ')}) ${desc ? '<' : '>'} (${keys.map(() => '?').join(', ')})`, ...cursorKey);
     }
     const measured = q.near !== undefined;
-    const entries = placed ? placedEntries(q) : undefined;
-    const page = boundedPageSql({
-      from: entries ? `${entries.sql} ${kind.fromEntry}` : kind.fromTable,
-      fromArgs: entries?.args ?? [],
-      where,
-      order: keys.map((expr) => ({ expr, desc }) satisfies SortKey),
-      // The distance rides along with the identity, so the page's rows carry it (page.k<n>).
-      identity: measured ? [...kind.identity, DISTANCE_SQL] : kind.identity,
-      join: kind.join,
-      columns: `${kind.columns}, ${measured ? `page.k${kind.identity.length}` : 'NULL'} AS distance_m, ${keys
-        .map((k, i) => `${k === DISTANCE_SQL ? `page.k${kind.identity.length}` : k} AS cursor_${i}`)
-        .join(', ')}`,
-      limit: q.limit,
-      budgets: [{ expr: kind.weight, max: MAX_PAGE_BYTES }],
-    });
-    const rows = await this.db.scan(page.sql, page.args);
+    /** The page's SQL, its candidates read from the R*Tree boxes that meet `coarse`'s place and window. */
+    const pageSql = (coarse: SpaceTime) => {
+      const entries = placed ? placedEntries(coarse) : undefined;
+      return boundedPageSql({
+        from: entries ? `${entries.sql} ${kind.fromEntry}` : kind.fromTable,
+        weighIn: kind.weighIn,
+        fromArgs: entries?.args ?? [],
+        where,
+        order: keys.map((expr) => ({ expr, desc }) satisfies SortKey),
+        // The distance rides along with the identity, so the page's rows carry it (page.k<n>).
+        identity: measured ? [...kind.identity, DISTANCE_SQL] : kind.identity,
+        join: kind.join,
+        columns: `${kind.columns}, ${measured ? `page.k${kind.identity.length}` : 'NULL'} AS distance_m, ${keys
+          .map(
+            (k, i) =>
+              `${k === DISTANCE_SQL ? `page.k${kind.identity.length}` : (kind.recordKeys?.[k] ?? k)} AS cursor_${i}`,
+          )
+          .join(', ')}`,
+        limit: q.limit,
+        budgets: [{ expr: kind.weight, max: MAX_PAGE_BYTES }],
+      });
+    };
+    const read = (coarse: SpaceTime) => {
+      const page = pageSql(coarse);
+      return this.db.scan(page.sql, page.args);
+    };
+    const first = placed && !byDistance ? firstSlice(q, desc, cursorKey) : undefined;
+    let rows = first ? await read(first.coarse) : undefined;
+    if (rows === undefined || !first?.holds(rows)) rows = await read(q);
     const items = rows.map((row) => ({
       json: `{"item_type":"${q.item_type}","distance_m":${row.distance_m === null ? 'null' : Number(row.distance_m)},"item":${kind.encode(row)}}`,
     }));
@@ -278,7 +369,7 @@ export class LibsqlSpatiotemporalRepository implements SpatiotemporalRepository 
     const [counted, used] = await Promise.all([
       this.db.scan(
         `SELECT i, SUM(n) AS episodes, SUM(c) AS completed, SUM(w) AS successes, SUM(r) AS rewarded,
-           TOTAL(t) AS reward_sum
+           ${finiteOrNull('TOTAL(t)')} AS reward_sum
          FROM (${counts.sql})
          GROUP BY i`,
         counts.args,
@@ -308,7 +399,7 @@ export class LibsqlSpatiotemporalRepository implements SpatiotemporalRepository 
       point.successes = Number(row.successes);
       point.success_rate = point.completed === 0 ? null : point.successes / point.completed;
       const rewarded = Number(row.rewarded);
-      point.avg_reward = rewarded === 0 ? null : Number(row.reward_sum) / rewarded;
+      point.avg_reward = rewarded === 0 || row.reward_sum === null ? null : Number(row.reward_sum) / rewarded;
     }
     for (const row of used) {
       points[Number(row.i)]?.top_tools.push({ tool: row.tool as string, uses: Number(row.uses) });

@@ -88,7 +88,15 @@ export interface SpaceTime {
   near?: Near | undefined;
   within?: Within | undefined;
   time?: TimeWindow | undefined;
+  /** Coarse only (the R*Tree): items that start at or after this ms, give or take MAX_START_ROUNDING_MS. */
+  startsFromMs?: number | undefined;
 }
+
+/**
+ * How far below an item's start its box's lower time edge may be: the R*Tree rounds it down to a 32-bit float
+ * in weeks (relative error under 2^-22: 0.1 week at year 9999). A bound on starts is padded by this much.
+ */
+export const MAX_START_ROUNDING_MS = 86_400_000;
 
 /**
  * Padding of a coarse box, in degrees and ms. The R*Tree rounds its boxes outward to 32-bit floats,
@@ -130,15 +138,16 @@ function coarseIds(s: SpaceTime): { sql: string; args: SqlValue[] } {
   const from = s.time?.from === undefined ? -INDEX_OPEN_END : indexTime(ms(s.time.from) - PAD_MS);
   const to = s.time?.to === undefined ? INDEX_OPEN_END : indexTime(ms(s.time.to) + PAD_MS);
   const boxes = coarseBoxes(s);
+  const starts = s.startsFromMs === undefined ? [] : [indexTime(s.startsFromMs - MAX_START_ROUNDING_MS)];
   return {
     sql: boxes
       .map(
         () =>
-          'SELECT id FROM spatiotemporal_index WHERE min_lat <= ? AND max_lat >= ? AND min_lon <= ? AND max_lon >= ? AND min_t <= ? AND max_t >= ?',
+          `SELECT id FROM spatiotemporal_index WHERE min_lat <= ? AND max_lat >= ? AND min_lon <= ? AND max_lon >= ? AND min_t <= ? AND max_t >= ?${starts.length ? ' AND min_t >= ?' : ''}`,
       )
       // UNION, not UNION ALL: the two padded halves of a box across the antimeridian overlap near it.
       .join(' UNION '),
-    args: boxes.flatMap((b) => [b.north, b.south, b.east, b.west, to, from]),
+    args: boxes.flatMap((b) => [b.north, b.south, b.east, b.west, to, from, ...starts]),
   };
 }
 
@@ -173,13 +182,19 @@ export function whereEntryPlaced<W extends Where>(where: W, s: SpaceTime): W {
 }
 
 /**
- * Episodes `e` whose span [start_time, end_time] overlaps the window (ends inclusive); an episode in
- * progress spans until `nowMs` (or its start, when that is later).
+ * Episodes whose span [start_time, end_time] overlaps the window (ends inclusive); an episode in progress
+ * spans until `nowMs` (or its start, when that is later). Read from the episode `e`, or from its entry `x`
+ * (which carries the same span, migration 9).
  */
-export function whereEpisodeOverlaps(where: Where, time: TimeWindow | undefined, nowMs: number): Where {
-  if (time?.to !== undefined) where.and('e.start_time <= ?', ms(time.to));
+export function whereSpanOverlaps(
+  where: Where,
+  time: TimeWindow | undefined,
+  nowMs: number,
+  alias: 'e' | 'x',
+): Where {
+  if (time?.to !== undefined) where.and(`${alias}.start_time <= ?`, ms(time.to));
   if (time?.from !== undefined)
-    where.and('COALESCE(e.end_time, max(e.start_time, ?)) >= ?', nowMs, ms(time.from));
+    where.and(`COALESCE(${alias}.end_time, max(${alias}.start_time, ?)) >= ?`, nowMs, ms(time.from));
   return where;
 }
 
@@ -196,7 +211,7 @@ export function whereStepWithin(where: Where, time: TimeWindow | undefined): Whe
  * whereEpisodeMatches), so every search over episodes means the same by them.
  */
 export function whereEpisodeInSpaceTime(where: Where, s: SpaceTime, nowMs: number): Where {
-  whereEpisodeOverlaps(where, s.time, nowMs);
+  whereSpanOverlaps(where, s.time, nowMs, 'e');
   if (!s.near && !s.within) return where;
   const entries = placedEntries(s);
   const placed = whereEntryPlaced(tenantScope(where.tenant, 'x').and('x.step_number = 0'), s);

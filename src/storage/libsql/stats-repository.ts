@@ -4,6 +4,7 @@ import type { TaskType } from '../../domain/episode.js';
 import { PatternKind } from '../../domain/pattern.js';
 import type { StatsRecord } from '../../domain/stats.js';
 import type { StatsRepository } from '../stats-repository.js';
+import { finiteOrNull } from './finite.js';
 import { tenantScope } from './where.js';
 
 /** One row of `stats_episodes` as the answer shows it. */
@@ -15,7 +16,7 @@ function outcomeTotals(row: Row) {
     completed,
     successes: Number(row.successes),
     success_rate: completed === 0 ? null : Number(row.successes) / completed,
-    avg_reward: rewarded === 0 ? null : Number(row.reward_sum) / rewarded,
+    avg_reward: rewarded === 0 || row.reward_sum === null ? null : Number(row.reward_sum) / rewarded,
   };
 }
 
@@ -34,7 +35,7 @@ export class LibsqlStatsRepository implements StatsRepository {
     const byDomain = ofDimension('domain');
     const tools = tenantScope(tenant).and('uses > 0');
     const all = tenantScope(tenant);
-    const totals = 'value, episodes, completed, successes, rewarded, reward_sum';
+    const totals = `value, episodes, completed, successes, rewarded, ${finiteOrNull('reward_sum')} AS reward_sum`;
     const rows = await this.db.scan(
       `SELECT 'task_type' AS part, ${totals} FROM stats_episodes WHERE ${byTaskType}
        UNION ALL SELECT * FROM (SELECT 'domain', ${totals} FROM stats_episodes WHERE ${byDomain}
