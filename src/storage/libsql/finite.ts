@@ -6,3 +6,7 @@
  */
 export const finiteOrNull = (expr: string): string =>
   `CASE WHEN abs(${expr}) <= ${Number.MAX_VALUE} THEN ${expr} END`;
+
+/** The mean of `count` rewards from their sum as read through `finiteOrNull`: null for none, or an overflow. */
+export const meanOrNull = (sum: unknown, count: number): number | null =>
+  count === 0 || sum === null ? null : Number(sum) / count;

@@ -14,7 +14,7 @@ import type { SpatiotemporalRepository } from '../spatiotemporal-repository.js';
 import type { Encoded, Page } from '../types.js';
 import { whereEpisodeMatches } from './episode-filter.js';
 import { EPISODE_COLUMNS, iso, ms, toEncodedEpisode } from './episode-rows.js';
-import { finiteOrNull } from './finite.js';
+import { finiteOrNull, meanOrNull } from './finite.js';
 import { boundedPageSql, type CursorKey, decodeCursor, pageOf, type SortKey } from './pages.js';
 import {
   DISTANCE_SQL,
@@ -398,8 +398,7 @@ export class LibsqlSpatiotemporalRepository implements SpatiotemporalRepository 
       point.completed = Number(row.completed);
       point.successes = Number(row.successes);
       point.success_rate = point.completed === 0 ? null : point.successes / point.completed;
-      const rewarded = Number(row.rewarded);
-      point.avg_reward = rewarded === 0 || row.reward_sum === null ? null : Number(row.reward_sum) / rewarded;
+      point.avg_reward = meanOrNull(row.reward_sum, Number(row.rewarded));
     }
     for (const row of used) {
       points[Number(row.i)]?.top_tools.push({ tool: row.tool as string, uses: Number(row.uses) });

@@ -4,19 +4,18 @@ import type { TaskType } from '../../domain/episode.js';
 import { PatternKind } from '../../domain/pattern.js';
 import type { StatsRecord } from '../../domain/stats.js';
 import type { StatsRepository } from '../stats-repository.js';
-import { finiteOrNull } from './finite.js';
+import { finiteOrNull, meanOrNull } from './finite.js';
 import { tenantScope } from './where.js';
 
 /** One row of `stats_episodes` as the answer shows it. */
 function outcomeTotals(row: Row) {
   const completed = Number(row.completed);
-  const rewarded = Number(row.rewarded);
   return {
     episodes: Number(row.episodes),
     completed,
     successes: Number(row.successes),
     success_rate: completed === 0 ? null : Number(row.successes) / completed,
-    avg_reward: rewarded === 0 || row.reward_sum === null ? null : Number(row.reward_sum) / rewarded,
+    avg_reward: meanOrNull(row.reward_sum, Number(row.rewarded)),
   };
 }
 
