@@ -10,7 +10,7 @@ import type { StatementLabel } from './types.js';
 export type DbErrorKind =
   | 'precondition' // a guard statement's condition did not hold (see GUARD_FAILED)
   | 'constraint' // a UNIQUE / FOREIGN KEY / CHECK constraint
-  | 'busy' // SQLITE_BUSY / locked
+  | 'busy' // SQLITE_BUSY / locked, or SQLITE_SCHEMA: another connection holds the lock or changed the schema
   | 'connection' // refused, reset, DNS, socket errors
   | 'server' // remote 5xx / stream errors
   | 'timeout' // the policy's deadline
@@ -103,6 +103,11 @@ export function classifyDbError(err: unknown): DbError {
   }
   if (/SQLITE_BUSY|SQLITE_LOCKED|database is locked/.test(code + message)) {
     return new DbError('busy', 'database is busy', undefined, at);
+  }
+  // Another connection changed the schema while this statement re-prepared (a model's first index, on the
+  // embedded file: "vtable constructor failed: episodes_fts"). Nothing ran; the same call succeeds next time.
+  if (/SQLITE_SCHEMA/.test(code)) {
+    return new DbError('busy', 'database schema changed under the statement', undefined, at);
   }
   if (/SQLITE_CONSTRAINT/.test(code + message)) {
     return new DbError('constraint', 'constraint violated', message, at);

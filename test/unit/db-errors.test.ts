@@ -57,6 +57,11 @@ const CASES: [string, unknown, DbErrorKind][] = [
   ['native SQLITE_BUSY', coded('database is locked', 'SQLITE_BUSY'), 'busy'],
   ['SQLITE_LOCKED', coded('database table is locked', 'SQLITE_LOCKED'), 'busy'],
   ['LibsqlError SQLITE_BUSY', new LibsqlError('database is locked', 'SQLITE_BUSY'), 'busy'],
+  [
+    "SQLITE_SCHEMA (a re-prepare that met another connection's schema change)",
+    coded('vtable constructor failed: episodes_fts', 'SQLITE_SCHEMA'),
+    'busy',
+  ],
   // connection
   ['fetch failed / ECONNREFUSED (sqld down)', fetchFailed('ECONNREFUSED'), 'connection'],
   ['fetch failed / ECONNRESET', fetchFailed('ECONNRESET'), 'connection'],
