@@ -98,6 +98,19 @@ describe('list query plans', () => {
     expect(plan.sameQuery.join('\n'), plan.all.join('\n')).not.toMatch(/TEMP B-TREE/);
   });
 
+  it('plan: episodes with their steps - the page’s ids drive, each episode’s steps a primary-key range', async () => {
+    captured = [];
+    expect((await send(app, 'GET', '/v1/episodes?include=steps&limit=5')).status).toBe(200);
+    const stmt = captured.find((s) => s.sql.includes('json_each(?) ids, steps s'));
+    if (!stmt) throw new Error('no embedded-steps query captured');
+    const rows = await app.engram.db.read(`EXPLAIN QUERY PLAN ${stmt.sql}`, stmt.args);
+    const plan = rows.map((r) => String(r.detail)).join('\n');
+    expect(plan).toMatch(
+      /SCAN ids VIRTUAL TABLE INDEX \d+:\nSEARCH s USING PRIMARY KEY \(tenant=\? AND episode_id=\?\)/,
+    );
+    expect(plan).not.toMatch(/SCAN s\b/);
+  });
+
   /** The plan of the spatiotemporal search's query for `body`. */
   async function searchPlan(body: Record<string, unknown>) {
     captured = [];
