@@ -283,7 +283,7 @@ export class LibsqlEmbeddingRepository implements EmbeddingRepository {
     const where = tenantScope(tenant, 'v').and('v.model_id = ?', q.model.id);
     if (q.itemType) where.and('v.item_type = ?', q.itemType);
     if (q.exclude) where.and('NOT (v.item_type = ? AND v.item_id = ?)', q.exclude.type, q.exclude.id);
-    // The index's candidates only when the count says the set is large (with `large` of `viaIndex`): a CASE
+    // The index's candidates only when the count says the set is large (with `large` of `indexOrExact`): a CASE
     // runs only the branch it takes, where vector_top_k in the FROM clause would run before any condition.
     const top = `json_each((SELECT CASE WHEN yes THEN (SELECT json_group_array(id) FROM vector_top_k('${indexName(q.model.id)}', ?, ?)) ELSE '[]' END FROM large)) top
       CROSS JOIN embeddings v ON v.id = top.value`;
@@ -309,18 +309,18 @@ export class LibsqlEmbeddingRepository implements EmbeddingRepository {
   }
 
   /**
-   * One read that decides and answers, with the bounded count of the matching vectors: a small matching set
-   * is scanned exactly (faster than the index, and exact); a large one is answered from the DiskANN
-   * candidates (over-fetched: the index cannot apply the conditions) re-ranked exactly with the stored
-   * vectors, together with the vectors the indexer has not reached, scanned exactly. Null when the index
-   * path does not fill k: only an exact scan then says which k are best. Each branch runs only when its
-   * constant condition holds (SQLite tests a condition on no table once, before the loop).
+   * One read that decides and answers, from the matching vectors (up to one more than `exactScanMax`, each
+   * read once): a small set is ranked exactly (faster than the index, and exact); a large one is answered
+   * from the DiskANN candidates (over-fetched: the index cannot apply the conditions) re-ranked exactly with
+   * the stored vectors, together with the vectors the indexer has not reached, scanned exactly. Null when
+   * the index path does not fill k: only an exact scan then says which k are best. Each branch runs only
+   * when its constant condition holds (SQLite tests a condition on no table once, before the loop).
    */
   private async indexOrExact(q: SimilarQuery, m: Matching, query: Uint8Array): Promise<Nearest | null> {
     const candidates = q.k * this.settings.overfetch;
     const rows = await this.db.scan(
-      `WITH large(yes) AS MATERIALIZED (
-         SELECT COUNT(*) > ? FROM (SELECT 1 FROM ${m.scan} WHERE ${m.where} LIMIT ?))
+      `WITH matching(id) AS MATERIALIZED (SELECT v.id FROM ${m.scan} WHERE ${m.where} LIMIT ?),
+         large(yes) AS MATERIALIZED (SELECT COUNT(*) > ? FROM matching)
        SELECT item_type, item_id, id, distance, (SELECT yes FROM large) AS via_index FROM (
          SELECT v.item_type, v.item_id, v.id, vector_distance_cos(v.vector, ?) AS distance
          FROM ${m.top} WHERE ${m.where} AND v.indexed = 1
@@ -329,12 +329,12 @@ export class LibsqlEmbeddingRepository implements EmbeddingRepository {
          FROM ${m.unindexed} WHERE (SELECT yes FROM large) AND ${m.where} AND v.indexed = 0
          UNION ALL
          SELECT v.item_type, v.item_id, v.id, vector_distance_cos(v.vector, ?) AS distance
-         FROM ${m.scan} WHERE NOT (SELECT yes FROM large) AND ${m.where})
+         FROM matching CROSS JOIN embeddings v ON v.id = matching.id WHERE NOT (SELECT yes FROM large))
        ORDER BY distance NULLS LAST, id LIMIT ?`,
       [
-        this.settings.exactScanMax,
         ...m.where.args,
         this.settings.exactScanMax + 1,
+        this.settings.exactScanMax,
         query,
         query,
         candidates,
@@ -342,7 +342,6 @@ export class LibsqlEmbeddingRepository implements EmbeddingRepository {
         query,
         ...m.where.args,
         query,
-        ...m.where.args,
         q.k,
       ],
     );
