@@ -70,6 +70,12 @@ interface Matching {
    * CTE `large` says the matching set is large (else none).
    */
   top: string;
+  /**
+   * How the CTE of the matching ids is kept: a filter's join is read once into a table (it costs as much as
+   * ranking the rows when the set is small); the model's own vectors are an index range, cheaper to read
+   * twice than to store (0.2 against 0.7 ms to count 5,000 at 100k).
+   */
+  kept: 'MATERIALIZED' | 'NOT MATERIALIZED';
   where: Where;
 }
 
@@ -288,13 +294,14 @@ export class LibsqlEmbeddingRepository implements EmbeddingRepository {
     const top = `json_each((SELECT CASE WHEN yes THEN (SELECT json_group_array(id) FROM vector_top_k('${indexName(q.model.id)}', ?, ?)) ELSE '[]' END FROM large)) top
       CROSS JOIN embeddings v ON v.id = top.value`;
     const unindexed = 'embeddings v INDEXED BY embeddings_unindexed';
-    if (!q.filter) return { scan: 'embeddings v', unindexed, top, where };
+    if (!q.filter) return { scan: 'embeddings v', unindexed, top, kept: 'NOT MATERIALIZED', where };
     whereEpisodeMatches(where.and('e.tenant = ?', tenant), q.filter);
     const episode = 'CROSS JOIN episodes e ON e.tenant = v.tenant AND e.id = v.episode_id';
     return {
       scan: 'episodes e CROSS JOIN embeddings v INDEXED BY embeddings_by_episode ON v.tenant = e.tenant AND v.episode_id = e.id',
       unindexed: `${unindexed} ${episode}`,
       top: `${top} ${episode}`,
+      kept: 'MATERIALIZED',
       where,
     };
   }
@@ -319,7 +326,7 @@ export class LibsqlEmbeddingRepository implements EmbeddingRepository {
   private async indexOrExact(q: SimilarQuery, m: Matching, query: Uint8Array): Promise<Nearest | null> {
     const candidates = q.k * this.settings.overfetch;
     const rows = await this.db.scan(
-      `WITH matching(id) AS MATERIALIZED (SELECT v.id FROM ${m.scan} WHERE ${m.where} LIMIT ?),
+      `WITH matching(id) AS ${m.kept} (SELECT v.id FROM ${m.scan} WHERE ${m.where} LIMIT ?),
          large(yes) AS MATERIALIZED (SELECT COUNT(*) > ? FROM matching)
        SELECT item_type, item_id, id, distance, (SELECT yes FROM large) AS via_index FROM (
          SELECT v.item_type, v.item_id, v.id, vector_distance_cos(v.vector, ?) AS distance
