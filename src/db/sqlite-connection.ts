@@ -5,6 +5,9 @@ import { argsOf, atStatement, type Row, type Statement, type StatementResult } f
 
 type NativeStatement = ReturnType<Database.Database['prepare']>;
 
+/** The most of the file that is memory-mapped (SQLite's compiled ceiling, SQLITE_MAX_MMAP_SIZE). */
+const MMAP_BYTES = 2_147_418_112;
+
 /**
  * One connection to the embedded file through the `libsql` engine directly, with a prepared-statement
  * cache: the `@libsql/client` layer re-prepares every statement (≈100 µs against ≈15 µs, RELIABILITY.md).
@@ -28,8 +31,10 @@ export class SqliteConnection {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL'); // an acknowledged write survives a power cut
     this.db.pragma('foreign_keys = ON');
-    // Random point reads over a large file: map it (no read() copy per page) and keep more pages cached.
-    this.db.pragma('mmap_size = 268435456');
+    // Random reads over a large file: map it (no read() copy per page, no system call) and keep more pages
+    // cached. 2 GiB is SQLite's ceiling here; the mapping is address space, its pages the OS page cache.
+    // (A 1.2 GB file mapped only to 256 MiB read most pages with pread: a place search cost 23 % more CPU.)
+    this.db.pragma(`mmap_size = ${MMAP_BYTES}`);
     this.db.pragma(`cache_size = -${Math.trunc(options.pageCacheKiB ?? 32_768)}`);
     // A reader thread's connection: a bug that sends it a write fails instead of writing outside the writer.
     if (options.readOnly) this.db.pragma('query_only = 1');
