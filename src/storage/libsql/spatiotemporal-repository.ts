@@ -15,7 +15,14 @@ import type { Encoded, Page } from '../types.js';
 import { whereEpisodeMatches } from './episode-filter.js';
 import { EPISODE_COLUMNS, iso, ms, toEncodedEpisode } from './episode-rows.js';
 import { finiteOrNull, meanOrNull } from './finite.js';
-import { boundedPageSql, type CursorKey, decodeCursor, pageOf, type SortKey } from './pages.js';
+import {
+  type BoundedPageQuery,
+  boundedPageSql,
+  type CursorKey,
+  decodeCursor,
+  pageOf,
+  type SortKey,
+} from './pages.js';
 import {
   DISTANCE_SQL,
   placedEntries,
@@ -49,7 +56,7 @@ interface ItemKind {
   recordKeys?: Record<string, string>;
   weight: string;
   /** Set when the page is chosen without the record: how the `chosen` candidates join it to be weighed. */
-  weighIn?: string;
+  weighIn?: BoundedPageQuery['weighIn'];
   encode(row: Row): string;
 }
 
@@ -73,11 +80,11 @@ const EPISODES_BY_ENTRY: ItemKind = {
   ...EPISODES,
   fromEntry: '',
   identity: ['x.tenant', 'x.episode_id'],
-  join: 'episodes e ON e.tenant = page.k0 AND e.id = page.k1',
+  join: 'episodes e ON e.rowid = page.weighed',
   time: 'x.start_time',
   ties: ['x.episode_id'],
   recordKeys: { 'x.start_time': 'e.start_time', 'x.episode_id': 'e.id' },
-  weighIn: 'episodes e ON e.tenant = chosen.k0 AND e.id = chosen.k1',
+  weighIn: { join: 'episodes e ON e.tenant = chosen.k0 AND e.id = chosen.k1', rowid: 'e.rowid' },
 };
 
 /** Whether an episode filter asks only what an entry carries (archived; its time window is the search's). */
