@@ -56,30 +56,26 @@ function episodeBody(r: EpisodeRecord) {
   };
 }
 
+/** A nullable text column as JSON. */
+const jsonText = (value: unknown): string =>
+  value === null || value === undefined ? 'null' : JSON.stringify(value);
+
 /**
  * An episode row as JSON text: the columns, then the stored body (the JSON of `episodeBody`, written by
- * this module) spliced in without being parsed.
+ * this module) spliced in without being parsed. Written out rather than `JSON.stringify` of an object of the
+ * columns: a third cheaper, and a page of 50 episodes encodes them on the event loop.
  */
 export function toEncodedEpisode(row: Row): EncodedRecord {
   const endTime = row.end_time === null ? null : iso(Number(row.end_time));
   const version = Number(row.version);
-  const columns = JSON.stringify({
-    id: row.id,
-    tenant: row.tenant,
-    agent_id: row.agent_id ?? null,
-    session_id: row.session_id ?? null,
-    task_type: row.task_type,
-    start_time: iso(Number(row.start_time)),
-    end_time: endTime,
-    status: endTime === null ? 'in_progress' : 'completed',
-    archived: Number(row.archived) === 1,
-    step_count: Number(row.step_count),
-    created_at: iso(Number(row.created_at)),
-    updated_at: iso(Number(row.updated_at)),
-    version,
-  });
-  const body = row.body as string;
-  return { id: row.id as string, version, json: `${columns.slice(0, -1)},${body.slice(1)}` };
+  const json =
+    `{"id":${jsonText(row.id)},"tenant":${jsonText(row.tenant)},"agent_id":${jsonText(row.agent_id)}` +
+    `,"session_id":${jsonText(row.session_id)},"task_type":${jsonText(row.task_type)}` +
+    `,"start_time":"${iso(Number(row.start_time))}","end_time":${endTime === null ? 'null' : `"${endTime}"`}` +
+    `,"status":"${endTime === null ? 'in_progress' : 'completed'}","archived":${Number(row.archived) === 1}` +
+    `,"step_count":${Number(row.step_count)},"created_at":"${iso(Number(row.created_at))}"` +
+    `,"updated_at":"${iso(Number(row.updated_at))}","version":${version},${(row.body as string).slice(1)}`;
+  return { id: row.id as string, version, json };
 }
 
 /** Adds `steps` (as JSON text) to an encoded episode, whose JSON ends with the closing brace of the object. */

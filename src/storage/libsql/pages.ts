@@ -61,10 +61,12 @@ export interface BoundedPageQuery {
   budgets: readonly { expr: string; max: number }[];
   /**
    * When the budgets' expressions read a table that `from` does not hold: the join that brings it in for the
-   * chosen candidates only (their identity `chosen.k0..`), e.g. `episodes e ON e.tenant = chosen.k0 AND e.id = chosen.k1`.
-   * The candidates are then chosen from `from` alone, and only the `limit + 1` of them are weighed.
+   * chosen candidates only (their identity `chosen.k0..`), e.g. `episodes e ON e.tenant = chosen.k0 AND e.id = chosen.k1`,
+   * and that table's rowid, which the page carries as `page.weighed` for `join` (e.g. `episodes e ON e.rowid =
+   * page.weighed`: the record is found again without a second lookup by its key). The candidates are then
+   * chosen from `from` alone, and only the `limit + 1` of them are weighed.
    */
-  weighIn?: string;
+  weighIn?: { join: string; rowid: string };
 }
 
 const orderBy = (keys: readonly SortKey[], name: (k: SortKey, i: number) => string) =>
@@ -85,10 +87,12 @@ export function boundedPageSql(q: BoundedPageQuery): { sql: string; args: SqlVal
   const chosen = `SELECT ${ids}, ${sorts}${q.weighIn ? '' : `, ${weights}`} FROM ${q.from} WHERE ${q.where}
       ORDER BY ${orderBy(q.order, (k) => k.expr)} LIMIT ?`;
   const candidates = q.weighIn
-    ? `chosen AS (${chosen}), candidates AS (SELECT chosen.*, ${weights} FROM chosen CROSS JOIN ${q.weighIn})`
+    ? `chosen AS (${chosen}), candidates AS (
+        SELECT chosen.*, ${q.weighIn.rowid} AS weighed, ${weights} FROM chosen CROSS JOIN ${q.weighIn.join})`
     : `candidates AS (${chosen})`;
+  const keys = [...q.identity.map((_, i) => `k${i}`), ...(q.weighIn ? ['weighed'] : [])];
   const text = `WITH ${candidates}, page AS (
-      SELECT ${q.identity.map((_, i) => `k${i}`).join(', ')}, ${sums},
+      SELECT ${keys.join(', ')}, ${sums},
         ROW_NUMBER() OVER w AS page_n, COUNT(*) OVER () AS page_candidates
       FROM candidates WINDOW w AS (ORDER BY ${orderBy(q.order, (_, i) => `o${i}`)} ROWS UNBOUNDED PRECEDING)
     )

@@ -15,7 +15,14 @@ import type { Encoded, Page } from '../types.js';
 import { whereEpisodeMatches } from './episode-filter.js';
 import { EPISODE_COLUMNS, iso, ms, toEncodedEpisode } from './episode-rows.js';
 import { finiteOrNull, meanOrNull } from './finite.js';
-import { boundedPageSql, type CursorKey, decodeCursor, pageOf, type SortKey } from './pages.js';
+import {
+  type BoundedPageQuery,
+  boundedPageSql,
+  type CursorKey,
+  decodeCursor,
+  pageOf,
+  type SortKey,
+} from './pages.js';
 import {
   DISTANCE_SQL,
   placedEntries,
@@ -45,11 +52,11 @@ interface ItemKind {
   time: string;
   /** Keys after the sort key that make the order total. */
   ties: readonly string[];
-  /** The same keys as the record joined to the page reads them (for the cursor); default: the keys. */
-  recordKeys?: Record<string, string>;
+  /** The column of `columns` that holds each sort key (time and ties): a cursor is read from the record's row. */
+  keyColumns: Record<string, string>;
   weight: string;
   /** Set when the page is chosen without the record: how the `chosen` candidates join it to be weighed. */
-  weighIn?: string;
+  weighIn?: BoundedPageQuery['weighIn'];
   encode(row: Row): string;
 }
 
@@ -61,6 +68,7 @@ const EPISODES: ItemKind = {
   columns: EPISODE_COLUMNS,
   time: 'e.start_time',
   ties: ['e.id'],
+  keyColumns: { 'e.start_time': 'start_time', 'e.id': 'id' },
   weight: `octet_length(e.body) + ${EPISODE_ROW_BYTES}`,
   encode: (row) => toEncodedEpisode(row).json,
 };
@@ -73,11 +81,12 @@ const EPISODES_BY_ENTRY: ItemKind = {
   ...EPISODES,
   fromEntry: '',
   identity: ['x.tenant', 'x.episode_id'],
-  join: 'episodes e ON e.tenant = page.k0 AND e.id = page.k1',
+  join: 'episodes e ON e.rowid = page.weighed',
   time: 'x.start_time',
   ties: ['x.episode_id'],
-  recordKeys: { 'x.start_time': 'e.start_time', 'x.episode_id': 'e.id' },
-  weighIn: 'episodes e ON e.tenant = chosen.k0 AND e.id = chosen.k1',
+  // The entry's span is its episode's (migration 9's triggers keep them equal).
+  keyColumns: { 'x.start_time': 'start_time', 'x.episode_id': 'id' },
+  weighIn: { join: 'episodes e ON e.tenant = chosen.k0 AND e.id = chosen.k1', rowid: 'e.rowid' },
 };
 
 /** Whether an episode filter asks only what an entry carries (archived; its time window is the search's). */
@@ -106,6 +115,7 @@ function firstSlice(
   q: SpaceTime,
   desc: boolean,
   cursor: CursorKey[] | undefined,
+  startColumn: string,
 ): { coarse: SpaceTime; holds(rows: Row[]): boolean } | undefined {
   if (q.time?.from === undefined || q.time.to === undefined) return undefined;
   let [from, to] = [ms(q.time.from), ms(q.time.to)];
@@ -124,7 +134,7 @@ function firstSlice(
     holds: (rows) => {
       const last = rows.at(-1);
       if (!last || Number(last.page_candidates) <= rows.length) return false;
-      const start = Number(last.cursor_0);
+      const start = Number(last[startColumn]);
       return desc ? start >= edge : start <= edge;
     },
   };
@@ -139,6 +149,7 @@ const STEPS: ItemKind = {
   columns: STEP_COLUMNS,
   time: 's.timestamp',
   ties: ['s.episode_id', 's.step_number'],
+  keyColumns: { 's.timestamp': 'timestamp', 's.episode_id': 'episode_id', 's.step_number': 'step_number' },
   weight: `octet_length(s.body) + ${STEP_ROW_BYTES}`,
   encode: (row) => toEncodedStep(row),
 };
@@ -262,6 +273,9 @@ export class LibsqlSpatiotemporalRepository implements SpatiotemporalRepository 
       where.and(`(${keys.join(', ')}) ${desc ? '<' : '>'} (${keys.map(() => '?').join(', ')})`, ...cursorKey);
     }
     const measured = q.near !== undefined;
+    /** The row's column that holds a sort key (the distance rides along with the identity as page.k<n>). */
+    const columnOf = (key: string) =>
+      key === DISTANCE_SQL ? 'distance_m' : (kind.keyColumns[key] as string);
     /** The page's SQL, its candidates read from the R*Tree boxes that meet `coarse`'s place and window. */
     const pageSql = (coarse: SpaceTime) => {
       const entries = placed ? placedEntries(coarse) : undefined;
@@ -274,12 +288,7 @@ export class LibsqlSpatiotemporalRepository implements SpatiotemporalRepository 
         // The distance rides along with the identity, so the page's rows carry it (page.k<n>).
         identity: measured ? [...kind.identity, DISTANCE_SQL] : kind.identity,
         join: kind.join,
-        columns: `${kind.columns}, ${measured ? `page.k${kind.identity.length}` : 'NULL'} AS distance_m, ${keys
-          .map(
-            (k, i) =>
-              `${k === DISTANCE_SQL ? `page.k${kind.identity.length}` : (kind.recordKeys?.[k] ?? k)} AS cursor_${i}`,
-          )
-          .join(', ')}`,
+        columns: measured ? `${kind.columns}, page.k${kind.identity.length} AS distance_m` : kind.columns,
         limit: q.limit,
         budgets: [{ expr: kind.weight, max: MAX_PAGE_BYTES }],
       });
@@ -288,13 +297,13 @@ export class LibsqlSpatiotemporalRepository implements SpatiotemporalRepository 
       const page = pageSql(coarse);
       return this.db.scan(page.sql, page.args);
     };
-    const first = placed && !byDistance ? firstSlice(q, desc, cursorKey) : undefined;
+    const first = placed && !byDistance ? firstSlice(q, desc, cursorKey, columnOf(kind.time)) : undefined;
     let rows = first ? await read(first.coarse) : undefined;
     if (rows === undefined || !first?.holds(rows)) rows = await read(q);
     const items = rows.map((row) => ({
-      json: `{"item_type":"${q.item_type}","distance_m":${row.distance_m === null ? 'null' : Number(row.distance_m)},"item":${kind.encode(row)}}`,
+      json: `{"item_type":"${q.item_type}","distance_m":${measured ? Number(row.distance_m) : 'null'},"item":${kind.encode(row)}}`,
     }));
-    return pageOf(rows, items, sort, (last) => keys.map((_, i) => last[`cursor_${i}`] as string | number));
+    return pageOf(rows, items, sort, (last) => keys.map((k) => last[columnOf(k)] as string | number));
   }
 
   async timeline(
