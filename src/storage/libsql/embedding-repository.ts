@@ -256,9 +256,7 @@ export class LibsqlEmbeddingRepository implements EmbeddingRepository {
     const query = vectorBlob(q.vector);
     const matching = this.matching(tenant, q);
     const chosen = (await this.hasIndex(q.model.id)) ? await this.indexOrExact(q, matching, query) : null;
-    if (chosen) return chosen;
-    const rows = ranked(q, await this.exact(q, matching, query));
-    return { ranked: rows.map(rankedBySimilarity), strategy: 'exact' };
+    return chosen ?? nearestOf(q, await this.exact(q, matching, query), 'exact');
   }
 
   async textRanked(tenant: string, q: TextQuery): Promise<RankedItem[]> {
@@ -306,7 +304,7 @@ export class LibsqlEmbeddingRepository implements EmbeddingRepository {
     };
   }
 
-  /** Every matching vector, ranked (see `ranked`): a heavy read. */
+  /** Every matching vector, ranked (see `nearestOf`): a heavy read. */
   private exact(q: SimilarQuery, m: Matching, query: Uint8Array): Promise<Row[]> {
     return this.db.scan(
       `SELECT v.item_type, v.item_id, v.id, vector_distance_cos(v.vector, ?) AS distance
@@ -353,9 +351,8 @@ export class LibsqlEmbeddingRepository implements EmbeddingRepository {
       ],
     );
     const viaIndex = rows.length === 0 || Number(rows[0]?.via_index) === 1;
-    const found = ranked(q, rows);
-    if (!viaIndex) return { ranked: found.map(rankedBySimilarity), strategy: 'exact' };
-    return found.length < q.k ? null : { ranked: found.map(rankedBySimilarity), strategy: 'index' };
+    const answer = nearestOf(q, rows, viaIndex ? 'index' : 'exact');
+    return viaIndex && answer.ranked.length < q.k ? null : answer;
   }
 
   private async hasIndex(modelId: number): Promise<boolean> {
@@ -476,14 +473,15 @@ const RECORD_SOURCES: RecordSource[] = [
 const similarityOf = (distance: number) => Math.min(1, Math.max(-1, 1 - distance));
 
 /**
- * The rows of a search that answer it: the statements rank by distance with NULL last (a vector whose norm
+ * A search's answer from its statement's rows: the statements rank by distance with NULL last (a vector whose norm
  * float32 cannot hold has none) and take k, so dropping those and the ones beyond `min_similarity` here
  * gives what applying both before the limit would, without computing each distance twice (a condition on
  * a subquery's column copies the expression into the WHERE clause when SQLite flattens it).
  */
-function ranked(q: SimilarQuery, rows: Row[]): Row[] {
+function nearestOf(q: SimilarQuery, rows: Row[], strategy: Nearest['strategy']): Nearest {
   const maxDistance = q.minSimilarity === undefined ? Number.POSITIVE_INFINITY : 1 - q.minSimilarity;
-  return rows.filter((r) => r.distance !== null && Number(r.distance) <= maxDistance);
+  const answering = rows.filter((r) => r.distance !== null && Number(r.distance) <= maxDistance);
+  return { ranked: answering.map(rankedBySimilarity), strategy };
 }
 
 const rankedBySimilarity = (row: Row): RankedItem => {
