@@ -170,6 +170,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     exactScanMax: config.EMBEDDING_EXACT_SCAN_MAX,
     overfetch: config.EMBEDDING_INDEX_OVERFETCH,
     defaults: indexDefaults,
+    cacheBytes: config.EMBEDDING_CACHE_MB * 2 ** 20,
   });
   const patternRepository = new LibsqlPatternRepository(db);
   const retrievals = new RetrievalCounter(patternRepository, writes, logger, RETRIEVAL_FLUSH_INTERVAL_MS);

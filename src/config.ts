@@ -113,6 +113,11 @@ export const ConfigSchema = z.object({
   EMBEDDING_EXACT_SCAN_MAX: int(0, 10_000_000)
     .default(5_000)
     .describe('similarity search scans the matching vectors exactly when there are at most this many'),
+  EMBEDDING_CACHE_MB: int(0, 1_048_576)
+    .default(256)
+    .describe(
+      'memory for the vectors exact similarity searches score (~1.7 KB per 384-d vector); 0 scores them in SQL',
+    ),
   EMBEDDING_INDEX_OVERFETCH: int(1, 100)
     .default(10)
     .describe('index candidates per result wanted (re-ranked exactly under the search conditions)'),

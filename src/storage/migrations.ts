@@ -10,6 +10,7 @@ import { suggestionTotals } from './migrations/006-suggestion-totals.js';
 import { statsSuccessesOfCompleted } from './migrations/007-stats-successes-of-completed.js';
 import { spatiotemporalWeeks } from './migrations/008-spatiotemporal-weeks.js';
 import { spatiotemporalEntrySpans } from './migrations/009-spatiotemporal-entry-spans.js';
+import { embeddingsByEpisodeCovering } from './migrations/010-embeddings-by-episode-covering.js';
 import type { Migration } from './migrations/migration.js';
 
 export type { Migration } from './migrations/migration.js';
@@ -25,6 +26,7 @@ export const MIGRATIONS: readonly Migration[] = [
   statsSuccessesOfCompleted,
   spatiotemporalWeeks,
   spatiotemporalEntrySpans,
+  embeddingsByEpisodeCovering,
 ];
 
 const LEDGER = `CREATE TABLE IF NOT EXISTS schema_migrations (

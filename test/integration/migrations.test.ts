@@ -88,7 +88,7 @@ describe('migrations', () => {
     const url = `file:${join(tempDir(), 'engram.db')}`;
     const [a, b] = [open(url), open(url)];
     const applied = await Promise.all([migrate(a), migrate(b)]);
-    expect(applied.flat().sort()).toEqual(MIGRATIONS.map((m) => m.version)); // each applied by one of them
+    expect(applied.flat().sort((x, y) => x - y)).toEqual(MIGRATIONS.map((m) => m.version)); // each applied by one of them
     await expectIntactSchema(a);
     await expectIntactSchema(b);
   });
@@ -105,7 +105,7 @@ describe('migrations', () => {
     const applied = runs.flatMap(
       (r) => JSON.parse(/applied (\[[\d,]*\])/.exec(r.stdout)?.[1] ?? '[]') as number[],
     );
-    expect(applied.sort()).toEqual(MIGRATIONS.map((m) => m.version));
+    expect(applied.sort((x, y) => x - y)).toEqual(MIGRATIONS.map((m) => m.version));
     await expectIntactSchema(open(url));
   });
 
@@ -114,7 +114,7 @@ describe('migrations', () => {
     cleanups.push(() => sqld.stop());
     const [a, b] = [open(sqld.url), open(sqld.url)];
     const applied = await Promise.all([migrate(a), migrate(b)]);
-    expect(applied.flat().sort()).toEqual(MIGRATIONS.map((m) => m.version)); // each applied by one of them
+    expect(applied.flat().sort((x, y) => x - y)).toEqual(MIGRATIONS.map((m) => m.version)); // each applied by one of them
     await expectIntactSchema(a);
   });
 
@@ -519,7 +519,8 @@ describe('migrations', () => {
       await before.write(nine.backfill.map((s) => sql(s)));
       const [progress] = await before.read('SELECT next_id, last_id FROM schema_backfills WHERE version = 9');
       expect(Number(progress?.next_id)).toBeLessThan(Number(progress?.last_id));
-      expect(await migrate(before)).toEqual([]);
+      // Migration 9 is not applied again (only the ones after it are): its backfill resumes.
+      expect(await migrate(before)).toEqual(MIGRATIONS.filter((m) => m.version > 9).map((m) => m.version));
       expect(await before.read('SELECT * FROM schema_backfills')).toEqual([]);
 
       const after = await fresh(backend);
@@ -545,4 +546,43 @@ describe('migrations', () => {
       ]);
     },
   );
+  it('migration 10 on a database with vectors - the filtered exact search lists them from the index alone', async () => {
+    const db = await fresh('file');
+    await migrate(
+      db,
+      MIGRATIONS.filter((m) => m.version < 10),
+    );
+    await db.write([
+      sql(
+        `INSERT INTO embedding_models (tenant, name, dimension, metric, created_at) VALUES ('default', 'm', 2, 'cosine', 0)`,
+      ),
+      ...Array.from({ length: 20 }, (_, i) =>
+        sql(
+          `INSERT INTO embeddings (tenant, model_id, item_type, item_id, episode_id, vector, indexed, version, created_at, updated_at)
+           VALUES ('default', 1, ?, ?, ?, ?, 0, ?, ?, 0)`,
+          i % 2 ? 'episode' : 'step',
+          i % 2 ? `e${i}` : `e${i - (i % 2)}:1`,
+          `e${i - (i % 2)}`,
+          new Uint8Array(Float32Array.from([i, 1]).buffer),
+          1 + (i % 3),
+          i,
+        ),
+      ),
+    ]);
+    const listed = (x: Database) =>
+      x.read(
+        `SELECT episode_id, model_id, item_type, version, created_at FROM embeddings INDEXED BY embeddings_by_episode
+         WHERE tenant = 'default' AND episode_id IS NOT NULL ORDER BY episode_id, item_type`,
+      );
+    const before = await listed(db);
+    expect(before).toHaveLength(20);
+    expect(await migrate(db)).toEqual([10]);
+    expect(await listed(db)).toEqual(before);
+    const plan = await db.read(
+      `EXPLAIN QUERY PLAN SELECT id, version, created_at FROM embeddings INDEXED BY embeddings_by_episode
+       WHERE tenant = 'default' AND episode_id = 'e2' AND model_id = 1`,
+    );
+    expect(plan.map((r) => String(r.detail)).join('\n')).toMatch(/COVERING INDEX embeddings_by_episode/);
+    expect(await db.read('PRAGMA integrity_check')).toEqual([{ integrity_check: 'ok' }]);
+  });
 });

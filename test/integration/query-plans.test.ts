@@ -324,7 +324,6 @@ describe('similarity search query plans', () => {
     const bodies = [
       {}, // the index
       { filter: { domain: 'd1' } }, // the index, filtered
-      { filter: { agent_id: 'a1' } }, // 4 matches: scanned exactly
       { min_similarity: 0.999999 }, // the index's page falls short: scanned exactly after it
     ];
     for (const body of bodies) {
@@ -353,12 +352,26 @@ describe('similarity search query plans', () => {
     expect([...strategies].sort()).toEqual(['exact', 'index']);
   });
 
+  it('a few matching vectors are scored in memory: no vector row is read twice, no distance in SQL', async () => {
+    captured = [];
+    const res = await send(app, 'POST', '/v1/search/similar', {
+      model,
+      k: 3,
+      vector: [1, 2, 3, 4],
+      filter: { agent_id: 'a1' }, // 4 matches
+    });
+    expect(res.status).toBe(200);
+    expect(res.body.strategy).toBe('exact');
+    expect(res.body.items).toHaveLength(3);
+    expect(captured.filter((s) => s.sql.includes('vector_distance_cos('))).toEqual([]);
+  });
+
   it('plan: with a filter, the filtered episodes drive their vectors', async () => {
     const plans = (await plansOf({ vector: [1, 2, 3, 4], filter: { domain: 'd1' } })).join('\n---\n');
     expect(plans).not.toMatch(/SCAN [ve]\b/);
     expect(plans).toMatch(
-      /SEARCH e USING (COVERING )?INDEX episodes_by_domain[\s\S]*SEARCH v USING INDEX embeddings_by_episode/,
-    );
+      /SEARCH e USING (COVERING )?INDEX episodes_by_domain[\s\S]*SEARCH v USING COVERING INDEX embeddings_by_episode/,
+    ); // the matching vectors are listed without reading their rows (migration 10)
     expect(plans).toMatch(/SCAN top VIRTUAL TABLE[\s\S]*SEARCH v USING INTEGER PRIMARY KEY[\s\S]*SEARCH e/);
     expect(plans).toMatch(/SEARCH v USING INDEX embeddings_unindexed/);
   });

@@ -118,6 +118,45 @@ describe.each(BACKENDS)('similarity search on $name', ({ build }) => {
     );
   });
 
+  // An exact search scores vectors it keeps in memory (VectorCache): a vector written or deleted since an
+  // earlier search must be scored as it is now, never as it was.
+  it('a filtered exact search after a vector is replaced, deleted and written again: scored as stored now', async () => {
+    const agent = uniqueAgent();
+    const [a, b] = [clustered(1), clustered(2)];
+    const res = await send(app, 'POST', '/v1/episodes/batch', {
+      episodes: [a, b].map(() => episodeBody({ agent_id: agent })),
+    });
+    expect(res.status).toBe(201);
+    const [first, second] = res.body.ids as string[];
+    const put = (id: string, vector: number[]) =>
+      send(app, 'PUT', `/v1/embeddings/episode/${id}?model=${model}`, { vector });
+    expect((await put(first as string, a)).status).toBe(201);
+    expect((await put(second as string, b)).status).toBe(201);
+    const nearest = async (query: number[]) => {
+      const found = await search({ vector: query, k: 2, filter: { agent_id: agent } });
+      expect(found.status).toBe(200);
+      expect(found.body.strategy).toBe('exact');
+      return found.body.items.map((x: { item_id: string; similarity: number }) => [x.item_id, x.similarity]);
+    };
+    expect((await nearest(a))[0]).toEqual([first, expect.closeTo(1, 5)]);
+
+    expect((await put(first as string, b)).status).toBe(200); // replaced: now b's twin
+    const replaced = await nearest(a);
+    expect(replaced.map((x: unknown[]) => x[1])).toEqual([
+      expect.closeTo(cosine(f32(a), f32(b)), 5),
+      expect.closeTo(cosine(f32(a), f32(b)), 5),
+    ]);
+
+    expect((await send(app, 'DELETE', `/v1/embeddings/episode/${first}?model=${model}`)).status).toBe(204);
+    expect((await nearest(a)).map((x: unknown[]) => x[0])).toEqual([second]);
+
+    // The newest row deleted and a vector stored again: it may take the same row id, at version 1.
+    expect((await send(app, 'DELETE', `/v1/embeddings/episode/${second}?model=${model}`)).status).toBe(204);
+    const c = clustered(3);
+    expect((await put(second as string, c)).status).toBe(201);
+    expect(await nearest(c)).toEqual([[second, expect.closeTo(1, 5)]]);
+  });
+
   it('unknown model 404, wrong dimension 422 naming both, neither or both of vector and item 400', async () => {
     expect(
       (await send(app, 'POST', '/v1/search/similar', { model: 'no-such-model', vector: [1] })).body.code,

@@ -17,6 +17,7 @@ import type {
 import { VersionMismatch, type WriteClaim, type Written } from '../types.js';
 import { type EmbeddingIndexer, indexName } from './embedding-index.js';
 import {
+  blobBytes,
   EMBEDDING_FAILURES,
   type Item,
   itemExists,
@@ -33,6 +34,7 @@ import { HEURISTIC_COLUMNS, PATTERN_COLUMNS, toEncodedHeuristic, toEncodedPatter
 import type { Failures } from './statements.js';
 import { guard } from './statements.js';
 import { STEP_COLUMNS, toEncodedStep } from './step-rows.js';
+import { NearestK, unitQuery, VectorCache, type VectorRow } from './vector-cache.js';
 import { tenantScope, type Where } from './where.js';
 import { claimResultUpdate, runClaimed } from './write-claims.js';
 
@@ -57,6 +59,8 @@ export interface SearchSettings {
   overfetch: number;
   /** Index options shown for a model whose index does not exist yet. */
   defaults: DiskAnnOptions;
+  /** Memory for the vectors exact searches score (see `VectorCache`); 0 scans them in SQL. */
+  cacheBytes: number;
 }
 
 /** See `matching`. */
@@ -65,18 +69,18 @@ interface Matching {
   scan: string;
   /** The matching vectors the indexer has not reached. */
   unindexed: string;
-  /**
-   * The index's candidates (`top`; two arguments: the query vector and how many) and their vectors, when a
-   * CTE `large` says the matching set is large (else none).
-   */
+  /** The index's candidates (`top`; two arguments: the query vector and how many) and their vectors. */
   top: string;
-  /**
-   * How the CTE of the matching ids is kept: a filter's join is read once into a table (it costs as much as
-   * ranking the rows when the set is small); the model's own vectors are an index range, cheaper to read
-   * twice than to store (0.2 against 0.7 ms to count 5,000 at 100k).
-   */
-  kept: 'MATERIALIZED' | 'NOT MATERIALIZED';
+  /** Whether a filter's episodes drive (else the model's own vectors are the set). */
+  filtered: boolean;
   where: Where;
+}
+
+/** A matching vector's row id and what identifies its content (see `VectorCache`). */
+interface VectorKey {
+  id: number;
+  version: number;
+  createdAt: number;
 }
 
 /** The row of one vector of an item in a model. */
@@ -96,12 +100,15 @@ export class LibsqlEmbeddingRepository implements EmbeddingRepository {
    * search needs no read to find them after the first. Bounded: cleared when full.
    */
   private readonly knownModels = new Map<string, { id: number; dimension: number }>();
+  private readonly cache: VectorCache;
 
   constructor(
     private readonly db: Database,
     private readonly indexer: EmbeddingIndexer,
     private readonly settings: SearchSettings,
-  ) {}
+  ) {
+    this.cache = new VectorCache(settings.cacheBytes);
+  }
 
   async upsert(
     tenant: string,
@@ -253,10 +260,15 @@ export class LibsqlEmbeddingRepository implements EmbeddingRepository {
   }
 
   async nearest(tenant: string, q: SimilarQuery): Promise<Nearest> {
+    const m = this.matching(tenant, q);
+    const few = await this.fewMatching(m);
+    if (few && this.cache.fits(few.length, q.model.dimension)) return this.inMemory(tenant, q, few);
     const query = vectorBlob(q.vector);
-    const matching = this.matching(tenant, q);
-    const chosen = (await this.hasIndex(q.model.id)) ? await this.indexOrExact(q, matching, query) : null;
-    return chosen ?? nearestOf(q, await this.exact(q, matching, query), 'exact');
+    if (!few && (await this.hasIndex(q.model.id))) {
+      const answer = nearestOf(q, await this.viaIndex(q, m, query), 'index');
+      if (answer.ranked.length >= q.k) return answer; // else only an exact scan says which k are best
+    }
+    return nearestOf(q, await this.exact(q, m, query), 'exact');
   }
 
   async textRanked(tenant: string, q: TextQuery): Promise<RankedItem[]> {
@@ -287,19 +299,16 @@ export class LibsqlEmbeddingRepository implements EmbeddingRepository {
     const where = tenantScope(tenant, 'v').and('v.model_id = ?', q.model.id);
     if (q.itemType) where.and('v.item_type = ?', q.itemType);
     if (q.exclude) where.and('NOT (v.item_type = ? AND v.item_id = ?)', q.exclude.type, q.exclude.id);
-    // The index's candidates only when the count says the set is large (with `large` of `indexOrExact`): a CASE
-    // runs only the branch it takes, where vector_top_k in the FROM clause would run before any condition.
-    const top = `json_each((SELECT CASE WHEN yes THEN (SELECT json_group_array(id) FROM vector_top_k('${indexName(q.model.id)}', ?, ?)) ELSE '[]' END FROM large)) top
-      CROSS JOIN embeddings v ON v.id = top.value`;
+    const top = `vector_top_k('${indexName(q.model.id)}', ?, ?) top CROSS JOIN embeddings v ON v.id = top.id`;
     const unindexed = 'embeddings v INDEXED BY embeddings_unindexed';
-    if (!q.filter) return { scan: 'embeddings v', unindexed, top, kept: 'NOT MATERIALIZED', where };
+    if (!q.filter) return { scan: 'embeddings v', unindexed, top, filtered: false, where };
     whereEpisodeMatches(where.and('e.tenant = ?', tenant), q.filter);
     const episode = 'CROSS JOIN episodes e ON e.tenant = v.tenant AND e.id = v.episode_id';
     return {
       scan: 'episodes e CROSS JOIN embeddings v INDEXED BY embeddings_by_episode ON v.tenant = e.tenant AND v.episode_id = e.id',
       unindexed: `${unindexed} ${episode}`,
       top: `${top} ${episode}`,
-      kept: 'MATERIALIZED',
+      filtered: true,
       where,
     };
   }
@@ -314,45 +323,92 @@ export class LibsqlEmbeddingRepository implements EmbeddingRepository {
   }
 
   /**
-   * One read that decides and answers, from the matching vectors (up to one more than `exactScanMax`, each
-   * read once): a small set is ranked exactly (faster than the index, and exact); a large one is answered
-   * from the DiskANN candidates (over-fetched: the index cannot apply the conditions) re-ranked exactly with
-   * the stored vectors, together with the vectors the indexer has not reached, scanned exactly. Null when
-   * the index path does not fill k: only an exact scan then says which k are best. Each branch runs only
-   * when its constant condition holds (SQLite tests a condition on no table once, before the loop).
+   * The matching vectors' row ids and content stamps, when there are at most `exactScanMax` (else null): an
+   * exact search of so few is faster than the index, and exact. Filtered, one read of the covering index
+   * both counts and lists them; unfiltered, the model's count (an index range) comes first, as listing a
+   * large model's first `exactScanMax` rows would read each row.
    */
-  private async indexOrExact(q: SimilarQuery, m: Matching, query: Uint8Array): Promise<Nearest | null> {
-    const candidates = q.k * this.settings.overfetch;
+  private async fewMatching(m: Matching): Promise<VectorKey[] | null> {
+    const max = this.settings.exactScanMax;
+    const bounded = `FROM ${m.scan} WHERE ${m.where} LIMIT ?`;
+    if (!m.filtered) {
+      const [count] = await this.db.read(`SELECT COUNT(*) AS n FROM (SELECT 1 ${bounded})`, [
+        ...m.where.args,
+        max + 1,
+      ]);
+      if (Number(count?.n) > max) return null;
+    }
+    const [row] = await this.db.scan(
+      `SELECT COUNT(*) AS n, group_concat(id) AS ids, group_concat(version) AS versions,
+         group_concat(created_at) AS created
+       FROM (SELECT v.id, v.version, v.created_at ${bounded})`,
+      [...m.where.args, max + 1],
+    );
+    if (Number(row?.n) > max) return null;
+    if (!row?.ids) return [];
+    const ids = String(row.ids).split(',');
+    const versions = String(row.versions).split(',');
+    const created = String(row.created).split(',');
+    return ids.map((id, i) => ({
+      id: Number(id),
+      version: Number(versions[i]),
+      createdAt: Number(created[i]),
+    }));
+  }
+
+  /** An exact search of the few matching vectors, scored in memory (see `VectorCache`). */
+  private async inMemory(tenant: string, q: SimilarQuery, keys: VectorKey[]): Promise<Nearest> {
+    const query = unitQuery(q.vector);
+    if (!query) return { ranked: [], strategy: 'exact' }; // no distance to anything, as in SQL
+    const nearest = new NearestK(query, q.k);
+    const missing: number[] = [];
+    for (const key of keys) {
+      const vector = this.cache.get(key.id, key.version, key.createdAt);
+      if (vector) nearest.add(key.id, vector);
+      else missing.push(key.id);
+    }
+    // Read now (a vector written since the ids were read comes as it is now; a deleted one not at all).
+    if (missing.length > 0)
+      for (const row of await this.vectorsOf(tenant, missing)) nearest.add(row.id, this.cache.add(row));
+    const rows = nearest
+      .best()
+      .map((s) => ({ item_type: s.vector.itemType, item_id: s.vector.itemId, distance: s.distance }));
+    return nearestOf(q, rows, 'exact');
+  }
+
+  private async vectorsOf(tenant: string, ids: number[]): Promise<VectorRow[]> {
+    const where = tenantScope(tenant);
     const rows = await this.db.scan(
-      `WITH matching(id) AS ${m.kept} (SELECT v.id FROM ${m.scan} WHERE ${m.where} LIMIT ?),
-         large(yes) AS MATERIALIZED (SELECT COUNT(*) > ? FROM matching)
-       SELECT item_type, item_id, id, distance, (SELECT yes FROM large) AS via_index FROM (
+      `SELECT id, version, created_at, item_type, item_id, vector FROM embeddings
+       WHERE id IN (SELECT value FROM json_each(?)) AND ${where}`,
+      [JSON.stringify(ids), ...where.args],
+    );
+    return rows.map((r) => ({
+      id: Number(r.id),
+      version: Number(r.version),
+      createdAt: Number(r.created_at),
+      itemType: r.item_type as ItemType,
+      itemId: String(r.item_id),
+      vector: blobBytes(r.vector),
+    }));
+  }
+
+  /**
+   * The DiskANN candidates (over-fetched: the index cannot apply the conditions) re-ranked exactly with the
+   * stored vectors, together with the vectors the indexer has not reached, scanned exactly; ranked (see
+   * `nearestOf`).
+   */
+  private viaIndex(q: SimilarQuery, m: Matching, query: Uint8Array): Promise<Row[]> {
+    return this.db.scan(
+      `SELECT item_type, item_id, id, distance FROM (
          SELECT v.item_type, v.item_id, v.id, vector_distance_cos(v.vector, ?) AS distance
          FROM ${m.top} WHERE ${m.where} AND v.indexed = 1
          UNION ALL
          SELECT v.item_type, v.item_id, v.id, vector_distance_cos(v.vector, ?) AS distance
-         FROM ${m.unindexed} WHERE (SELECT yes FROM large) AND ${m.where} AND v.indexed = 0
-         UNION ALL
-         SELECT v.item_type, v.item_id, v.id, vector_distance_cos(v.vector, ?) AS distance
-         FROM matching CROSS JOIN embeddings v ON v.id = matching.id WHERE NOT (SELECT yes FROM large))
+         FROM ${m.unindexed} WHERE ${m.where} AND v.indexed = 0)
        ORDER BY distance NULLS LAST, id LIMIT ?`,
-      [
-        ...m.where.args,
-        this.settings.exactScanMax + 1,
-        this.settings.exactScanMax,
-        query,
-        query,
-        candidates,
-        ...m.where.args,
-        query,
-        ...m.where.args,
-        query,
-        q.k,
-      ],
+      [query, query, q.k * this.settings.overfetch, ...m.where.args, query, ...m.where.args, q.k],
     );
-    const viaIndex = rows.length === 0 || Number(rows[0]?.via_index) === 1;
-    const answer = nearestOf(q, rows, viaIndex ? 'index' : 'exact');
-    return viaIndex && answer.ranked.length < q.k ? null : answer;
   }
 
   private async hasIndex(modelId: number): Promise<boolean> {

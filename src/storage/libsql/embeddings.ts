@@ -70,8 +70,12 @@ export function vectorBlob(vector: readonly number[]): Uint8Array {
   return new Uint8Array(Float32Array.from(vector).buffer);
 }
 
+/** A BLOB's bytes, as either driver hands it over. */
+export const blobBytes = (blob: unknown): Uint8Array =>
+  blob instanceof Uint8Array ? blob : new Uint8Array(blob as ArrayBuffer);
+
 export function vectorOfBlob(blob: unknown): number[] {
-  const bytes = blob instanceof Uint8Array ? blob : new Uint8Array(blob as ArrayBuffer);
+  const bytes = blobBytes(blob);
   const aligned = new Uint8Array(bytes); // a copy: Float32Array needs a 4-byte aligned offset
   return Array.from(new Float32Array(aligned.buffer, 0, aligned.byteLength / 4));
 }
