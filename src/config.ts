@@ -113,7 +113,7 @@ export const ConfigSchema = z.object({
   EMBEDDING_EXACT_SCAN_MAX: int(0, 10_000_000)
     .default(5_000)
     .describe('similarity search scans the matching vectors exactly when there are at most this many'),
-  EMBEDDING_CACHE_MB: int(0, 1_048_576)
+  EMBEDDING_CACHE_MB: int(0, 4_000)
     .default(256)
     .describe(
       'memory for the vectors exact similarity searches score (~1.7 KB per 384-d vector); 0 scores them in SQL',

@@ -1,25 +1,30 @@
 import type { ItemType } from '../../domain/embedding.js';
+import { MAX_EMBEDDING_DIMENSION } from '../../domain/limits.js';
+import { type Dot, simdDot } from './simd-dot.js';
 
 // The vectors an exact similarity search scores, held in memory.
 //
 // Why: an exact search over a filter's 5,000 matching vectors spent ~10 ms in SQL at 100k × 384-d, about
 // half of it reading 1.6 KB rows and half in `vector_distance_cos` (which parses both vectors on every
-// call). Found by id from a covering index (~3 ms) and scored here as dot products of unit vectors (~2 ms),
-// the same search costs about half (bench/RESULTS.md).
+// call). Found by id from a covering index (~3.5 ms) and scored here with SIMD (~0.4 ms), the same search
+// costs about half (bench/RESULTS.md).
 //
 // Never stale: an entry is used only for the row id, version and created_at the search's own read found. An
 // update of a vector bumps its version; a deleted vector's id is taken again only by a row inserted later
 // (SQLite gives the next row max(id) + 1), so a different vector under the same id and version 1 would have
 // to be created in the same millisecond as the cached one, deleted, and replaced, all between two reads.
-// Bounded: cleared when a new entry would pass the budget (a search that needs more than the whole budget
-// is scanned in SQL instead: `fits`).
+//
+// Layout: unit vectors (float32, padded with zeros to a multiple of 4) one after another in a WebAssembly
+// memory, after one slot for the query; a bump allocator, cleared whole when the budget is spent (a search
+// that needs more than the whole budget is scanned in SQL instead: `fits`). A slot is valid until the next
+// `add`, which is why a search scores each vector as soon as it has it.
 
 /** A stored vector as a search scores it. */
 export interface CachedVector {
   itemType: ItemType;
   itemId: string;
-  /** The vector scaled to unit length; null when it has no usable norm (libSQL's distance is NULL too). */
-  unit: Float32Array | null;
+  /** Byte offset of its unit vector in the arena; -1 when it has no usable norm (libSQL's distance is NULL). */
+  slot: number;
 }
 
 /** A vector row as read for the cache. */
@@ -35,24 +40,39 @@ export interface VectorRow {
 interface Entry extends CachedVector {
   version: number;
   createdAt: number;
-  /** Bytes it holds, about. */
-  size: number;
 }
 
 /** Bytes of an entry besides its floats: the Map slot, the objects and the item id (an estimate). */
 const ENTRY_OVERHEAD = 200;
 /** The largest sum of squares float32 holds: libSQL's cosine distance is NULL beyond it. */
 const F32_MAX = 3.4028234663852886e38;
+const PAGE_BYTES = 65_536;
+/** The query's slot, at offset 0: room for the largest dimension. */
+const QUERY_BYTES = MAX_EMBEDDING_DIMENSION * 4;
+
+const padded = (dimension: number) => Math.ceil(dimension / 4) * 4;
 
 export class VectorCache {
   private readonly entries = new Map<number, Entry>();
-  private bytes = 0;
+  /** The arena, made with the first vector (a memory reserves address space: most processes never score). */
+  private arena: { memory: WebAssembly.Memory; dot: Dot; floats: Float32Array } | undefined;
+  /** Where the next slot goes. */
+  private next = QUERY_BYTES;
+  /** Bytes spent since the last clear: slots and entries. */
+  private spent = 0;
+  /** The query in the query slot. */
+  private loaded: Float32Array | undefined;
 
   constructor(private readonly budgetBytes: number) {}
 
   /** Whether `count` vectors of `dimension` fit the budget at all. */
   fits(count: number, dimension: number): boolean {
-    return count * (dimension * 4 + ENTRY_OVERHEAD) <= this.budgetBytes;
+    return count <= this.capacity(dimension);
+  }
+
+  /** How many vectors of `dimension` the budget holds. */
+  capacity(dimension: number): number {
+    return Math.floor(this.budgetBytes / (padded(dimension) * 4 + ENTRY_OVERHEAD));
   }
 
   /** The vector of row `id` if the cache holds it at this version; else undefined. */
@@ -62,21 +82,22 @@ export class VectorCache {
   }
 
   add(row: VectorRow): CachedVector {
-    const floats = new Float32Array(row.vector.byteLength / 4);
-    new Uint8Array(floats.buffer).set(row.vector); // a copy: the blob's offset may not be 4-byte aligned
-    const size = floats.byteLength + ENTRY_OVERHEAD + row.itemId.length * 2;
-    this.bytes -= this.entries.get(row.id)?.size ?? 0;
-    if (this.bytes + size > this.budgetBytes) this.clear();
+    const dimension = row.vector.byteLength / 4;
+    const bytes = padded(dimension) * 4;
+    if (this.spent + bytes + ENTRY_OVERHEAD > this.budgetBytes) this.clear();
+    this.spent += bytes + ENTRY_OVERHEAD;
+    const vector = new Float32Array(dimension);
+    new Uint8Array(vector.buffer).set(row.vector); // a copy: the blob's offset may not be 4-byte aligned
+    const slot = this.slotFor(bytes);
+    const unit = writeUnit(vector, this.memory().floats, slot / 4);
     const entry: Entry = {
       version: row.version,
       createdAt: row.createdAt,
       itemType: row.itemType,
       itemId: row.itemId,
-      unit: toUnit(floats),
-      size,
+      slot: unit ? slot : -1,
     };
     this.entries.set(row.id, entry);
-    this.bytes += size;
     return entry;
   }
 
@@ -86,29 +107,74 @@ export class VectorCache {
 
   clear(): void {
     this.entries.clear();
-    this.bytes = 0;
+    this.next = QUERY_BYTES;
+    this.spent = 0;
+  }
+
+  /** A search for the `k` nearest of `query`'s vectors; null when the query has no usable norm. */
+  nearest(query: readonly number[], k: number): NearestK | null {
+    const unit = new Float32Array(padded(query.length)); // zero-padded, as the slots are
+    return writeUnit(Float32Array.from(query), unit, 0) ? new NearestK(this, unit, query.length, k) : null;
+  }
+
+  /**
+   * The float32 dot product of `query` (a padded unit vector) and the vector in `slot`. The query is copied
+   * to its slot unless it is already there (searches interleave at their reads: each scores synchronously).
+   */
+  queryDot(query: Float32Array, slot: number): number {
+    const arena = this.memory();
+    if (this.loaded !== query) {
+      arena.floats.set(query, 0);
+      this.loaded = query;
+    }
+    return arena.dot(0, slot, query.length);
+  }
+
+  /** The same in float64, from the same float32 numbers. */
+  exactDot(query: Float32Array, slot: number): number {
+    const floats = this.memory().floats;
+    const at = slot / 4;
+    let sum = 0;
+    for (let i = 0; i < query.length; i++) sum += (floats[at + i] as number) * (query[i] as number);
+    return sum;
+  }
+
+  private memory(): NonNullable<VectorCache['arena']> {
+    if (!this.arena) {
+      const memory = new WebAssembly.Memory({
+        initial: Math.ceil(QUERY_BYTES / PAGE_BYTES),
+        maximum: Math.min(65_536, Math.ceil((QUERY_BYTES + this.budgetBytes) / PAGE_BYTES)),
+      });
+      this.arena = { memory, dot: simdDot(memory), floats: new Float32Array(memory.buffer) };
+    }
+    return this.arena;
+  }
+
+  private slotFor(bytes: number): number {
+    const arena = this.memory();
+    const slot = this.next;
+    this.next += bytes;
+    const short = this.next - arena.memory.buffer.byteLength;
+    if (short > 0) {
+      arena.memory.grow(Math.ceil(short / PAGE_BYTES));
+      arena.floats = new Float32Array(arena.memory.buffer); // growing detaches the old buffer
+    }
+    arena.floats.fill(0, slot / 4, this.next / 4);
+    return slot;
   }
 }
 
-/** `v` scaled in place to unit length, or null when its norm is 0 or beyond float32 (as libSQL computes it). */
-function toUnit(v: Float32Array): Float32Array | null {
+/**
+ * Writes `v` scaled to unit length at float index `at` of `floats`; false (and nothing written) when its norm
+ * is 0 or beyond float32 (as libSQL computes it).
+ */
+function writeUnit(v: Float32Array, floats: Float32Array, at: number): boolean {
   let squares = 0;
   for (let i = 0; i < v.length; i++) squares += (v[i] as number) * (v[i] as number);
-  if (squares === 0 || squares > F32_MAX) return null;
+  if (squares === 0 || squares > F32_MAX) return false;
   const scale = 1 / Math.sqrt(squares);
-  for (let i = 0; i < v.length; i++) v[i] = (v[i] as number) * scale;
-  return v;
-}
-
-/** A query vector as `Nearest.add` scores it: unit length, in float64. */
-export function unitQuery(vector: readonly number[]): Float64Array | null {
-  const v = Float64Array.from(vector, (x) => Math.fround(x));
-  let squares = 0;
-  for (const x of v) squares += x * x;
-  if (squares === 0 || squares > F32_MAX) return null;
-  const scale = 1 / Math.sqrt(squares);
-  for (let i = 0; i < v.length; i++) v[i] = (v[i] as number) * scale;
-  return v;
+  for (let i = 0; i < v.length; i++) floats[at + i] = (v[i] as number) * scale;
+  return true;
 }
 
 /** One scored vector: cosine distance (1 − similarity), ties broken by row id as the SQL statements do. */
@@ -119,24 +185,34 @@ export interface Scored {
 }
 
 /**
- * The k nearest of the vectors added, best first: a sorted list of at most k, into which a vector goes only
- * when it beats the worst kept (a few dozen insertions for 5,000 vectors and k = 10).
+ * The k nearest of the vectors added, best first. Each vector is scored in float32 with SIMD; one that may
+ * beat the worst kept (within float32's error) is scored again in float64 and ranked by that, so the k are
+ * the float64 ranking's. A sorted list of at most k: a few dozen insertions for 5,000 vectors and k = 10.
  */
 export class NearestK {
   private readonly kept: Scored[] = [];
+  /**
+   * How far a float32 dot product of unit vectors can be from the float64 one: each of its n products and
+   * sums rounds by at most 2^-24 of at most the sum of |a_i b_i| ≤ 1 (doubled for margin).
+   */
+  private readonly slack: number;
 
   constructor(
-    private readonly query: Float64Array,
+    private readonly cache: VectorCache,
+    private readonly query: Float32Array,
+    dimension: number,
     private readonly k: number,
-  ) {}
+  ) {
+    this.slack = (padded(dimension) + 2) * 2 ** -23;
+  }
 
   add(id: number, vector: CachedVector): void {
-    const unit = vector.unit;
-    if (!unit) return;
-    const distance = 1 - dot(unit, this.query);
+    if (vector.slot < 0) return;
     const kept = this.kept;
-    const worst = kept[kept.length - 1];
-    if (kept.length === this.k && worst && !before(distance, id, worst)) return;
+    const worst = kept.length === this.k ? kept[kept.length - 1] : undefined;
+    if (worst && 1 - this.cache.queryDot(this.query, vector.slot) > worst.distance + this.slack) return;
+    const distance = 1 - this.cache.exactDot(this.query, vector.slot);
+    if (worst && !before(distance, id, worst)) return;
     let at = kept.length;
     while (at > 0 && before(distance, id, kept[at - 1] as Scored)) at--;
     kept.splice(at, 0, { id, distance, vector });
@@ -150,22 +226,3 @@ export class NearestK {
 
 const before = (distance: number, id: number, other: Scored) =>
   distance < other.distance || (distance === other.distance && id < other.id);
-
-/** Four running sums: independent additions the CPU overlaps (about twice as fast as one at 384-d). */
-function dot(a: Float32Array, b: Float64Array): number {
-  const n = a.length;
-  const tail = n % 4;
-  let s0 = 0;
-  let s1 = 0;
-  let s2 = 0;
-  let s3 = 0;
-  let i = 0;
-  for (; i < n - tail; i += 4) {
-    s0 += (a[i] as number) * (b[i] as number);
-    s1 += (a[i + 1] as number) * (b[i + 1] as number);
-    s2 += (a[i + 2] as number) * (b[i + 2] as number);
-    s3 += (a[i + 3] as number) * (b[i + 3] as number);
-  }
-  for (; i < n; i++) s0 += (a[i] as number) * (b[i] as number);
-  return s0 + s1 + s2 + s3;
-}
