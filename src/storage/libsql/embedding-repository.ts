@@ -366,27 +366,41 @@ export class LibsqlEmbeddingRepository implements EmbeddingRepository {
     });
     // Read now (a vector written since the ids were read comes as it is now; a deleted one not at all).
     if (missing.length > 0)
-      for (const row of await this.vectorsOf(tenant, missing)) nearest.add(row.id, this.cache.add(row));
+      for (const row of await this.vectorsOf(tenant, missing, q.model.dimension))
+        nearest.add(row.id, this.cache.add(row));
     const rows = nearest
       .best()
       .map((s) => ({ item_type: s.vector.itemType, item_id: s.vector.itemId, distance: s.distance }));
     return nearestOf(q, rows, 'exact');
   }
 
-  private async vectorsOf(tenant: string, ids: number[]): Promise<VectorRow[]> {
+  /**
+   * The rows of these vectors (of one model: one dimension), as one row: their fields as JSON arrays and
+   * their vectors end to end in one BLOB. A row per vector cost ~20 µs each to hand over (16,700 vectors:
+   * ~350 ms); one row costs the copy.
+   */
+  private async vectorsOf(tenant: string, ids: number[], dimension: number): Promise<VectorRow[]> {
     const where = tenantScope(tenant);
-    const rows = await this.db.scan(
-      `SELECT id, version, created_at, item_type, item_id, vector FROM embeddings
-       WHERE id IN (SELECT value FROM json_each(?)) AND ${where}`,
+    const [row] = await this.db.scan(
+      `SELECT json_group_array(id) AS ids, json_group_array(version) AS versions,
+         json_group_array(created_at) AS created, json_group_array(item_type) AS types,
+         json_group_array(item_id) AS items, CAST(group_concat(vector, '') AS BLOB) AS vectors
+       FROM embeddings WHERE id IN (SELECT value FROM json_each(?)) AND ${where}`,
       [JSON.stringify(ids), ...where.args],
     );
-    return rows.map((r) => ({
-      id: Number(r.id),
-      version: Number(r.version),
-      createdAt: Number(r.created_at),
-      itemType: r.item_type as ItemType,
-      itemId: String(r.item_id),
-      vector: blobBytes(r.vector),
+    const found = JSON.parse(String(row?.ids)) as number[];
+    const [versions, created, types, items] = [row?.versions, row?.created, row?.types, row?.items].map(
+      (column) => JSON.parse(String(column)) as unknown[],
+    );
+    const vectors = found.length > 0 ? blobBytes(row?.vectors) : new Uint8Array(0);
+    const bytes = dimension * 4;
+    return found.map((id, i) => ({
+      id,
+      version: Number(versions?.[i]),
+      createdAt: Number(created?.[i]),
+      itemType: types?.[i] as ItemType,
+      itemId: String(items?.[i]),
+      vector: vectors.subarray(i * bytes, (i + 1) * bytes),
     }));
   }
 

@@ -55,7 +55,7 @@ const padded = (dimension: number) => Math.ceil(dimension / 4) * 4;
 export class VectorCache {
   private readonly entries = new Map<number, Entry>();
   /** The arena, made with the first vector (a memory reserves address space: most processes never score). */
-  private arena: { memory: WebAssembly.Memory; dot: Dot; floats: Float32Array } | undefined;
+  private arena: { memory: WebAssembly.Memory; maxPages: number; dot: Dot; floats: Float32Array } | undefined;
   /** Where the next slot goes. */
   private next = QUERY_BYTES;
   /** Bytes spent since the last clear: slots and entries. */
@@ -86,10 +86,11 @@ export class VectorCache {
     const bytes = padded(dimension) * 4;
     if (this.spent + bytes + ENTRY_OVERHEAD > this.budgetBytes) this.clear();
     this.spent += bytes + ENTRY_OVERHEAD;
-    const vector = new Float32Array(dimension);
-    new Uint8Array(vector.buffer).set(row.vector); // a copy: the blob's offset may not be 4-byte aligned
     const slot = this.slotFor(bytes);
-    const unit = writeUnit(vector, this.memory().floats, slot / 4);
+    const floats = this.memory().floats;
+    // Copied as bytes into its slot (the blob's offset may not be 4-byte aligned), then scaled there.
+    new Uint8Array(floats.buffer, slot, row.vector.byteLength).set(row.vector);
+    const unit = toUnit(floats.subarray(slot / 4, slot / 4 + dimension));
     const entry: Entry = {
       version: row.version,
       createdAt: row.createdAt,
@@ -114,7 +115,8 @@ export class VectorCache {
   /** A search for the `k` nearest of `query`'s vectors; null when the query has no usable norm. */
   nearest(query: readonly number[], k: number): NearestK | null {
     const unit = new Float32Array(padded(query.length)); // zero-padded, as the slots are
-    return writeUnit(Float32Array.from(query), unit, 0) ? new NearestK(this, unit, query.length, k) : null;
+    unit.set(query);
+    return toUnit(unit) ? new NearestK(this, unit, query.length, k) : null;
   }
 
   /**
@@ -141,11 +143,12 @@ export class VectorCache {
 
   private memory(): NonNullable<VectorCache['arena']> {
     if (!this.arena) {
+      const maxPages = Math.min(65_536, Math.ceil((QUERY_BYTES + this.budgetBytes) / PAGE_BYTES));
       const memory = new WebAssembly.Memory({
         initial: Math.ceil(QUERY_BYTES / PAGE_BYTES),
-        maximum: Math.min(65_536, Math.ceil((QUERY_BYTES + this.budgetBytes) / PAGE_BYTES)),
+        maximum: maxPages,
       });
-      this.arena = { memory, dot: simdDot(memory), floats: new Float32Array(memory.buffer) };
+      this.arena = { memory, maxPages, dot: simdDot(memory), floats: new Float32Array(memory.buffer) };
     }
     return this.arena;
   }
@@ -154,9 +157,11 @@ export class VectorCache {
     const arena = this.memory();
     const slot = this.next;
     this.next += bytes;
-    const short = this.next - arena.memory.buffer.byteLength;
-    if (short > 0) {
-      arena.memory.grow(Math.ceil(short / PAGE_BYTES));
+    const size = arena.memory.buffer.byteLength;
+    if (this.next > size) {
+      // At least doubling (a page at a time cost ~0.4 ms a grow: 160 ms to take 14,000 vectors), up to the budget.
+      const pages = Math.max(Math.ceil((this.next - size) / PAGE_BYTES), size / PAGE_BYTES);
+      arena.memory.grow(Math.min(pages, arena.maxPages - size / PAGE_BYTES));
       arena.floats = new Float32Array(arena.memory.buffer); // growing detaches the old buffer
     }
     arena.floats.fill(0, slot / 4, this.next / 4);
@@ -164,16 +169,13 @@ export class VectorCache {
   }
 }
 
-/**
- * Writes `v` scaled to unit length at float index `at` of `floats`; false (and nothing written) when its norm
- * is 0 or beyond float32 (as libSQL computes it).
- */
-function writeUnit(v: Float32Array, floats: Float32Array, at: number): boolean {
+/** Scales `v` in place to unit length; false (and `v` unchanged) when its norm is 0 or beyond float32 (as libSQL computes it). */
+function toUnit(v: Float32Array): boolean {
   let squares = 0;
   for (let i = 0; i < v.length; i++) squares += (v[i] as number) * (v[i] as number);
   if (squares === 0 || squares > F32_MAX) return false;
   const scale = 1 / Math.sqrt(squares);
-  for (let i = 0; i < v.length; i++) floats[at + i] = (v[i] as number) * scale;
+  for (let i = 0; i < v.length; i++) v[i] = (v[i] as number) * scale;
   return true;
 }
 
