@@ -6,7 +6,7 @@ import { type Dot, simdDot } from './simd-dot.js';
 //
 // Why: an exact search over a filter's 5,000 matching vectors spent ~10 ms in SQL at 100k × 384-d, about
 // half of it reading 1.6 KB rows and half in `vector_distance_cos` (which parses both vectors on every
-// call). Found by id from a covering index (~3.5 ms) and scored here with SIMD (~0.4 ms), the same search
+// call). Found by id from a covering index (~3.5 ms) and scored here with SIMD (~1.3 ms), the same search
 // costs about half (bench/RESULTS.md).
 //
 // Never stale: an entry is used only for the row id, version and created_at the search's own read found. An
