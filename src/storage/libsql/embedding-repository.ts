@@ -388,18 +388,22 @@ export class LibsqlEmbeddingRepository implements EmbeddingRepository {
        FROM embeddings WHERE id IN (SELECT value FROM json_each(?)) AND ${where}`,
       [JSON.stringify(ids), ...where.args],
     );
-    const found = JSON.parse(String(row?.ids)) as number[];
-    const [versions, created, types, items] = [row?.versions, row?.created, row?.types, row?.items].map(
-      (column) => JSON.parse(String(column)) as unknown[],
-    );
+    const column = (name: string) => JSON.parse(String(row?.[name])) as unknown[];
+    const [versions, created, types, items] = [
+      column('versions'),
+      column('created'),
+      column('types'),
+      column('items'),
+    ];
+    const found = column('ids') as number[];
     const vectors = found.length > 0 ? blobBytes(row?.vectors) : new Uint8Array(0);
     const bytes = dimension * 4;
     return found.map((id, i) => ({
       id,
-      version: Number(versions?.[i]),
-      createdAt: Number(created?.[i]),
-      itemType: types?.[i] as ItemType,
-      itemId: String(items?.[i]),
+      version: Number(versions[i]),
+      createdAt: Number(created[i]),
+      itemType: types[i] as ItemType,
+      itemId: String(items[i]),
       vector: vectors.subarray(i * bytes, (i + 1) * bytes),
     }));
   }
