@@ -11,6 +11,7 @@ import { statsSuccessesOfCompleted } from './migrations/007-stats-successes-of-c
 import { spatiotemporalWeeks } from './migrations/008-spatiotemporal-weeks.js';
 import { spatiotemporalEntrySpans } from './migrations/009-spatiotemporal-entry-spans.js';
 import { embeddingsByEpisodeCovering } from './migrations/010-embeddings-by-episode-covering.js';
+import { suggestionTotalsOverflow } from './migrations/011-suggestion-totals-overflow.js';
 import type { Migration } from './migrations/migration.js';
 
 export type { Migration } from './migrations/migration.js';
@@ -27,6 +28,7 @@ export const MIGRATIONS: readonly Migration[] = [
   spatiotemporalWeeks,
   spatiotemporalEntrySpans,
   embeddingsByEpisodeCovering,
+  suggestionTotalsOverflow,
 ];
 
 const LEDGER = `CREATE TABLE IF NOT EXISTS schema_migrations (

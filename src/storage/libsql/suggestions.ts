@@ -3,6 +3,7 @@ import type { Row } from '../../db/types.js';
 import type { PatternCreate } from '../../domain/pattern.js';
 import { MAX_EVIDENCE_IDS, type Suggestion, type SuggestionQuery } from '../../domain/suggestions.js';
 import { whereEpisodeMatches } from './episode-filter.js';
+import { finiteOrNull } from './finite.js';
 import { tenantScope } from './where.js';
 
 // Mined suggestions (SPEC §3.3), read from what migration 6's triggers keep in the transaction of every
@@ -29,7 +30,7 @@ function suggestionSql(tenant: string, q: SuggestionQuery) {
     if (q.task_type !== undefined) totals.and('t.task_type = ?', q.task_type);
     candidates = {
       sql: `SELECT t.domain, t.key, t.tools, SUM(t.support) AS support, SUM(t.successes) AS successes,
-          SUM(t.occurrences) AS occurrences, SUM(t.latency) AS latency
+          SUM(t.occurrences) AS occurrences, ${finiteOrNull('SUM(t.latency)')} AS latency
         FROM suggestion_totals t WHERE ${totals} GROUP BY t.domain, t.key, t.tools`,
       args: totals.args as (string | number)[],
       support: 'SUM(t.support)',
@@ -39,7 +40,7 @@ function suggestionSql(tenant: string, q: SuggestionQuery) {
     const window = episodes();
     candidates = {
       sql: `SELECT g.domain, g.key, g.tools, COUNT(*) AS support, SUM(g.ok) AS successes,
-          SUM(g.occurrences) AS occurrences, SUM(g.latency) AS latency
+          SUM(g.occurrences) AS occurrences, ${finiteOrNull('SUM(g.latency)')} AS latency
         FROM episodes e CROSS JOIN suggestion_grams g INDEXED BY suggestion_grams_by_episode ON g.tenant = e.tenant AND g.episode_id = e.id AND g.kind = ?
         WHERE ${window} GROUP BY g.domain, g.key, g.tools`,
       args: [q.kind, ...(window.args as (string | number)[])],
@@ -90,7 +91,9 @@ function patternOf(kind: SuggestionQuery['kind'], row: Row): PatternCreate {
     tools,
     context,
     success_rate: successRate,
-    avg_latency_ms: Number(row.latency) / Number(row.occurrences),
+    // Any finite latency is stored, so the sum may pass float64's range (read as NULL: see `finiteOrNull`); the
+    // mean of such latencies is then the largest finite number, which a pattern body still accepts.
+    avg_latency_ms: row.latency === null ? Number.MAX_VALUE : Number(row.latency) / Number(row.occurrences),
     occurrence_count: Number(row.occurrences),
   };
 }
