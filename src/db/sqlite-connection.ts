@@ -47,7 +47,7 @@ export class SqliteConnection {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.db = new Database(path, { timeout: busyTimeoutMs });
     this.db.pragma(`busy_timeout = ${Math.trunc(busyTimeoutMs)}`);
-    this.db.pragma('journal_mode = WAL');
+    this.enterWal(busyTimeoutMs);
     this.db.pragma('synchronous = FULL'); // an acknowledged write survives a power cut
     this.db.pragma('foreign_keys = ON');
     // Random reads over a large file: map it (no read() copy per page, no system call) and keep more pages
@@ -57,6 +57,25 @@ export class SqliteConnection {
     this.db.pragma(`cache_size = -${Math.trunc(options.pageCacheKiB ?? 32_768)}`);
     // A reader thread's connection: a bug that sends it a write fails instead of writing outside the writer.
     if (options.readOnly) this.db.pragma('query_only = 1');
+  }
+
+  /**
+   * Switches the file to WAL (a setting the file keeps). On a fresh file another process may be switching it
+   * at the same moment, and SQLite then answers SQLITE_BUSY at once, without its busy handler: the switch is
+   * retried, a few milliseconds apart, until the busy timeout has passed.
+   */
+  private enterWal(busyTimeoutMs: number): void {
+    const deadline = Date.now() + busyTimeoutMs;
+    for (;;) {
+      try {
+        this.db.pragma('journal_mode = WAL');
+        return;
+      } catch (err) {
+        const busy = (err as { code?: unknown }).code === 'SQLITE_BUSY';
+        if (!busy || Date.now() >= deadline) throw err;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5); // a synchronous 5 ms pause
+      }
+    }
   }
 
   query(stmt: Statement): Row[] {
