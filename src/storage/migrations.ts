@@ -12,6 +12,7 @@ import { spatiotemporalWeeks } from './migrations/008-spatiotemporal-weeks.js';
 import { spatiotemporalEntrySpans } from './migrations/009-spatiotemporal-entry-spans.js';
 import { embeddingsByEpisodeCovering } from './migrations/010-embeddings-by-episode-covering.js';
 import { suggestionTotalsOverflow } from './migrations/011-suggestion-totals-overflow.js';
+import { embeddingIdsNeverReused } from './migrations/012-embedding-ids-never-reused.js';
 import type { Migration } from './migrations/migration.js';
 
 export type { Migration } from './migrations/migration.js';
@@ -29,6 +30,7 @@ export const MIGRATIONS: readonly Migration[] = [
   spatiotemporalEntrySpans,
   embeddingsByEpisodeCovering,
   suggestionTotalsOverflow,
+  embeddingIdsNeverReused,
 ];
 
 const LEDGER = `CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -9,6 +9,7 @@ import { createDatabase } from '../../src/db/create-database.js';
 import type { Database } from '../../src/db/database.js';
 import { type Statement, sql } from '../../src/db/types.js';
 import { EpisodeCreate } from '../../src/domain/episode.js';
+import { vectorInsert } from '../../src/storage/libsql/embeddings.js';
 import { indexTime } from '../../src/storage/libsql/spatiotemporal.js';
 import { latestSchemaVersion, MIGRATIONS, migrate } from '../../src/storage/migrations.js';
 import { buildTestApp, testConfig } from '../helpers/app.js';
@@ -588,6 +589,49 @@ describe('migrations', () => {
        WHERE tenant = 'default' AND episode_id = 'e2' AND model_id = 1`,
     );
     expect(plan.map((r) => String(r.detail)).join('\n')).toMatch(/COVERING INDEX embeddings_by_episode/);
+    expect(await db.read('PRAGMA integrity_check')).toEqual([{ integrity_check: 'ok' }]);
+  });
+
+  it("migration 12 on a database with vectors - a deleted vector's id is never given again", async () => {
+    const db = await fresh('file');
+    await migrate(
+      db,
+      MIGRATIONS.filter((m) => m.version < 12),
+    );
+    await db.write([
+      sql(
+        `INSERT INTO embedding_models (tenant, name, dimension, metric, created_at) VALUES ('default', 'm', 2, 'cosine', 0)`,
+      ),
+      ...[1, 2, 3].map((i) =>
+        sql(
+          `INSERT INTO embeddings (tenant, model_id, item_type, item_id, vector, created_at, updated_at)
+           VALUES ('default', 1, 'pattern', ?, ?, 0, 0)`,
+          `p${i}`,
+          new Uint8Array(Float32Array.from([i, 1]).buffer),
+        ),
+      ),
+    ]);
+    expect(await migrate(db)).toEqual([12]);
+    const put = (id: string, x: number) =>
+      vectorInsert('default', { type: 'pattern', id }, { model: 'm', vector: [x, 1] }, 0);
+    const ids = async () =>
+      (await db.read('SELECT item_id, id FROM embeddings ORDER BY id')).map((r) => [r.item_id, Number(r.id)]);
+    expect(await ids()).toEqual([
+      ['p1', 1],
+      ['p2', 2],
+      ['p3', 3],
+    ]);
+    // Without migration 12, p4 would take id 3 (max + 1 after the delete).
+    await db.write([sql("DELETE FROM embeddings WHERE item_id = 'p3'")]);
+    await db.write([put('p4', 4)]);
+    await db.write([put('p1', 5)]); // a replacement keeps its id and takes none
+    await db.write([sql("DELETE FROM embeddings WHERE item_id = 'p4'")]);
+    await db.write([put('p5', 6)]);
+    expect(await ids()).toEqual([
+      ['p1', 1],
+      ['p2', 2],
+      ['p5', 5],
+    ]);
     expect(await db.read('PRAGMA integrity_check')).toEqual([{ integrity_check: 'ok' }]);
   });
 });

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { seeded as rng } from '../../bench/vector-workload.js';
 import type { TestApp } from '../helpers/app.js';
 import { BACKENDS, episodeBody, send, uniqueAgent } from '../helpers/backends.js';
@@ -155,6 +155,35 @@ describe.each(BACKENDS)('similarity search on $name', ({ build }) => {
     const c = clustered(3);
     expect((await put(second as string, c)).status).toBe(201);
     expect(await nearest(c)).toEqual([[second, expect.closeTo(1, 5)]]);
+  });
+
+  it('the newest vector deleted and another stored in the same millisecond: the new one is scored', async () => {
+    const agent = uniqueAgent();
+    const res = await send(app, 'POST', '/v1/episodes/batch', {
+      episodes: [0, 1].map(() => episodeBody({ agent_id: agent })),
+    });
+    expect(res.status).toBe(201);
+    const [gone, fresh] = res.body.ids as string[];
+    const [a, c] = [clustered(4), clustered(5)];
+    const put = (id: string, vector: number[]) =>
+      send(app, 'PUT', `/v1/embeddings/episode/${id}?model=${model}`, { vector });
+    const nearest = async (query: number[]) => {
+      const found = await search({ vector: query, k: 2, filter: { agent_id: agent } });
+      expect(found.status).toBe(200);
+      return found.body.items.map((x: { item_id: string; similarity: number }) => [x.item_id, x.similarity]);
+    };
+    // One creation millisecond for both vectors: the version and creation time a cached vector is checked
+    // against are then the same, and only its row id tells the two apart.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      expect((await put(gone as string, a)).status).toBe(201);
+      expect(await nearest(a)).toEqual([[gone, expect.closeTo(1, 5)]]); // now cached
+      expect((await send(app, 'DELETE', `/v1/embeddings/episode/${gone}?model=${model}`)).status).toBe(204);
+      expect((await put(fresh as string, c)).status).toBe(201);
+      expect(await nearest(c)).toEqual([[fresh, expect.closeTo(1, 5)]]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('unknown model 404, wrong dimension 422 naming both, neither or both of vector and item 400', async () => {

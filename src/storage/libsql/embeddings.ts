@@ -126,7 +126,10 @@ export function modelOfLength(tenant: string, model: string, length: number, now
   ];
 }
 
-/** Inserts an item's vector in a registered model, or replaces the one it has. */
+/**
+ * Inserts an item's vector in a registered model, or replaces the one it has. A new row's id is the next of
+ * `embedding_next_id` (migration 12), never one a deleted vector had: the vector cache names vectors by id.
+ */
 export function vectorInsert(
   tenant: string,
   item: Item,
@@ -136,8 +139,8 @@ export function vectorInsert(
   const modelId = modelIdOf(tenant, model);
   return sql(
     `INSERT INTO embeddings
-       (tenant, model_id, item_type, item_id, episode_id, vector, indexed, version, created_at, updated_at)
-     VALUES (?, ${modelId.sql}, ?, ?, ?, ?, 0, 1, ?, ?)
+       (id, tenant, model_id, item_type, item_id, episode_id, vector, indexed, version, created_at, updated_at)
+     VALUES ((SELECT next FROM embedding_next_id), ?, ${modelId.sql}, ?, ?, ?, ?, 0, 1, ?, ?)
      ON CONFLICT (tenant, model_id, item_type, item_id) DO UPDATE SET
        vector = excluded.vector,
        indexed = indexed AND vector = excluded.vector,

@@ -9,10 +9,9 @@ import { type Dot, simdDot } from './simd-dot.js';
 // call). Found by id from a covering index (~3.5 ms) and scored here with SIMD (~1.3 ms), the same search
 // costs about half (bench/RESULTS.md).
 //
-// Never stale: an entry is used only for the row id, version and created_at the search's own read found. An
-// update of a vector bumps its version; a deleted vector's id is taken again only by a row inserted later
-// (SQLite gives the next row max(id) + 1), so a different vector under the same id and version 1 would have
-// to be created in the same millisecond as the cached one, deleted, and replaced, all between two reads.
+// Never stale: an entry is used only for the row id and version the search's own read found (and its
+// created_at). An update of a vector bumps its version, and a deleted vector's id is never given again
+// (migration 12), so an id and version name one vector for good.
 //
 // Layout: unit vectors (float32, padded with zeros to a multiple of 4) one after another in a WebAssembly
 // memory, after one slot for the query; a bump allocator, cleared whole when the budget is spent (a search
